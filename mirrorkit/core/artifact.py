@@ -1,0 +1,116 @@
+"""Artifacts: the unit a registry plugin plans and the core fetches, verifies and commits."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import httpx
+
+from .digest import Digest
+from .paths import validate_relpath
+
+__all__ = ["Artifact", "Kind"]
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+class Kind(enum.StrEnum):
+    """Blobs are committed as soon as they are verified; index files only after every blob.
+
+    An index is anything a client reads to find other files (API documents, refs, manifests):
+    committing it last is what keeps clients from ever seeing a reference to a missing file.
+    """
+
+    BLOB = "blob"
+    INDEX = "index"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Artifact:
+    """One file of the mirror: where it goes, where it comes from, what it must hash to.
+
+    ``url`` or ``source`` says where the bytes come from: a URL the core downloads, or a local
+    file the plugin produced itself (git packs, generated files), which the core hashes and
+    copies into place. ``immutable`` says the path names its content (an OCI manifest tag,
+    a content-addressed file without a known digest): a file already mirrored at that path is
+    kept without asking upstream again. ``order`` sorts index commits (lower first): an
+    index that names other index files (an API document naming manifests) goes after them.
+    """
+
+    path: str
+    url: str | None = None
+    digest: Digest | None = None
+    size: int | None = None
+    kind: Kind = Kind.BLOB
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    auth: httpx.Auth | None = None
+    source: Path | None = None
+    immutable: bool = False
+    response_digest_header: str | None = None
+    order: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", validate_relpath(self.path))
+        if (self.url is None) == (self.source is None):
+            raise ValueError(f"artifact {self.path}: give exactly one of url or source")
+        if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
+            raise ValueError(f"artifact {self.path}: size must be a non-negative integer")
+        if self.digest is not None and self.digest.algorithm == "git-blob-sha1" and self.size is None:
+            raise ValueError(f"artifact {self.path}: a git-blob-sha1 digest needs the size")
+        if not isinstance(self.headers, MappingProxyType):
+            object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+    @classmethod
+    def blob(
+        cls,
+        path: str,
+        url: str,
+        *,
+        sha256: str | None = None,
+        digest: Digest | None = None,
+        size: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        immutable: bool = False,
+    ) -> Artifact:
+        if sha256 is not None:
+            digest = Digest.sha256(sha256)
+        return cls(
+            path, url=url, digest=digest, size=size, kind=Kind.BLOB,
+            headers=headers or _NO_HEADERS, auth=auth, immutable=immutable,
+        )
+
+    @classmethod
+    def index(
+        cls,
+        path: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        digest: Digest | None = None,
+        immutable: bool = False,
+        response_digest_header: str | None = None,
+        order: int = 0,
+    ) -> Artifact:
+        return cls(
+            path, url=url, digest=digest, kind=Kind.INDEX, headers=headers or _NO_HEADERS,
+            auth=auth, immutable=immutable, response_digest_header=response_digest_header,
+            order=order,
+        )
+
+    @classmethod
+    def local(cls, path: str, source: Path, *, kind: Kind = Kind.BLOB,
+              digest: Digest | None = None, order: int = 0) -> Artifact:
+        return cls(path, source=Path(source), kind=kind, digest=digest, order=order)
+
+    @property
+    def origin(self) -> str:
+        return self.url if self.url is not None else str(self.source)
+
+    def __repr__(self) -> str:
+        return f"Artifact({self.kind.value} {self.path!r} <- {self.origin!r})"

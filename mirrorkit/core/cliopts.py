@@ -1,0 +1,90 @@
+"""Command-line options generated from pydantic models.
+
+A plugin's options model is the single source of truth: the same field is a TOML key and a
+flag, with the field's description as help. ``list`` fields become repeatable flags (name
+them with ``json_schema_extra={"cli": "--tag"}``), booleans become ``--x/--no-x``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import click
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+__all__ = ["collect_values", "options_for_model"]
+
+
+def _flag(name: str, info: FieldInfo) -> str:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    cli = extra.get("cli")
+    return str(cli) if cli else "--" + name.replace("_", "-")
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_list(a) for a in typing.get_args(annotation) if a is not type(None))
+    return False
+
+
+def _is_bool(annotation: Any) -> bool:
+    if annotation is bool:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args == [bool]
+    return False
+
+
+def _default_text(info: FieldInfo) -> str:
+    if info.is_required():
+        return " [required]"
+    if info.default_factory is not None or info.default is None:
+        return ""
+    default = info.default
+    if isinstance(default, list | tuple) and not default:
+        return ""
+    return f" [default: {default}]"
+
+
+def options_for_model(model: type[BaseModel], *, prefix: str = "") -> list[click.Option]:
+    """One click option per field; values are left as None when not given."""
+    opts: list[click.Option] = []
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("cli") is False:
+            continue
+        flag = _flag(name, info)
+        help_text = (info.description or "") + _default_text(info)
+        dest = prefix + name
+        if _is_bool(info.annotation):
+            base = flag[2:]
+            opts.append(click.Option([f"--{base}/--no-{base}", dest], default=None,
+                                     help=help_text))
+        elif _is_list(info.annotation):
+            metavar = str(extra.get("metavar") or flag[2:].upper().replace("-", "_"))
+            opts.append(click.Option([flag, dest], multiple=True, default=(), metavar=metavar,
+                                     help=(help_text + " Repeatable.").strip()))
+        else:
+            metavar = str(extra.get("metavar") or name.upper())
+            opts.append(click.Option([flag, dest], default=None, metavar=metavar,
+                                     help=help_text))
+    return opts
+
+
+def collect_values(model: type[BaseModel], params: dict[str, Any], *,
+                   prefix: str = "") -> dict[str, Any]:
+    """The values the user actually gave, keyed by field name (defaults stay the model's)."""
+    out: dict[str, Any] = {}
+    for name in model.model_fields:
+        value = params.get(prefix + name)
+        if value is None or (isinstance(value, tuple) and not value):
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,227 @@
+"""The configuration: engine settings, mirrors, sinks; from TOML or from the command line.
+
+Both forms end in the same pydantic models, so a key means the same thing in
+``mirrors.toml`` and as a flag. Errors are collected and printed one line per problem,
+each with its key path, because an operator fixing a config wants all of them at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .plugins import PluginError, PluginHost
+
+__all__ = [
+    "ConfigError",
+    "EngineSettings",
+    "MirrorConfig",
+    "MirrorsFile",
+    "SinkConfig",
+    "format_validation_error",
+    "load_config",
+]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class EngineSettings(BaseModel):
+    """How the core fetches and commits; the same for every registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = Field(16, ge=1, le=1024, description="Downloads in flight at once.")
+    per_host: int = Field(16, ge=1, le=1024, description="Downloads in flight per host.")
+    retries: int = Field(5, ge=0, le=100, description="Retries per file after the first try.")
+    backoff_initial: float = Field(
+        0.5, ge=0, le=600, description="First retry wait in seconds (doubles, with jitter)."
+    )
+    backoff_max: float = Field(30.0, ge=0, le=3600, description="Longest wait between retries.")
+    max_retry_after: float = Field(
+        300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
+    )
+    timeout: float = Field(60.0, gt=0, le=3600, description="Seconds without data before a retry.")
+    allow_partial: bool = Field(
+        False, description="Commit the index even when some files failed (status 'partial')."
+    )
+    prune_grace: float = Field(
+        0.0, ge=0, description="Seconds a stale file is kept after it left the index."
+    )
+    ca_bundle: Path | None = Field(None, description="PEM file of CA certificates to trust.")
+    keep_snapshots: int = Field(
+        8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
+    )
+
+
+class SinkConfig(BaseModel):
+    """A sink entry: ``type`` picks the sink plugin, the other keys are its options."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+RESERVED_MIRROR_KEYS = {"name", "registry", "dest", "settings", "sinks"}
+
+
+class MirrorConfig(BaseModel):
+    """One mirror: reserved keys here, every other key goes to the registry's options."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    registry: str
+    dest: Path = Path("./mirror")
+    settings: EngineSettings = Field(default_factory=EngineSettings)
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    options: Any = None  # the registry's validated Options instance, filled by load_config
+
+
+class MirrorsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    settings: dict[str, Any] = Field(default_factory=dict)
+    mirrors: list[dict[str, Any]] = Field(min_length=1)
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = prefix
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        shown = err.get("input")
+        if err["type"] not in ("missing", "extra_forbidden") and isinstance(
+            shown, str | int | float | bool
+        ):
+            if not _looks_secret(loc):
+                msg += f" (got {shown!r})"
+        lines.append(f"{loc or '<root>'}: {msg}")
+    return lines
+
+
+def _looks_secret(key: str) -> bool:
+    return bool(re.search(r"(token|secret|password|key)", key, re.I))
+
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _expand_env(value: Any, where: str, problems: list[str]) -> Any:
+    """Replace ``"${VAR}"`` strings with the variable's value (so secrets stay out of files)."""
+    if isinstance(value, str):
+        m = _ENV_REF.match(value)
+        if m:
+            env = os.environ.get(m.group(1))
+            if env is None:
+                problems.append(f"{where}: environment variable {m.group(1)} is not set")
+                return value
+            return env
+        return value
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}", problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def build_mirror(
+    raw: dict[str, Any], host: PluginHost, *, where: str, defaults: dict[str, Any] | None = None,
+    base_dir: Path | None = None,
+) -> MirrorConfig:
+    """Validate one mirror entry (core keys, then the registry's options, then sinks)."""
+    problems: list[str] = []
+    raw = _expand_env(raw, where, problems)
+    settings = {**(defaults or {}), **(raw.get("settings") or {})}
+    core_raw = {k: v for k, v in raw.items() if k in RESERVED_MIRROR_KEYS}
+    core_raw["settings"] = settings
+    if "name" not in core_raw and isinstance(raw.get("registry"), str):
+        core_raw["name"] = raw["registry"]
+    mirror: MirrorConfig | None = None
+    try:
+        mirror = MirrorConfig.model_validate(core_raw)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc, where))
+    if mirror is not None:
+        if base_dir is not None and not mirror.dest.is_absolute():
+            mirror.dest = base_dir / mirror.dest
+        try:
+            reg = host.registries.get(mirror.registry)
+        except PluginError as exc:
+            problems.append(f"{where}.registry: {exc}")
+        else:
+            opts_raw = {k: v for k, v in raw.items() if k not in RESERVED_MIRROR_KEYS}
+            try:
+                mirror.options = reg.cls.Options.model_validate(opts_raw)
+            except ValidationError as exc:
+                problems.extend(format_validation_error(exc, where))
+        for i, sink in enumerate(mirror.sinks):
+            swhere = f"{where}.sinks[{i}]"
+            try:
+                sreg = host.sinks.get(sink.type)
+            except PluginError as exc:
+                problems.append(f"{swhere}.type: {exc}")
+                continue
+            try:
+                sreg.cls.Options.model_validate(sink.options())
+            except ValidationError as exc:
+                problems.extend(format_validation_error(exc, swhere))
+    if problems:
+        raise ConfigError(problems)
+    assert mirror is not None
+    return mirror
+
+
+def load_config(path: Path, host: PluginHost) -> list[MirrorConfig]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    try:
+        top = MirrorsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {line}" for line in format_validation_error(exc)]) from None
+    problems: list[str] = []
+    try:
+        EngineSettings.model_validate(top.settings)
+    except ValidationError as exc:
+        problems.extend(f"{path}: {line}" for line in format_validation_error(exc, "settings"))
+    mirrors: list[MirrorConfig] = []
+    names: set[str] = set()
+    for i, raw in enumerate(top.mirrors):
+        where = f"mirrors[{i}]"
+        try:
+            mirror = build_mirror(
+                raw, host, where=where, defaults=top.settings, base_dir=path.parent
+            )
+        except ConfigError as exc:
+            problems.extend(f"{path}: {line}" for line in exc.problems)
+            continue
+        if mirror.name in names:
+            problems.append(f"{path}: {where}.name: duplicate mirror name {mirror.name!r}")
+        names.add(mirror.name)
+        mirrors.append(mirror)
+    if problems:
+        raise ConfigError(problems)
+    return mirrors

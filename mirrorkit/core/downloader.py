@@ -1,0 +1,365 @@
+"""Fetching over HTTP: one pooled client, bounded concurrency, retries, hashing while streaming.
+
+Everything that can go wrong on a network is sorted into *retryable* (connection errors,
+timeouts, 5xx, 429, truncated or wrong bodies: another try may succeed) or *permanent*
+(4xx), and the retry loop is tenacity's, with ``Retry-After`` taking precedence over the
+exponential backoff.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import os
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import anyio
+import httpx
+import tenacity
+
+from .artifact import Artifact
+from .digest import Digest, Hasher
+from .registry import FetchError
+
+__all__ = ["NOT_MODIFIED", "DownloadSettings", "Downloader", "FetchResult"]
+
+log = logging.getLogger("mirrorkit.download")
+
+CHUNK = 256 * 1024
+USER_AGENT = "mirrorkit/0.1 (+offline mirror)"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSettings:
+    concurrency: int = 16
+    per_host: int = 16
+    retries: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 300.0
+    connect_timeout: float = 30.0
+    read_timeout: float = 60.0
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    sha256: str
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+    @property
+    def mtime(self) -> float | None:
+        return http_date_to_epoch(self.last_modified)
+
+
+NOT_MODIFIED = FetchResult(sha256="", size=0, not_modified=True)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    pass
+
+
+def http_date_to_epoch(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    when = http_date_to_epoch(value)
+    return None if when is None else max(0.0, when - time.time())
+
+
+class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
+    def __init__(self, settings: DownloadSettings) -> None:
+        self._cap = settings.max_retry_after
+        self._backoff = tenacity.wait_random_exponential(
+            multiplier=settings.backoff_initial, max=settings.backoff_max
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self._cap)
+        return float(self._backoff(retry_state))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _Retryable | _Permanent):
+        return str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.TransportError):
+        text = str(exc) or type(exc).__name__
+        return f"connection error: {text}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Downloader:
+    """Owns the run's ``httpx.AsyncClient`` and its concurrency limits."""
+
+    def __init__(self, settings: DownloadSettings, *, on_bytes: Callable[[int], None] | None = None):
+        self.settings = settings
+        self._on_bytes = on_bytes or (lambda n: None)
+        self._global = anyio.CapacityLimiter(settings.concurrency)
+        self._hosts: dict[str, anyio.CapacityLimiter] = {}
+        self._client: httpx.AsyncClient | None = None
+        self.requests = 0
+
+    async def __aenter__(self) -> Downloader:
+        verify: ssl.SSLContext | bool = True
+        if self.settings.ca_bundle is not None:
+            verify = ssl.create_default_context(cafile=str(self.settings.ca_bundle))
+        limits = httpx.Limits(
+            max_connections=self.settings.concurrency + 4,
+            max_keepalive_connections=self.settings.concurrency + 4,
+        )
+        timeout = httpx.Timeout(
+            self.settings.read_timeout, connect=self.settings.connect_timeout, pool=None
+        )
+        self._client = httpx.AsyncClient(
+            verify=verify,
+            limits=limits,
+            timeout=timeout,
+            follow_redirects=True,
+            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE from the environment
+            headers={"User-Agent": USER_AGENT},
+        )
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        assert self._client is not None, "Downloader used outside 'async with'"
+        return self._client
+
+    def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
+        host = httpx.URL(url).host
+        limiter = self._hosts.get(host)
+        if limiter is None:
+            limiter = self._hosts[host] = anyio.CapacityLimiter(self.settings.per_host)
+        return limiter
+
+    def _retrying(self) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.settings.retries + 1),
+            wait=_WaitRetryAfterOrBackoff(self.settings),
+            retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+
+    @staticmethod
+    def _log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info(
+            "retrying after %s (attempt %d, waiting %.1fs)",
+            _describe(exc) if exc else "?", state.attempt_number, wait,
+        )
+
+    async def download(
+        self,
+        artifact: Artifact,
+        target: Path,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """Stream ``artifact`` into ``target``, verified. Raises :class:`FetchError`."""
+        assert artifact.url is not None
+        headers = dict(artifact.headers)
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    return await self._download_once(artifact, target, headers)
+        except (_Retryable, _Permanent, httpx.TransportError) as exc:
+            target.unlink(missing_ok=True)
+            raise FetchError(artifact.path, artifact.url, _describe(exc)) from None
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _download_once(
+        self, artifact: Artifact, target: Path, headers: dict[str, str]
+    ) -> FetchResult:
+        assert artifact.url is not None
+        expected = artifact.digest
+        async with self._host_limiter(artifact.url), self._global:
+            self.requests += 1
+            async with self.client.stream(
+                "GET", artifact.url, headers=headers, auth=artifact.auth or httpx.USE_CLIENT_DEFAULT
+            ) as resp:
+                if resp.status_code == 304 and ("If-None-Match" in headers
+                                                or "If-Modified-Since" in headers):
+                    return NOT_MODIFIED
+                _raise_for_status(resp)
+                declared = _content_length(resp)
+                if artifact.size is not None and declared is not None and declared != artifact.size:
+                    raise _Retryable(
+                        f"server announced {declared} bytes, expected {artifact.size}"
+                    )
+                sha = hashlib.sha256()
+                other: Hasher | None = None
+                if expected is not None and expected.algorithm != "sha256":
+                    other = expected.hasher(artifact.size)
+                limit = artifact.size
+                count = 0
+                with open(target, "wb") as fh:
+                    async for chunk in resp.aiter_bytes(CHUNK):
+                        count += len(chunk)
+                        if limit is not None and count > limit:
+                            raise _Retryable(f"body is larger than the expected {limit} bytes")
+                        fh.write(chunk)
+                        sha.update(chunk)
+                        if other is not None:
+                            other.update(chunk)
+                        self._on_bytes(len(chunk))
+                if declared is not None and count < declared:
+                    raise _Retryable(f"truncated body: got {count} of {declared} bytes")
+                if limit is not None and count != limit:
+                    raise _Retryable(f"truncated body: got {count} of {limit} bytes")
+                sha_hex = sha.hexdigest()
+                _check_digest(expected, sha_hex, other)
+                server_digest = (
+                    resp.headers.get(artifact.response_digest_header)
+                    if artifact.response_digest_header else None
+                )
+                if server_digest:
+                    _check_response_digest(server_digest, sha_hex, artifact.response_digest_header)
+                return FetchResult(
+                    sha256=sha_hex,
+                    size=count,
+                    etag=resp.headers.get("ETag"),
+                    last_modified=resp.headers.get("Last-Modified"),
+                )
+
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        max_bytes: int = 64 * 1024 * 1024,
+        method: str = "GET",
+    ) -> httpx.Response:
+        """A transient request with retries; the body is read into memory."""
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    return await self._get_once(url, headers or {}, auth, max_bytes, method)
+        except (_Retryable, _Permanent, httpx.TransportError) as exc:
+            raise FetchError(url, None, _describe(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _get_once(
+        self, url: str, headers: Mapping[str, str], auth: httpx.Auth | None, max_bytes: int,
+        method: str,
+    ) -> httpx.Response:
+        async with self._host_limiter(url), self._global:
+            self.requests += 1
+            req = self.client.build_request(method, url, headers=headers)
+            resp = await self.client.send(
+                req, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True
+            )
+            try:
+                _raise_for_status(resp)
+                body = bytearray()
+                async for chunk in resp.aiter_bytes(CHUNK):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise _Permanent(f"response is larger than {max_bytes} bytes")
+            finally:
+                await resp.aclose()
+            resp._content = bytes(body)
+            return resp
+
+
+def _content_length(resp: httpx.Response) -> int | None:
+    if resp.headers.get("Content-Encoding", "identity") != "identity":
+        return None
+    value = resp.headers.get("Content-Length")
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def _raise_for_status(resp: httpx.Response) -> None:
+    code = resp.status_code
+    if code < 300:
+        return
+    if code == 429 or code >= 500 or code == 408:
+        raise _Retryable(
+            f"HTTP {code} {resp.reason_phrase}".rstrip(),
+            retry_after=_retry_after_seconds(resp.headers.get("Retry-After")),
+        )
+    raise _Permanent(f"HTTP {code} {resp.reason_phrase}".rstrip())
+
+
+def _check_digest(expected: Digest | None, sha_hex: str, other: Hasher | None) -> None:
+    if expected is None:
+        return
+    got = sha_hex if other is None else other.hexdigest()
+    if got != expected.hex:
+        raise _Retryable(
+            f"{expected.algorithm} mismatch: expected {expected.hex}, got {got}"
+        )
+
+
+def _check_response_digest(server_digest: str, sha_hex: str, header: str | None) -> None:
+    try:
+        announced = Digest.parse(server_digest.strip())
+    except ValueError:
+        raise _Retryable(f"malformed {header} header {server_digest[:100]!r}") from None
+    if announced.algorithm == "sha256" and announced.hex != sha_hex:
+        raise _Retryable(f"{header} says {announced}, body hashes to sha256:{sha_hex}")
+
+
+def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = None) -> str:
+    """Hash a local file in 1 MiB reads (hashlib releases the GIL, so threads scale)."""
+    from .digest import new_hasher
+
+    h = new_hasher(algorithm, size)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def set_mtime(path: Path | str, mtime: float | None) -> None:
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))

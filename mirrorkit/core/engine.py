@@ -1,0 +1,537 @@
+"""The mirror run: plan, diff against the manifest, fetch, commit blobs, commit indexes, prune.
+
+The order is the promise: a blob becomes visible only once verified, index files only once
+every blob of the plan is in place, stale files disappear only after the new index is
+committed, and the manifest is replaced last. A run that fails anywhere leaves the previous
+snapshot served, and whatever it did commit is recorded so the next run can reuse it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import httpx
+
+from .artifact import Artifact, Kind
+from .config import MirrorConfig
+from .downloader import Downloader, DownloadSettings, FetchResult, hash_file
+from .lock import MirrorLock
+from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
+from .plugins import PluginHost
+from .registry import FetchError, PlanContext
+from .report import ArtifactError, RunReport
+from .staging import Staging, clean_stale_staging, remove_with_empty_parents
+
+__all__ = ["MirrorRun", "RunObserver"]
+
+log = logging.getLogger("mirrorkit.engine")
+
+
+class RunObserver(Protocol):
+    """Receives progress events (the CLI draws bars from them)."""
+
+    def planned(self, artifact: Artifact) -> None: ...
+    def bytes(self, count: int) -> None: ...
+    def done(self, artifact: Artifact, outcome: str) -> None: ...
+
+
+class _NullObserver:
+    def planned(self, artifact: Artifact) -> None:
+        pass
+
+    def bytes(self, count: int) -> None:
+        pass
+
+    def done(self, artifact: Artifact, outcome: str) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class _Staged:
+    artifact: Artifact
+    tmp: Path
+    entry: FileEntry
+    mtime: float | None
+    seq: int
+
+
+def _entry_matches(art: Artifact, entry: FileEntry) -> bool:
+    if art.size is not None and art.size != entry.size:
+        return False
+    if art.digest is None:
+        return art.immutable
+    if art.digest.algorithm == "sha256":
+        return art.digest.hex == entry.sha256
+    return entry.digest == str(art.digest)
+
+
+class _Context(PlanContext):
+    def __init__(self, run: MirrorRun, work_dir: Path) -> None:
+        self._run = run
+        self.mirror = run.mirror.name
+        self.dest = run.dest
+        self.work_dir = work_dir
+        self.dry_run = run.dry_run
+        self.previous = run.prev
+        self.log = logging.getLogger(f"mirrorkit.registry.{run.mirror.registry}")
+
+    async def fetch(self, artifact: Artifact) -> Path:
+        path = await self._run.process(artifact)
+        if path is None:
+            raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
+        return path
+
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        max_bytes: int = 64 * 1024 * 1024,
+        method: str = "GET",
+    ) -> httpx.Response:
+        return await self._run.downloader.get(
+            url, headers=headers, auth=auth, max_bytes=max_bytes, method=method
+        )
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._run.downloader.client
+
+
+class PlanConflict(ValueError):
+    pass
+
+
+class MirrorRun:
+    """One run of one mirror."""
+
+    def __init__(
+        self,
+        host: PluginHost,
+        mirror: MirrorConfig,
+        *,
+        dry_run: bool = False,
+        observer: RunObserver | None = None,
+        command: str = "mirrorkit run",
+    ) -> None:
+        self.host = host
+        self.mirror = mirror
+        self.dest = Path(os.path.abspath(mirror.dest))
+        self.dry_run = dry_run
+        self.observer: RunObserver = observer or _NullObserver()
+        self.command = command
+        s = mirror.settings
+        self.settings = s
+        self.download_settings = DownloadSettings(
+            concurrency=s.concurrency,
+            per_host=s.per_host,
+            retries=s.retries,
+            backoff_initial=s.backoff_initial,
+            backoff_max=s.backoff_max,
+            max_retry_after=s.max_retry_after,
+            read_timeout=s.timeout,
+            connect_timeout=min(30.0, s.timeout),
+            ca_bundle=s.ca_bundle,
+        )
+        self.prev: Manifest | None = None
+        self.prev_files: dict[str, FileEntry] = {}
+        self.planned: dict[str, Artifact] = {}
+        self.entries: dict[str, FileEntry] = {}
+        self.readable: dict[str, Path] = {}
+        self.staged_index: list[_Staged] = []
+        self.deferred_blobs: list[_Staged] = []
+        self.committed_new: dict[str, FileEntry] = {}
+        self.failed: dict[str, ArtifactError] = {}
+        self.plan_error: str | None = None
+        self.report = RunReport(
+            mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
+        )
+        self._seq = 0
+        self._slots = anyio.Semaphore(max(2, s.concurrency * 2))
+        self._in_progress: dict[str, anyio.Event] = {}
+
+    # ----------------------------------------------------------------- public
+    async def run(self) -> RunReport:
+        started = time.monotonic()
+        self.report.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        try:
+            if self.dry_run:
+                await self._run_dry()
+            else:
+                self.dest.mkdir(parents=True, exist_ok=True)
+                with MirrorLock(self.dest, self.command):
+                    await self._run_locked()
+        finally:
+            self.report.duration_s = round(time.monotonic() - started, 3)
+        return self.report
+
+    def error_for(self, path: str) -> str:
+        err = self.failed.get(path)
+        return err.error if err else "failed"
+
+    # ------------------------------------------------------------------ phases
+    async def _run_dry(self) -> None:
+        self.prev = load_manifest(self.dest) if self.dest.exists() else None
+        self.prev_files = self.prev.files if self.prev else {}
+        self.report.previous_snapshot = self.prev.snapshot if self.prev else None
+        scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-plan-"))
+        try:
+            self.staging = Staging(scratch, "dry")
+            self.staging.dir = scratch / "staged"
+            self.staging.create()
+            await self._plan_and_fetch(work_dir=scratch / "work")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        stale = [p for p in self.prev_files if p not in self.planned]
+        self.report.removed = len(stale)
+        self.report.files = len(self.planned)
+        self._finish_status()
+
+    async def _run_locked(self) -> None:
+        cleaned = clean_stale_staging(self.dest)
+        if cleaned:
+            log.info("removed %d temporary files left by an interrupted run", cleaned)
+        self.prev = load_manifest(self.dest)
+        self.prev_files = self.prev.files if self.prev else {}
+        self.report.previous_snapshot = self.prev.snapshot if self.prev else None
+        run_id = new_snapshot_id()
+        self.staging = Staging(self.dest, run_id)
+        self.staging.create()
+        work_dir = state_dir(self.dest) / "work"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._plan_and_fetch(work_dir=work_dir)
+            if self.plan_error or (self.failed and not self.settings.allow_partial):
+                self._record_failed_run()
+            else:
+                self._commit(run_id)
+        finally:
+            self.staging.remove()
+        self._finish_status()
+
+    async def _plan_and_fetch(self, work_dir: Path) -> None:
+        reg = self.host.registries.get(self.mirror.registry)
+        plugin = reg.cls()
+        options = self.mirror.options
+        if options is None:
+            options = reg.cls.Options()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        async with Downloader(self.download_settings, on_bytes=self.observer.bytes) as dl:
+            self.downloader = dl
+            ctx = _Context(self, work_dir)
+            async with anyio.create_task_group() as tg:
+                try:
+                    async for art in plugin.plan(options, ctx):
+                        if not isinstance(art, Artifact):
+                            raise TypeError(f"plan yielded {type(art).__name__}, not Artifact")
+                        if not self._claim(art):
+                            continue
+                        await self._slots.acquire()
+                        tg.start_soon(self._process_slot, art)
+                except Exception as exc:
+                    log.debug("planning failed", exc_info=True)
+                    self.plan_error = _one_line(exc)
+                    tg.cancel_scope.cancel()
+        if self.plan_error:
+            self.report.errors.insert(
+                0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
+            )
+
+    async def _process_slot(self, art: Artifact) -> None:
+        try:
+            await self._process_claimed(art)
+        finally:
+            self._slots.release()
+
+    # ------------------------------------------------------------ per artifact
+    def _claim(self, art: Artifact) -> bool:
+        """Record ``art`` in the plan; False when the same file was already planned."""
+        other = self.planned.get(art.path)
+        if other is None:
+            self.planned[art.path] = art
+            self.observer.planned(art)
+            return True
+        same = (other.digest == art.digest and other.kind is art.kind
+                and (other.digest is not None or other.origin == art.origin))
+        if not same:
+            raise PlanConflict(
+                f"two artifacts claim {art.path}: {other.origin} and {art.origin}"
+            )
+        return False
+
+    async def process(self, art: Artifact) -> Path | None:
+        """Bring one artifact to a verified state now; returns a path to read its bytes from."""
+        if not self._claim(art):
+            event = self._in_progress.get(art.path)
+            if event is not None:
+                await event.wait()
+            return self.readable.get(art.path)
+        return await self._process_claimed(art)
+
+    async def _process_claimed(self, art: Artifact) -> Path | None:
+        event = self._in_progress[art.path] = anyio.Event()
+        try:
+            outcome = await self._process(art)
+            self.observer.done(art, outcome)
+        except FetchError as exc:
+            self._fail(art, exc.reason)
+        except OSError as exc:
+            self._fail(art, f"{exc.strerror or exc} ({exc.filename or art.path})")
+        finally:
+            event.set()
+            del self._in_progress[art.path]
+        return self.readable.get(art.path)
+
+    def _fail(self, art: Artifact, reason: str) -> None:
+        err = ArtifactError(path=art.path, url=art.url or str(art.source), error=reason)
+        self.failed[art.path] = err
+        self.report.errors.append(err)
+        self.report.failed += 1
+        self.observer.done(art, "failed")
+        log.error("%s: %s", art.path, reason, extra={"path": art.path, "url": art.url})
+
+    def _keep(self, art: Artifact, entry: FileEntry) -> str:
+        self.entries[art.path] = entry
+        self.readable[art.path] = self.dest / art.path
+        self.report.skipped += 1
+        return "kept"
+
+    async def _process(self, art: Artifact) -> str:
+        final = self.dest / art.path
+        prev = self.prev_files.get(art.path)
+        if art.source is not None:
+            return await self._process_local(art, prev, final)
+        conditional = art.kind is Kind.INDEX and not art.immutable
+        if not conditional and prev is not None and _entry_matches(art, prev):
+            if self.dry_run or _size_on_disk(final) == prev.size:
+                return self._keep(art, prev)
+        if not conditional and not self.dry_run and art.digest is not None:
+            adopted = await self._adopt_existing(art, final)
+            if adopted is not None:
+                return self._keep(art, adopted)
+        if self.dry_run and art.kind is Kind.BLOB:
+            self.report.downloaded += 1
+            if art.size is None:
+                self.report.unknown_sizes += 1
+            else:
+                self.report.bytes_to_download += art.size
+            return "would-download"
+        tmp = self.staging.new_path()
+        has_prev_file = prev is not None and _size_on_disk(final) == prev.size
+        result = await self.downloader.download(
+            art,
+            tmp,
+            etag=prev.etag if conditional and prev and has_prev_file else None,
+            last_modified=prev.last_modified if conditional and prev and has_prev_file else None,
+        )
+        if result.not_modified:
+            assert prev is not None
+            return self._keep(art, prev)
+        entry = self._entry_for(art, result)
+        self.report.downloaded += 1
+        self.report.bytes_downloaded += result.size
+        if conditional and prev is not None and has_prev_file and prev.sha256 == entry.sha256:
+            tmp.unlink(missing_ok=True)
+            self.report.downloaded -= 1
+            return self._keep(art, entry)
+        self._stage(art, tmp, entry, result.mtime, final)
+        return "downloaded"
+
+    def _entry_for(self, art: Artifact, result: FetchResult) -> FileEntry:
+        return FileEntry(
+            size=result.size,
+            sha256=result.sha256,
+            kind=art.kind,
+            digest=str(art.digest) if art.digest and art.digest.algorithm != "sha256" else None,
+            etag=result.etag if art.kind is Kind.INDEX else None,
+            last_modified=result.last_modified if art.kind is Kind.INDEX else None,
+        )
+
+    def _stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None,
+               final: Path) -> None:
+        self._seq += 1
+        staged = _Staged(art, tmp, entry, mtime, self._seq)
+        self.readable[art.path] = tmp
+        if self.dry_run:
+            return
+        if art.kind is Kind.INDEX:
+            self.staged_index.append(staged)
+        elif art.path in self.prev_files or os.path.lexists(final):
+            self.deferred_blobs.append(staged)
+        else:
+            self.staging.commit(tmp, art.path, mtime)
+            self.readable[art.path] = final
+            self.committed_new[art.path] = entry
+        self.entries[art.path] = entry
+
+    async def _adopt_existing(self, art: Artifact, final: Path) -> FileEntry | None:
+        """A file already at the final path (a killed run's commit) that verifies is kept."""
+        assert art.digest is not None
+        size = _size_on_disk(final)
+        if size is None or (art.size is not None and size != art.size):
+            return None
+        sha = await anyio.to_thread.run_sync(hash_file, final)
+        if art.digest.algorithm == "sha256":
+            ok = sha == art.digest.hex
+        else:
+            ok = await anyio.to_thread.run_sync(
+                hash_file, final, art.digest.algorithm, size) == art.digest.hex
+        if not ok:
+            return None
+        return FileEntry(size=size, sha256=sha, kind=art.kind,
+                         digest=None if art.digest.algorithm == "sha256" else str(art.digest))
+
+    async def _process_local(self, art: Artifact, prev: FileEntry | None, final: Path) -> str:
+        assert art.source is not None
+        src = art.source
+        st = await anyio.to_thread.run_sync(os.stat, src)
+        if prev is not None:
+            try:
+                fst = os.stat(final)
+                same = (fst.st_size == st.st_size == prev.size
+                        and int(fst.st_mtime) == int(st.st_mtime))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return self._keep(art, prev)
+        if self.dry_run:
+            self.report.downloaded += 1
+            self.report.bytes_to_download += st.st_size
+            self.readable[art.path] = src
+            return "would-copy"
+        tmp = self.staging.new_path()
+        sha, other = await anyio.to_thread.run_sync(_copy_hashing, src, tmp, art)
+        if art.digest is not None:
+            got = sha if art.digest.algorithm == "sha256" else other
+            if got != art.digest.hex:
+                tmp.unlink(missing_ok=True)
+                raise FetchError(art.path, str(src),
+                                 f"{art.digest.algorithm} mismatch: expected {art.digest.hex}, "
+                                 f"got {got}")
+        entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind,
+                          digest=str(art.digest) if art.digest and
+                          art.digest.algorithm != "sha256" else None)
+        if prev is not None and prev.sha256 == sha and _size_on_disk(final) == prev.size:
+            # same bytes, only the timestamp moved: adopt the source's mtime in place
+            tmp.unlink(missing_ok=True)
+            os.utime(final, (st.st_mtime, st.st_mtime))
+            return self._keep(art, entry)
+        self.report.downloaded += 1
+        self.report.bytes_downloaded += st.st_size
+        self._stage(art, tmp, entry, st.st_mtime, final)
+        return "copied"
+
+    # ------------------------------------------------------------------ commit
+    def _commit(self, run_id: str) -> None:
+        for staged in self.deferred_blobs:
+            self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
+        for staged in sorted(self.staged_index, key=lambda s: (s.artifact.order, s.seq)):
+            self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
+        log.info("committed %d blobs and %d index files",
+                 len(self.committed_new) + len(self.deferred_blobs), len(self.staged_index))
+        removed = self._prune()
+        for path, err in self.failed.items():  # --allow-partial: keep what we had
+            del err
+            if path in self.prev_files and path not in self.entries:
+                self.entries[path] = self.prev_files[path]
+        changed = bool(self.committed_new or self.deferred_blobs or self.staged_index or removed
+                       or len(self.entries) != len(self.prev_files))
+        snapshot = run_id if changed or self.prev is None or not self.prev.snapshot else (
+            self.prev.snapshot)
+        manifest = Manifest(
+            mirror=self.mirror.name,
+            registry=self.mirror.registry,
+            snapshot=snapshot,
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            files=self.entries,
+        )
+        if changed or self.prev is None or any(
+            self.prev_files.get(p) != e for p, e in self.entries.items()
+        ):
+            manifest.save(self.dest, keep_snapshots=self.settings.keep_snapshots)
+        self.report.snapshot = snapshot
+        self.report.files = len(self.entries)
+        self.report.removed = removed
+
+    def _prune(self) -> int:
+        now = time.time()
+        grace = self.settings.prune_grace
+        removed = 0
+        for path, entry in self.prev_files.items():
+            if path in self.entries or path in self.failed:
+                continue
+            if grace > 0:
+                since = entry.stale_since or now
+                if now - since < grace:
+                    entry.stale_since = since
+                    self.entries[path] = entry
+                    continue
+            remove_with_empty_parents(self.dest, path)
+            removed += 1
+        return removed
+
+    def _record_failed_run(self) -> None:
+        """Keep the old snapshot served; remember the verified blobs we did commit."""
+        if self.committed_new and self.prev is not None:
+            files = dict(self.prev_files)
+            files.update(self.committed_new)
+            self.prev.files = files
+            self.prev.save(self.dest, keep_snapshots=self.settings.keep_snapshots)
+        elif self.committed_new:
+            Manifest(mirror=self.mirror.name, registry=self.mirror.registry, snapshot=None,
+                     files=dict(self.committed_new)).save(self.dest)
+        self.report.snapshot = self.prev.snapshot if self.prev else None
+        self.report.files = len(self.prev_files)
+
+    def _finish_status(self) -> None:
+        if self.plan_error or (self.failed and not self.settings.allow_partial):
+            self.report.status = "failed"
+        elif self.failed:
+            self.report.status = "partial"
+        else:
+            self.report.status = "ok"
+
+
+def _size_on_disk(path: Path) -> int | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_size
+
+
+def _copy_hashing(src: Path, dst: Path, art: Artifact) -> tuple[str, str | None]:
+    import hashlib
+
+    sha = hashlib.sha256()
+    other = art.digest.hasher(os.stat(src).st_size) if (
+        art.digest and art.digest.algorithm != "sha256") else None
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(1024 * 1024):
+            sha.update(chunk)
+            if other is not None:
+                other.update(chunk)
+            fout.write(chunk)
+    return sha.hexdigest(), other.hexdigest() if other is not None else None
+
+
+_KNOWN_ERRORS = ("PlanError", "PlanConflict", "UnsafePathError", "FetchError", "DigestError")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as the one line an operator reads (class name only for surprises)."""
+    text = " ".join(str(exc).split())
+    if type(exc).__name__ in _KNOWN_ERRORS and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

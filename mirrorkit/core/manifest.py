@@ -1,0 +1,170 @@
+"""The manifest: every file the mirror holds, with its size and sha256, and the snapshot id.
+
+It lives under ``<dest>/.mirrorkit/``; it is what makes a re-run incremental (a file that
+matches its entry is never fetched again), what ``verify`` checks, and what bundles diff
+against. It is always replaced atomically, and a copy per snapshot is kept for deltas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .artifact import Kind
+from .paths import UnsafePathError, validate_relpath
+
+__all__ = [
+    "FileEntry",
+    "Manifest",
+    "ManifestError",
+    "atomic_write_bytes",
+    "load_manifest",
+    "new_snapshot_id",
+    "state_dir",
+]
+
+FORMAT_VERSION = 1
+STATE_DIR = ".mirrorkit"
+MANIFEST_NAME = "manifest.json"
+SNAPSHOTS_DIR = "snapshots"
+
+
+class ManifestError(ValueError):
+    """The manifest file is unreadable or malformed."""
+
+
+def state_dir(dest: Path) -> Path:
+    return dest / STATE_DIR
+
+
+def new_snapshot_id(now: dt.datetime | None = None) -> str:
+    """Sortable, unique: ``20261121T234500Z-a1b2c3``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass(slots=True)
+class FileEntry:
+    size: int
+    sha256: str
+    kind: Kind = Kind.BLOB
+    digest: str | None = None  # "<alg>:<hex>" when upstream's algorithm is not sha256
+    etag: str | None = None
+    last_modified: str | None = None
+    stale_since: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"size": self.size, "sha256": self.sha256}
+        if self.kind is not Kind.BLOB:
+            out["kind"] = self.kind.value
+        for key in ("digest", "etag", "last_modified", "stale_since"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> FileEntry:
+        if not isinstance(data, dict):
+            raise ValueError("entry is not an object")
+        size, sha = data.get("size"), data.get("sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("size is not a non-negative integer")
+        if not isinstance(sha, str) or len(sha) != 64:
+            raise ValueError("sha256 is not 64 hex characters")
+        return cls(
+            size=size,
+            sha256=sha,
+            kind=Kind(data.get("kind", "blob")),
+            digest=data.get("digest"),
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            stale_since=data.get("stale_since"),
+        )
+
+
+@dataclass(slots=True)
+class Manifest:
+    mirror: str
+    snapshot: str | None = None
+    registry: str | None = None
+    created: str | None = None
+    files: dict[str, FileEntry] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "mirror": self.mirror,
+            "registry": self.registry,
+            "snapshot": self.snapshot,
+            "created": self.created,
+            "files": {p: self.files[p].to_json() for p in sorted(self.files)},
+        }
+
+    def dumps(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ManifestError(f"{where}: not a mirrorkit manifest (format {FORMAT_VERSION})")
+        files_raw = data.get("files")
+        if not isinstance(files_raw, dict):
+            raise ManifestError(f"{where}: 'files' is not an object")
+        files: dict[str, FileEntry] = {}
+        for path, raw in files_raw.items():
+            try:
+                files[validate_relpath(path)] = FileEntry.from_json(raw)
+            except (ValueError, UnsafePathError) as exc:
+                raise ManifestError(f"{where}: files[{path[:200]!r}]: {exc}") from None
+        return cls(
+            mirror=str(data.get("mirror") or ""),
+            snapshot=data.get("snapshot"),
+            registry=data.get("registry"),
+            created=data.get("created"),
+            files=files,
+        )
+
+    def save(self, dest: Path, *, keep_snapshots: int = 8) -> None:
+        """Write atomically, and keep a copy per snapshot for bundle deltas."""
+        sdir = state_dir(dest)
+        payload = self.dumps()
+        atomic_write_bytes(sdir / MANIFEST_NAME, payload)
+        if self.snapshot:
+            snaps = sdir / SNAPSHOTS_DIR
+            snaps.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(snaps / f"{self.snapshot}.json", payload)
+            old = sorted(snaps.glob("*.json"))[:-keep_snapshots] if keep_snapshots > 0 else []
+            for path in old:
+                path.unlink(missing_ok=True)
+
+
+def load_manifest(dest: Path, *, snapshot: str | None = None) -> Manifest | None:
+    """The current manifest (or one snapshot's), or None when the mirror has none yet."""
+    sdir = state_dir(dest)
+    path = sdir / SNAPSHOTS_DIR / f"{snapshot}.json" if snapshot else sdir / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ManifestError(f"{path}: invalid JSON ({exc})") from None
+    return Manifest.from_json(data, where=str(path))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp name, fsync, rename: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,125 @@
+"""A small typed wrapper around pluggy so the rest of the core never calls hooks untyped."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from . import hookspecs
+from .manifest import Manifest
+from .registry import RegistryPlugin
+from .report import RunReport
+from .sink import SinkPlugin
+
+__all__ = ["PluginError", "PluginHost", "RegistryCollection", "SinkCollection", "load_plugins"]
+
+T = TypeVar("T")
+
+
+class PluginError(Exception):
+    """A plugin is broken or two plugins claim the same name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered(Generic[T]):
+    name: str
+    cls: type[T]
+    distribution: str
+
+
+class _Collection(Generic[T]):
+    kind = "plugin"
+
+    def __init__(self) -> None:
+        self._items: dict[str, Registered[T]] = {}
+        self._current_dist = "unknown"
+
+    def add(self, cls: type[T]) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{self.kind} {cls!r} has no 'name'")
+        for attr in ("summary", "Options"):
+            if not hasattr(cls, attr):
+                raise PluginError(f"{self.kind} {name!r} ({cls!r}) has no {attr!r}")
+        if name in self._items:
+            other = self._items[name]
+            raise PluginError(
+                f"{self.kind} {name!r} is provided twice: by {other.distribution} "
+                f"and by {self._current_dist}"
+            )
+        self._items[name] = Registered(name, cls, self._current_dist)
+
+    def get(self, name: str) -> Registered[T]:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items)) or "none"
+            raise PluginError(f"unknown {self.kind} {name!r} (known: {known})") from None
+
+    def __iter__(self) -> Iterator[Registered[T]]:
+        return iter(sorted(self._items.values(), key=lambda r: r.name))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+
+class RegistryCollection(_Collection[RegistryPlugin]):
+    kind = "registry"
+
+
+class SinkCollection(_Collection[SinkPlugin]):
+    kind = "sink"
+
+
+class PluginHost:
+    """The loaded plugins, with typed calls for each hook."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.registries = RegistryCollection()
+        self.sinks = SinkCollection()
+        for impl in pm.hook.mirrorkit_add_registries.get_hookimpls():
+            self.registries._current_dist = _distribution_of(pm, impl.plugin)
+            impl.function(registries=self.registries)
+        for impl in pm.hook.mirrorkit_add_sinks.get_hookimpls():
+            self.sinks._current_dist = _distribution_of(pm, impl.plugin)
+            impl.function(sinks=self.sinks)
+
+    def run_finished(self, report: RunReport) -> None:
+        self.pm.hook.mirrorkit_run_finished(report=report)
+
+    def verify_mirror(self, dest: Path, manifest: Manifest) -> list[str]:
+        problems: list[str] = []
+        for result in self.pm.hook.mirrorkit_verify_mirror(dest=dest, manifest=manifest):
+            if result:
+                problems.extend(result)
+        return problems
+
+
+def _distribution_of(pm: pluggy.PluginManager, plugin: Any) -> str:
+    for loaded, dist in pm.list_plugin_distinfo():
+        if loaded is plugin:
+            return f"{dist.metadata['name']} {dist.version}"
+    return getattr(plugin, "__name__", repr(plugin))
+
+
+def load_plugins(*extra: Any) -> PluginHost:
+    """Load every plugin of the ``mirrorkit`` entry-point group (plus ``extra`` modules)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    except Exception as exc:  # a broken third-party plugin must not hide which one it was
+        raise PluginError(f"loading a plugin of the 'mirrorkit' entry-point group failed: {exc}")
+    for plugin in extra:
+        pm.register(plugin)
+    return PluginHost(pm)
+
+
+def entry_point_names() -> list[str]:
+    return sorted(ep.name for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT))

@@ -1,0 +1,80 @@
+"""Staging inside the mirror's filesystem, so a commit is a single ``rename``.
+
+Files are downloaded under ``<dest>/.mirrorkit/tmp/<run_id>/`` (never under a final name) and
+renamed into place; whatever a killed run left there is removed by the next one, under the lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+from .downloader import set_mtime
+from .manifest import state_dir
+
+__all__ = ["Staging", "clean_stale_staging", "remove_with_empty_parents"]
+
+TMP_DIR = "tmp"
+
+
+def clean_stale_staging(dest: Path) -> int:
+    """Remove every staging directory (call only while holding the mirror lock)."""
+    root = state_dir(dest) / TMP_DIR
+    if not root.is_dir():
+        return 0
+    count = 0
+    for child in root.iterdir():
+        count += sum(1 for _ in child.rglob("*")) if child.is_dir() else 1
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    return count
+
+
+class Staging:
+    def __init__(self, dest: Path, run_id: str) -> None:
+        self.dest = dest
+        self.dir = state_dir(dest) / TMP_DIR / run_id
+        self._names = itertools.count()
+
+    def create(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def new_path(self) -> Path:
+        return self.dir / f"{next(self._names)}.part"
+
+    def commit(self, tmp: Path, relpath: str, mtime: float | None = None) -> None:
+        final = os.path.join(self.dest, relpath)
+        set_mtime(tmp, mtime)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+        except IsADirectoryError:
+            raise OSError(f"cannot commit {relpath}: a directory is in the way") from None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def remove_with_empty_parents(dest: Path, relpath: str) -> bool:
+    """Unlink a committed file and prune the directories it leaves empty."""
+    path = os.path.join(dest, relpath)
+    try:
+        os.unlink(path)
+        removed = True
+    except FileNotFoundError:
+        removed = False
+    parent = os.path.dirname(path)
+    root = os.path.normpath(dest)
+    while os.path.normpath(parent) != root and parent.startswith(root):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            break
+        parent = os.path.dirname(parent)
+    return removed

@@ -1,0 +1,212 @@
+"""A real HTTP upstream on 127.0.0.1 for tests: static files, custom routes, fault injection.
+
+Every request is logged (method, path, headers) so tests can assert what a run asked for.
+Faults are queued per path and consumed one per request, so "fail twice, then succeed" is
+``fault(path, "status", times=2, code=503)``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Resource:
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: float | None = None
+
+
+@dataclass
+class Fault:
+    kind: str  # status | reset | truncate | corrupt | stall | drip
+    code: int = 503
+    retry_after: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    host: str
+
+
+Route = Callable[["Handler"], bool]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.request_body = self.rfile.read(length) if length else b""
+        self._handle(head=False)
+
+    def send_body(self, code: int, body: bytes, headers: dict[str, str] | None = None,
+                  head: bool = False) -> None:
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _handle(self, head: bool) -> None:
+        up = self.server.upstream
+        path = self.path.split("?", 1)[0]
+        up.log.append(Request(self.command, self.path, dict(self.headers.items()),
+                              self.headers.get("Host", "")))
+        for prefix, route in up.routes:
+            if path.startswith(prefix) and route(self):
+                return
+        res = up.files.get(path)
+        if res is None:
+            self.send_body(404, b"not found\n")
+            return
+        fault = up.take_fault(path)
+        body = res.body
+        if fault is not None:
+            if fault.kind == "status":
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                self.send_body(fault.code, b"injected failure\n", headers)
+                return
+            if fault.kind == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault.kind == "stall":
+                time.sleep(fault.seconds)
+            if fault.kind == "corrupt":
+                body = bytes([body[0] ^ 0xFF]) + body[1:] if body else b"x"
+        headers = dict(res.headers)
+        if res.etag:
+            headers["ETag"] = res.etag
+        if res.last_modified is not None:
+            headers["Last-Modified"] = email.utils.formatdate(res.last_modified, usegmt=True)
+        inm = self.headers.get("If-None-Match")
+        ims = self.headers.get("If-Modified-Since")
+        if (inm and res.etag and inm == res.etag) or (
+            not inm and ims and res.last_modified is not None
+            and email.utils.parsedate_to_datetime(ims).timestamp() >= int(res.last_modified)
+        ):
+            self.send_response(304)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fault is not None and fault.kind == "truncate":
+            self.send_response(200)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault is not None and fault.kind == "drip":
+            self.send_response(200)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(0, len(body), 1024):
+                self.wfile.write(body[i:i + 1024])
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+            return
+        self.send_body(200, body, headers, head=head)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    upstream: Upstream
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.files: dict[str, Resource] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.routes: list[tuple[str, Route]] = []
+        self.log: list[Request] = []
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.upstream = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add(self, path: str, body: bytes, *, etag: bool = True,
+            last_modified: float | None = None, headers: dict[str, str] | None = None) -> str:
+        """Serve ``body`` at ``path``; returns its sha256."""
+        digest = hashlib.sha256(body).hexdigest()
+        self.files[path] = Resource(
+            body=body, headers=dict(headers or {}),
+            etag=f'"{digest[:16]}"' if etag else None, last_modified=last_modified,
+        )
+        return digest
+
+    def remove(self, path: str) -> None:
+        self.files.pop(path, None)
+
+    def route(self, prefix: str, handler: Route) -> None:
+        """``handler(req)`` answers requests under ``prefix``; return False to fall through."""
+        self.routes.append((prefix, handler))
+
+    def fault(self, path: str, kind: str, *, times: int = 1, **kw: Any) -> None:
+        with self._lock:
+            self.faults.setdefault(path, []).extend(Fault(kind, **kw) for _ in range(times))
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get(path)
+            return queue.pop(0) if queue else None
+
+    def requests(self, prefix: str = "", method: str | None = None) -> list[Request]:
+        return [r for r in self.log if r.path.startswith(prefix)
+                and (method is None or r.method == method)]
+
+    def clear_log(self) -> None:
+        self.log.clear()
