@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,6 +22,7 @@ __all__ = [
     "EngineSettings",
     "MirrorConfig",
     "MirrorsFile",
+    "NotifyConfig",
     "SinkConfig",
     "format_validation_error",
     "load_config",
@@ -62,6 +63,10 @@ class EngineSettings(BaseModel):
     keep_snapshots: int = Field(
         8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
     )
+    metrics_file: Path | None = Field(
+        None, description="Prometheus text file (node_exporter textfile collector) to update "
+        "with this mirror's run metrics."
+    )
 
 
 class SinkConfig(BaseModel):
@@ -74,7 +79,18 @@ class SinkConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
-RESERVED_MIRROR_KEYS = {"name", "registry", "dest", "settings", "sinks"}
+class NotifyConfig(BaseModel):
+    """A ``[[mirrors.notify]]`` entry: ``type`` picks the notifier, ``on`` when it fires."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    on: Literal["failure", "success", "always"] = "failure"
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+RESERVED_MIRROR_KEYS = {"name", "registry", "dest", "settings", "sinks", "notify"}
 
 
 class MirrorConfig(BaseModel):
@@ -87,6 +103,7 @@ class MirrorConfig(BaseModel):
     dest: Path = Path("./mirror")
     settings: EngineSettings = Field(default_factory=EngineSettings)
     sinks: list[SinkConfig] = Field(default_factory=list)
+    notify: list[NotifyConfig] = Field(default_factory=list)
     options: Any = None  # the registry's validated Options instance, filled by load_config
 
 
@@ -157,30 +174,50 @@ def build_mirror(
         mirror = MirrorConfig.model_validate(core_raw)
     except ValidationError as exc:
         problems.extend(format_validation_error(exc, where))
-    if mirror is not None:
-        if base_dir is not None and not mirror.dest.is_absolute():
-            mirror.dest = base_dir / mirror.dest
+    registry = raw.get("registry")
+    options: Any = None
+    if isinstance(registry, str):
         try:
-            reg = host.registries.get(mirror.registry)
+            reg = host.registries.get(registry)
         except PluginError as exc:
             problems.append(f"{where}.registry: {exc}")
         else:
             opts_raw = {k: v for k, v in raw.items() if k not in RESERVED_MIRROR_KEYS}
             try:
-                mirror.options = reg.cls.Options.model_validate(opts_raw)
+                options = reg.cls.Options.model_validate(opts_raw)
             except ValidationError as exc:
                 problems.extend(format_validation_error(exc, where))
-        for i, sink in enumerate(mirror.sinks):
-            swhere = f"{where}.sinks[{i}]"
-            try:
-                sreg = host.sinks.get(sink.type)
-            except PluginError as exc:
-                problems.append(f"{swhere}.type: {exc}")
-                continue
-            try:
-                sreg.cls.Options.model_validate(sink.options())
-            except ValidationError as exc:
-                problems.extend(format_validation_error(exc, swhere))
+    for i, sink_raw in enumerate(raw.get("sinks") or []):
+        swhere = f"{where}.sinks[{i}]"
+        if not isinstance(sink_raw, dict) or not isinstance(sink_raw.get("type"), str):
+            continue  # reported by the MirrorConfig validation above
+        try:
+            sreg = host.sinks.get(sink_raw["type"])
+        except PluginError as exc:
+            problems.append(f"{swhere}.type: {exc}")
+            continue
+        try:
+            sreg.cls.Options.model_validate({k: v for k, v in sink_raw.items() if k != "type"})
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, swhere))
+    for i, note_raw in enumerate(raw.get("notify") or []):
+        nwhere = f"{where}.notify[{i}]"
+        if not isinstance(note_raw, dict) or not isinstance(note_raw.get("type"), str):
+            continue  # reported by the MirrorConfig validation above
+        try:
+            nreg = host.notifiers.get(note_raw["type"])
+        except PluginError as exc:
+            problems.append(f"{nwhere}.type: {exc}")
+            continue
+        try:
+            nreg.cls.Options.model_validate(
+                {k: v for k, v in note_raw.items() if k not in ("type", "on")})
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, nwhere))
+    if mirror is not None:
+        mirror.options = options
+        if base_dir is not None and not mirror.dest.is_absolute():
+            mirror.dest = base_dir / mirror.dest
     if problems:
         raise ConfigError(problems)
     assert mirror is not None
