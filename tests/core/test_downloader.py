@@ -1,0 +1,106 @@
+"""The downloader against real loopback servers: limits, digests, and credentials on redirects."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mirrorkit.core.artifact import Artifact
+from mirrorkit.core.digest import Digest
+from mirrorkit.core.downloader import DownloadSettings, Downloader
+from mirrorkit.core.registry import FetchError
+from tests.support.upstream import Handler, Upstream
+
+FAST = DownloadSettings(retries=1, backoff_initial=0.01, backoff_max=0.02, read_timeout=5)
+
+
+def fetch(art: Artifact, target: Path, settings: DownloadSettings = FAST) -> str:
+    async def go() -> str:
+        async with Downloader(settings) as dl:
+            return (await dl.download(art, target)).sha256
+
+    return anyio.run(go)
+
+
+def test_authorization_is_not_forwarded_to_another_host(upstream: Upstream,
+                                                         tmp_path: Path) -> None:
+    other = Upstream().start()
+    try:
+        body = b"bottle" * 1000
+        other.add("/blob", body)
+
+        def refuse_auth(req: Handler) -> bool:
+            if "Authorization" in req.headers:
+                req.send_body(400, b"credentials must not reach the blob host")
+                return True
+            return False
+
+        other.route("/blob", refuse_auth)
+
+        def redirect(req: Handler) -> bool:
+            assert req.headers["Authorization"] == "Bearer QQ=="
+            req.send_body(307, b"", {"Location": other.url + "/blob"})
+            return True
+
+        upstream.route("/v2/x/blobs/", redirect)
+        art = Artifact.blob("b", upstream.url + "/v2/x/blobs/sha256:1",
+                            sha256=hashlib.sha256(body).hexdigest(),
+                            headers={"Authorization": "Bearer QQ=="})
+        assert fetch(art, tmp_path / "out") == hashlib.sha256(body).hexdigest()
+        assert "Authorization" not in other.requests("/blob")[0].headers
+    finally:
+        other.stop()
+
+
+def test_body_larger_than_expected_is_cut_off(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.add("/big", b"x" * 1_000_000)
+    art = Artifact.blob("big", upstream.url + "/big", size=1000)
+    with pytest.raises(FetchError, match="announced 1000000 bytes, expected 1000"):
+        fetch(art, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_git_blob_sha1_is_verified(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.add("/f", b"hello\n")
+    good = Artifact.blob("f", upstream.url + "/f", size=6,
+                         digest=Digest("git-blob-sha1", "ce013625030ba8dba906f756967f9e9ca394464a"))
+    fetch(good, tmp_path / "good")
+    bad = Artifact.blob("f", upstream.url + "/f", size=6, digest=Digest("git-blob-sha1", "0" * 40))
+    with pytest.raises(FetchError, match="git-blob-sha1 mismatch"):
+        fetch(bad, tmp_path / "bad")
+
+
+def test_client_errors_are_not_retried(upstream: Upstream, tmp_path: Path) -> None:
+    art = Artifact.blob("missing", upstream.url + "/missing")
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch(art, tmp_path / "out", DownloadSettings(retries=3, backoff_initial=0.01))
+    assert len(upstream.requests("/missing")) == 1
+
+
+def test_stall_past_the_timeout_is_retried(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.add("/slow", b"data")
+    upstream.fault("/slow", "stall", seconds=1.5)
+    settings = DownloadSettings(retries=2, backoff_initial=0.01, read_timeout=0.5)
+    art = Artifact.blob("slow", upstream.url + "/slow", sha256=hashlib.sha256(b"data").hexdigest())
+    fetch(art, tmp_path / "out", settings)
+    assert len(upstream.requests("/slow")) == 2
+
+
+def test_proxy_from_environment_is_used(upstream: Upstream, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loopback upstream plays the proxy: it receives the absolute URL."""
+
+    def proxy(req: Handler) -> bool:
+        req.send_body(200, b"via proxy")
+        return True
+
+    upstream.route("http://mirror.invalid/", proxy)
+    monkeypatch.setenv("HTTP_PROXY", upstream.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    art = Artifact.blob("f", "http://mirror.invalid/f",
+                        sha256=hashlib.sha256(b"via proxy").hexdigest())
+    fetch(art, tmp_path / "out")
+    assert upstream.requests("http://mirror.invalid/f")
