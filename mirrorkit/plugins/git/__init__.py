@@ -1,1 +1,25 @@
-"""(being written)"""
+"""The git registry plugin: repositories as static dumb-HTTP mirrors, and files of one ref
+through a hosting API (``git-tree``). Registered through the ``mirrorkit`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mirrorkit import RegistryCollection, hookimpl
+from mirrorkit.core.manifest import Manifest
+
+from .registry import GitRegistry
+from .verify import verify_git_mirror
+
+__all__ = ["GitRegistry"]
+
+
+@hookimpl
+def mirrorkit_add_registries(registries: RegistryCollection) -> None:
+    registries.add(GitRegistry)
+
+
+@hookimpl
+def mirrorkit_verify_mirror(dest: Path, manifest: Manifest) -> list[str] | None:
+    return verify_git_mirror(dest, manifest)
