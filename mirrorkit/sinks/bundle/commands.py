@@ -1,0 +1,236 @@
+"""The ``export``, ``import`` and ``bundles`` commands (added through ``mirrorkit_add_commands``).
+
+Messages go to stderr, one line each, ``mirrorkit: error: ...`` for problems; ``--json``
+puts one JSON object on stdout. Exit codes follow the core: 0 ok, 1 failed or refused,
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from pydantic import ByteSize, TypeAdapter, ValidationError
+
+from mirrorkit.core.lock import MirrorLocked
+from mirrorkit.core.manifest import ManifestError, load_manifest
+
+from .catalog import Catalog, import_chain, open_catalog, verify_parts
+from .export import ExportError, export_bundle
+from .importer import ImportError_, apply_bundle, plan_import
+from .targets import TargetError
+from .toc import Toc, TocError
+
+__all__ = ["add_commands", "parse_size"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MIN_PART_SIZE = 1024
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"mirrorkit: error: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_size(value: str | int) -> int:
+    """``3.5GiB``, ``700MB``, ``1048576``: pydantic's ByteSize rules."""
+    size = int(TypeAdapter(ByteSize).validate_python(value))
+    if size < MIN_PART_SIZE:
+        raise ValueError(f"part size must be at least {MIN_PART_SIZE} bytes")
+    return size
+
+
+def _size_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_size(value)
+    except (ValidationError, ValueError) as exc:
+        msg = str(exc).splitlines()[-1] if isinstance(exc, ValidationError) else str(exc)
+        raise click.BadParameter(f"{value!r}: {msg.strip()}") from None
+
+
+def _need_zstd() -> None:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        _fail("--zstd needs the zstandard package: pip install 'mirrorkit[zstd]'", EXIT_USAGE)
+
+
+# ------------------------------------------------------------------------------ export
+@click.command("export")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--to", "to", required=True, metavar="DIR|s3://BUCKET/PREFIX",
+              help="Where the bundle goes: a directory or an S3 prefix.")
+@click.option("--part-size", default="3.5GiB", show_default=True, callback=_size_option,
+              help="Largest part, e.g. 4.7GB (DVD), 700MiB, 3.5GiB.")
+@click.option("--full", is_flag=True, help="Everything, not only the changes.")
+@click.option("--since", metavar="SNAPSHOT",
+              help="A delta from this snapshot. [default: the last one exported to --to]")
+@click.option("--zstd", is_flag=True, help="Compress the tar stream with zstd.")
+@click.option("--json", "as_json", is_flag=True, help="Print the TOC as JSON on stdout.")
+def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | None, zstd: bool,
+               as_json: bool) -> None:
+    """Pack the mirror DEST into a bundle of numbered parts plus a TOC, for the air gap.
+
+    By default the bundle holds what changed since the snapshot last exported to the same
+    place (a full bundle the first time). `cat NAME.tar.* | tar -x` extracts it without
+    mirrorkit; `mirrorkit import` verifies and applies it.
+    """
+    if full and since:
+        _fail("give --full or --since, not both", EXIT_USAGE)
+    if zstd:
+        _need_zstd()
+    if not dest.is_dir():
+        _fail(f"{dest}: not a directory")
+    try:
+        result = export_bundle(dest, to, part_size=part_size, full=full, since=since,
+                               zstd=zstd)
+    except (ExportError, TargetError, MirrorLocked) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or to}: {exc.strerror or exc}")
+    click.echo(f"mirrorkit: {result.summary()}", err=True)
+    if as_json:
+        click.echo(result.toc.model_dump_json() if result.toc else json.dumps(
+            {"message": result.message}))
+
+
+# ------------------------------------------------------------------------------ import
+def _catalog(src: str) -> Catalog:
+    try:
+        return open_catalog(src)
+    except (TargetError, TocError) as exc:
+        _fail(str(exc))
+
+
+def _check(catalog: Catalog, as_json: bool) -> NoReturn:
+    problems = list(catalog.problems)
+    checked = []
+    for toc in catalog.tocs:
+        try:
+            found = verify_parts(catalog.target, toc)
+        except TargetError as exc:
+            found = [str(exc)]
+        problems += found
+        checked.append({"name": toc.name, "ok": not found, "parts": len(toc.parts),
+                        "size": toc.size, "problems": found})
+        if not found:
+            click.echo(f"mirrorkit: ok: {toc.name}: {len(toc.parts)} parts "
+                       f"({toc.size / 1e6:.1f} MB) verified", err=True)
+    if not catalog.tocs and not problems:
+        problems.append(f"{catalog.target.describe()}: no bundles (no *.toc.json)")
+    for line in problems:
+        click.echo(f"mirrorkit: error: {line}", err=True)
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "bundles": checked, "problems": problems}))
+    sys.exit(EXIT_FAILED if problems else EXIT_OK)
+
+
+@click.command("import")
+@click.argument("src", metavar="SRC")
+@click.option("--into", "dest", type=click.Path(file_okay=False, path_type=Path),
+              help="The mirror directory to apply the bundles to.")
+@click.option("--check", is_flag=True, help="Only verify every part of SRC; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+def import_cmd(src: str, dest: Path | None, check: bool, as_json: bool) -> None:
+    """Verify bundles and apply them to a mirror, all-or-nothing.
+
+    SRC is a directory, an s3://bucket/prefix, or the path of one NAME.toc.json. Every
+    part is checked (size and sha256) before DEST is touched; from a directory of bundles,
+    the ones DEST needs are applied in order (deltas from its snapshot, or the newest full
+    bundle for an empty mirror).
+    """
+    if check == (dest is not None):
+        _fail("give either --into DEST or --check", EXIT_USAGE)
+    catalog = _catalog(src)
+    if check:
+        _check(catalog, as_json)
+    assert dest is not None
+    try:
+        chain = plan_import(catalog, dest)
+    except ImportError_ as exc:
+        _refuse(exc.problems, dest)
+    done: list[dict[str, Any]] = []
+    if not chain:
+        current = load_manifest(dest)
+        click.echo(f"mirrorkit: {dest} is already at snapshot "
+                   f"{current.snapshot if current else '?'}; nothing to import", err=True)
+    for toc in chain:
+        try:
+            outcome = apply_bundle(catalog.target, toc, dest)
+        except ImportError_ as exc:
+            _refuse(exc.problems, dest, done=bool(done))
+        except (TargetError, MirrorLocked, ManifestError) as exc:
+            _refuse([str(exc)], dest, done=bool(done))
+        except OSError as exc:
+            _refuse([f"{exc.filename or dest}: {exc.strerror or exc}"], dest, done=bool(done))
+        click.echo(f"mirrorkit: {outcome.summary(dest)}", err=True)
+        done.append({"name": toc.name, "snapshot": toc.snapshot, "files": outcome.files,
+                     "bytes": outcome.bytes, "removed": outcome.removed})
+    if as_json:
+        click.echo(json.dumps({"ok": True, "imported": done}))
+
+
+def _refuse(problems: list[str], dest: Path, *, done: bool = False) -> NoReturn:
+    for line in problems:
+        click.echo(f"mirrorkit: error: {line}", err=True)
+    state = ("the bundles before it were applied" if done else f"{dest} is unchanged")
+    click.echo(f"mirrorkit: import refused; {state}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+# ----------------------------------------------------------------------------- bundles
+def _row(toc: Toc) -> dict[str, Any]:
+    return {"name": toc.name, "mirror": toc.mirror, "kind": "delta" if toc.base else "full",
+            "base": toc.base, "snapshot": toc.snapshot, "files": len(toc.files),
+            "deleted": len(toc.deleted), "parts": len(toc.parts), "size": toc.size,
+            "compression": toc.compression, "created": toc.created}
+
+
+@click.command("bundles")
+@click.argument("src", metavar="DIR|s3://BUCKET/PREFIX")
+@click.option("--for", "dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Give the import order for this mirror (default: for an empty one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
+def bundles_cmd(src: str, dest: Path | None, as_json: bool) -> None:
+    """List the bundles in SRC (from their TOCs only) and the order to import them."""
+    catalog = _catalog(src)
+    current = None
+    if dest is not None:
+        try:
+            current = load_manifest(dest) if dest.is_dir() else None
+        except ManifestError as exc:
+            _fail(str(exc))
+    mirrors = sorted({t.mirror for t in catalog.tocs})
+    if current is not None and current.mirror:
+        mirrors = [m for m in mirrors if m == current.mirror]
+    orders = {m: [t.name for t in import_chain(catalog.for_mirror(m),
+                                               current.snapshot if current else None)]
+              for m in mirrors}
+    if as_json:
+        click.echo(json.dumps({"bundles": [_row(t) for t in catalog.tocs], "order": orders,
+                               "problems": catalog.problems}))
+    else:
+        rows = [_row(t) for t in catalog.tocs]
+        width = max((len(r["name"]) for r in rows), default=4)
+        click.echo(f"{'NAME':<{width}}  KIND   BASE -> SNAPSHOT{'':<36}FILES  DELETED  "
+                   "PARTS       SIZE")
+        for r in rows:
+            span = f"{r['base'] or '-'} -> {r['snapshot']}"
+            click.echo(f"{r['name']:<{width}}  {r['kind']:<5}  {span:<52}{r['files']:>5}  "
+                       f"{r['deleted']:>7}  {r['parts']:>5}  {r['size'] / 1e6:>8.1f}MB")
+        who = f"{dest} (at {current.snapshot})" if current is not None else "an empty mirror"
+        for mirror, order in orders.items():
+            shown = ", then ".join(order) if order else "nothing to import"
+            click.echo(f"import order for {mirror} into {who}: {shown}")
+    for line in catalog.problems:
+        click.echo(f"mirrorkit: error: {line}", err=True)
+    sys.exit(EXIT_FAILED if catalog.problems else EXIT_OK)
+
+
+def add_commands(cli: click.Group) -> None:
+    for cmd in (export_cmd, import_cmd, bundles_cmd):
+        cli.add_command(cmd)
+

@@ -1,0 +1,279 @@
+"""``mirrorkit export``: pack a mirror snapshot (whole, or what changed since a base) into parts.
+
+The tar stream is written straight into the parts: headers come from :mod:`tarfile`
+(ustar, with pax records only where ustar cannot say it), file data is copied in 1 MiB
+slices, and every slice is hashed and sent on at once. Headers are deterministic (sorted
+paths, uid/gid 0, no user names, the file's whole-second mtime), so re-running an
+interrupted export produces the same bytes, which is what lets S3 parts be skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, cast
+
+from mirrorkit.core.lock import MirrorLock
+from mirrorkit.core.manifest import FileEntry, Manifest, ManifestError, load_manifest
+
+from .parts import PartWriter
+from .targets import Target, TargetError, open_target
+from .toc import TOC_SUFFIX, Compression, FileInfo, Toc, TocError, bundle_name, tree_digest
+
+__all__ = ["DEFAULT_PART_SIZE", "ExportError", "ExportResult", "export_bundle", "state_name"]
+
+log = logging.getLogger("mirrorkit.bundle.export")
+
+DEFAULT_PART_SIZE = int(3.5 * 1024**3)
+COPY_BUFFER = 1024 * 1024
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+STATE_SUFFIX = ".last-export.json"
+
+
+class ExportError(Exception):
+    """The export cannot be made; the message is one line for the operator."""
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+
+@dataclass
+class ExportResult:
+    target: str
+    toc: Toc | None = None
+    message: str = ""
+    bytes_in: int = 0
+    skipped_parts: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.toc is None:
+            return self.message
+        toc = self.toc
+        kind = f"delta since {toc.base}" if toc.base else "full"
+        return (f"{toc.name}: {kind}, {len(toc.files)} files ({self.bytes_in / 1e6:.1f} MB), "
+                f"{len(toc.deleted)} deleted, {len(toc.parts)} parts "
+                f"({toc.size / 1e6:.1f} MB) in {self.target}")
+
+
+def state_name(mirror: str) -> str:
+    return mirror + STATE_SUFFIX
+
+
+def export_bundle(
+    dest: Path,
+    to: str,
+    *,
+    part_size: int = DEFAULT_PART_SIZE,
+    full: bool = False,
+    since: str | None = None,
+    zstd: bool = False,
+    mirror_name: str | None = None,
+) -> ExportResult:
+    """Export the snapshot ``dest`` holds to ``to`` (a directory or ``s3://bucket/prefix``)."""
+    if full and since:
+        raise ExportError("give --full or --since, not both")
+    target = open_target(to)
+    try:
+        with MirrorLock(dest, "mirrorkit export"):
+            return _export_locked(dest, target, part_size=part_size, full=full, since=since,
+                                  zstd=zstd, mirror_name=mirror_name)
+    except (TargetError, TocError, ManifestError) as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
+                   since: str | None, zstd: bool, mirror_name: str | None) -> ExportResult:
+    manifest = load_manifest(dest)
+    if manifest is None:
+        raise ExportError(f"{dest}: no mirrorkit manifest (is this a mirror?)")
+    if not manifest.snapshot:
+        raise ExportError(f"{dest}: the mirror has no complete snapshot yet")
+    mirror = mirror_name or manifest.mirror or dest.name
+    result = ExportResult(target=target.describe())
+    base_id = None if full else (since or _last_exported(target, mirror))
+    if base_id == manifest.snapshot:
+        result.message = (f"{target.describe()} already has snapshot {manifest.snapshot} of "
+                          f"{mirror}; nothing to export (use --full for a full bundle)")
+        return result
+    base: Manifest | None = None
+    if base_id is not None:
+        base = load_manifest(dest, snapshot=base_id)
+        if base is None:
+            how = "--since" if since else f"the last export to {target.describe()}"
+            raise ExportError(
+                f"{dest}: the manifest of base snapshot {base_id} ({how}) is no longer in "
+                f"{dest}/.mirrorkit/snapshots (only the newest are kept); export a full "
+                "bundle with --full"
+            )
+    changed, deleted = _diff(manifest, base)
+    name = bundle_name(mirror, manifest.snapshot, delta=base is not None)
+    compression: Compression = "zstd" if zstd else "none"
+    target.begin_bundle(name, part_size)
+    for attempt in range(2):
+        try:
+            parts, result.bytes_in = _write_stream(dest, changed, name, part_size, compression,
+                                                   target.open_part)
+            break
+        except _Diverged as exc:
+            if attempt:
+                raise ExportError(str(exc)) from None
+            log.warning("%s; uploading every part again", exc)
+            _forget(target)
+    toc = Toc(
+        name=name,
+        mirror=mirror,
+        registry=manifest.registry,
+        snapshot=manifest.snapshot,
+        base=base.snapshot if base else None,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        compression=compression,
+        part_size=part_size,
+        size=sum(p.size for p in parts),
+        parts=parts,
+        files=[FileInfo(path=p, size=e.size, sha256=e.sha256, kind=e.kind, digest=e.digest)
+               for p, e in changed],
+        deleted=deleted,
+        tree_files=len(manifest.files),
+        tree_sha256=tree_digest((p, e.size, e.sha256) for p, e in manifest.files.items()),
+    )
+    target.write_bytes(toc.toc_name, toc.dumps())
+    target.write_bytes(state_name(mirror), json.dumps({
+        "mirror": mirror, "snapshot": toc.snapshot, "bundle": name, "exported": toc.created,
+    }, indent=1).encode())
+    target.end_bundle(name)
+    result.toc = toc
+    return result
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _forget(target: Target) -> None:
+    forget = getattr(target, "forget_journal", None)
+    if forget is not None:
+        forget()
+
+
+def _diff(manifest: Manifest, base: Manifest | None
+          ) -> tuple[list[tuple[str, FileEntry]], list[str]]:
+    if base is None:
+        return sorted(manifest.files.items()), []
+    old = base.files
+    changed = [(p, e) for p, e in sorted(manifest.files.items())
+               if p not in old or old[p].sha256 != e.sha256 or old[p].size != e.size
+               or old[p].kind is not e.kind]
+    deleted = sorted(p for p in old if p not in manifest.files)
+    return changed, deleted
+
+
+def _last_exported(target: Target, mirror: str) -> str | None:
+    """The snapshot last exported to ``target``: its state file, else the newest TOC there."""
+    raw = target.read_bytes(state_name(mirror))
+    if raw:
+        try:
+            snap = json.loads(raw).get("snapshot")
+            if isinstance(snap, str) and snap:
+                return snap
+        except (ValueError, AttributeError):
+            log.warning("%s: unreadable export state, looking at the TOCs", state_name(mirror))
+    newest: str | None = None
+    for name in target.names():
+        if not (name.startswith(mirror + "-") and name.endswith(TOC_SUFFIX)):
+            continue
+        data = target.read_bytes(name)
+        if data is None:
+            continue
+        try:
+            toc = Toc.loads(data, where=name)
+        except TocError:
+            continue
+        if toc.mirror == mirror and (newest is None or toc.snapshot > newest):
+            newest = toc.snapshot
+    return newest
+
+
+def _write_stream(dest: Path, files: list[tuple[str, FileEntry]], name: str, part_size: int,
+                  compression: str, open_part: Callable[[str], Any]) -> tuple[list[Any], int]:
+    from .s3target import PartDiverged
+
+    writer = PartWriter(name, part_size, compression, open_part)
+    sink: _Sink = writer
+    zwriter: Any = None
+    if compression == "zstd":
+        import zstandard
+
+        zwriter = zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(
+            cast(Any, writer), closefd=False, write_return_read=True)
+        sink = zwriter
+    total = 0
+    try:
+        buf = bytearray(COPY_BUFFER)
+        offset = 0
+        for path, entry in files:
+            written = _add_file(sink, dest, path, entry, buf)
+            total += entry.size
+            offset += written
+        end = 2 * BLOCK
+        offset += end
+        end += (-offset) % RECORD
+        sink.write(bytes(end))
+        if zwriter is not None:
+            zwriter.close()  # ends the zstd frame; closefd=False keeps the parts open
+        return writer.close(), total
+    except PartDiverged as exc:
+        writer.abort()
+        raise _Diverged(str(exc)) from None
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _header(path: str, size: int, mtime: float) -> bytes:
+    info = tarfile.TarInfo(path)
+    info.size = size
+    info.mtime = int(mtime)
+    info.mode = 0o644
+    info.type = tarfile.REGTYPE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def _add_file(sink: _Sink, dest: Path, path: str, entry: FileEntry, buf: bytearray) -> int:
+    """Write one member (header, data, padding); returns the bytes written."""
+    full = os.path.join(dest, path)
+    try:
+        fh: BinaryIO = open(full, "rb", buffering=0)  # noqa: SIM115
+    except FileNotFoundError:
+        raise ExportError(f"{full}: missing (the manifest lists it); run mirrorkit verify "
+                          f"{dest}") from None
+    except OSError as exc:
+        raise ExportError(f"{full}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size != entry.size:
+            raise ExportError(f"{full}: {st.st_size} bytes on disk but {entry.size} in the "
+                              f"manifest; run mirrorkit verify {dest}")
+        header = _header(path, entry.size, st.st_mtime)
+        sink.write(header)
+        left = entry.size
+        view = memoryview(buf)
+        while left:
+            n = fh.readinto(view[:min(left, len(buf))])  # type: ignore[attr-defined]
+            if not n:
+                raise ExportError(f"{full}: shrank while being exported")
+            sink.write(view[:n])
+            left -= n
+        pad = (-entry.size) % BLOCK
+        if pad:
+            sink.write(bytes(pad))
+    return len(header) + entry.size + pad
