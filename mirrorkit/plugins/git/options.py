@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mirrorkit.core.paths import UnsafePathError, validate_relpath
 
@@ -51,7 +58,7 @@ class RepoEntry(BaseModel):
         if isinstance(data, str):
             path, sep, url = data.partition("=")
             if not sep or not url:
-                raise ValueError(f"expected PATH=URL, got {data!r}")
+                raise ValueError("expected PATH=URL")
             return {"path": path, "url": url}
         return data
 
@@ -85,7 +92,7 @@ class GitOptions(BaseModel):
         json_schema_extra={"metavar": "PATH"},
     )
     repos: list[RepoEntry] = Field(
-        default_factory=list,
+        default_factory=list, validate_default=True,
         description="More repositories in the same mirror, each PATH=URL "
                     "(TOML: {url = ..., path = ...}).",
         json_schema_extra={"cli": "--repo", "metavar": "PATH=URL"},
@@ -104,14 +111,18 @@ class GitOptions(BaseModel):
     def _path(cls, value: str) -> str:
         return normalise_path(value, allow_root=True)
 
-    @model_validator(mode="after")
-    def _some_repo(self) -> GitOptions:
-        if self.url is None and not self.repos:
-            raise ValueError("give a repository: url (--url) or repos (--repo PATH=URL)")
-        if self.url is None and self.path:
+    @field_validator("repos")
+    @classmethod
+    def _layout(cls, repos: list[RepoEntry], info: ValidationInfo) -> list[RepoEntry]:
+        # A field validator (not a model one) so that errors name a key/flag.
+        url, path = info.data.get("url"), info.data.get("path", "")
+        if url is None and not repos:
+            raise ValueError("give a repository: url (--url URL) or repos (--repo PATH=URL)")
+        if url is None and path:
             raise ValueError("path (--path) is only meaningful with url (--url)")
-        check_layout(self.repo_specs())
-        return self
+        specs = [RepoSpec(url, path)] if url else []
+        check_layout(specs + [RepoSpec(r.url, r.path) for r in repos])
+        return repos
 
     def repo_specs(self) -> list[RepoSpec]:
         specs = [RepoSpec(self.url, self.path)] if self.url else []

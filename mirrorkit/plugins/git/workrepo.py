@@ -73,7 +73,8 @@ class WorkRepo:
         """Create the bare repository once; clear what a killed run left behind."""
         if not (self.git_dir / "HEAD").is_file():
             self.git_dir.mkdir(parents=True, exist_ok=True)
-            await git(["init", "--bare", "--quiet", "--template=", str(self.git_dir)], what="git init")
+            await git(["init", "--bare", "--quiet", "--template=", str(self.git_dir)],
+                      what="git init")
         for key, value in _CONFIG.items():
             await self._git("config", key, value)
         self._remove_stale_locks()
