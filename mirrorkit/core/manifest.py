@@ -131,15 +131,18 @@ class Manifest:
         )
 
     def save(self, dest: Path, *, keep_snapshots: int = 8) -> None:
-        """Write atomically, and keep a copy per snapshot for bundle deltas."""
+        """Write atomically, and keep a copy per snapshot for bundle deltas.
+
+        ``keep_snapshots=0`` rewrites only the current manifest (repairs, not new snapshots).
+        """
         sdir = state_dir(dest)
         payload = self.dumps()
         atomic_write_bytes(sdir / MANIFEST_NAME, payload)
-        if self.snapshot:
+        if self.snapshot and keep_snapshots > 0:
             snaps = sdir / SNAPSHOTS_DIR
             snaps.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(snaps / f"{self.snapshot}.json", payload)
-            old = sorted(snaps.glob("*.json"))[:-keep_snapshots] if keep_snapshots > 0 else []
+            old = sorted(snaps.glob("*.json"))[:-keep_snapshots]
             for path in old:
                 path.unlink(missing_ok=True)
 

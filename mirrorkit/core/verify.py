@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from .downloader import hash_file
 from .manifest import STATE_DIR, FileEntry, ManifestError, load_manifest
 
-__all__ = ["VerifyResult", "verify_tree"]
+__all__ = ["VerifyResult", "forget_bad_files", "verify_tree"]
 
 
 class VerifyResult(BaseModel):
@@ -90,3 +90,24 @@ def verify_tree(dest: Path, *, rehash: bool = True, workers: int | None = None) 
                 result.unexpected.append(rel)
     result.unexpected.sort()
     return result
+
+
+def forget_bad_files(dest: Path, result: VerifyResult) -> int:
+    """Drop missing and corrupt files from the manifest (deleting the corrupt ones).
+
+    The next run then fetches them again; without this a run trusts the manifest and only
+    checks sizes, which is what keeps a no-op run fast. Call with the mirror lock held.
+    """
+    from .staging import remove_with_empty_parents
+
+    manifest = load_manifest(dest)
+    if manifest is None:
+        return 0
+    bad = set(result.missing) | set(result.corrupt)
+    for path in result.corrupt:
+        remove_with_empty_parents(dest, path)
+    for path in bad:
+        manifest.files.pop(path, None)
+    if bad:
+        manifest.save(dest, keep_snapshots=0)
+    return len(bad)

@@ -299,3 +299,60 @@ def test_example_plugin_is_listed_with_its_distribution() -> None:
     assert res.code == 0, res.stderr
     rows = {(r["kind"], r["name"]): r for r in res.json}
     assert rows[("registry", "static-list")]["distribution"].startswith("mirrorkit-static-list")
+
+
+def test_allow_partial_commits_the_index_and_reports_partial(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    files = files_v1()
+    publish(upstream, files, wrong_sha={"pool/pkg2.bin"})
+    dest = tmp_path / "mirror"
+    res = run_cli(*run_args(upstream, dest, "--json", "--retries", "0", "--allow-partial"))
+    assert res.code == 1
+    assert res.json["status"] == "partial"
+    assert res.json["failed"] == 1
+    assert (dest / "index.json").exists()
+    assert not (dest / "pool/pkg2.bin").exists()
+
+
+def test_prune_grace_keeps_stale_files_for_a_while(upstream: Upstream, tmp_path: Path) -> None:
+    files = files_v1()
+    publish(upstream, files)
+    dest = tmp_path / "mirror"
+    assert run_cli(*run_args(upstream, dest)).code == 0
+    publish(upstream, {k: v for k, v in files.items() if k != "pool/pkg0.bin"},
+            last_modified=1.8e9)
+    res = run_cli(*run_args(upstream, dest, "--json", "--prune-grace", "3600"))
+    assert res.code == 0 and res.json["removed"] == 0
+    assert (dest / "pool/pkg0.bin").exists()  # still there for clients of the old index
+    manifest = json.loads((dest / ".mirrorkit/manifest.json").read_bytes())
+    assert "stale_since" in manifest["files"]["pool/pkg0.bin"]
+    res = run_cli(*run_args(upstream, dest, "--json", "--prune-grace", "0"))
+    assert res.json["removed"] == 1
+    assert not (dest / "pool/pkg0.bin").exists()
+    assert run_cli("verify", dest).code == 0
+
+
+def test_verify_names_missing_corrupt_and_unexpected_files(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    publish(upstream, files_v1())
+    dest = tmp_path / "mirror"
+    assert run_cli(*run_args(upstream, dest)).code == 0
+    (dest / "pool/pkg0.bin").unlink()
+    with open(dest / "pool/pkg1.bin", "r+b") as fh:
+        fh.write(b"\0")
+    (dest / "pool/stray.txt").write_text("?")
+    res = run_cli("verify", dest, "--json")
+    assert res.code == 1
+    assert res.json["missing"] == ["pool/pkg0.bin"]
+    assert res.json["corrupt"] == ["pool/pkg1.bin"]
+    assert res.json["unexpected"] == ["pool/stray.txt"]
+    assert "corrupt: pool/pkg1.bin" in res.stderr
+    # --repair forgets the bad files, and the next run fetches them again
+    (dest / "pool/stray.txt").unlink()
+    repair = run_cli("verify", dest, "--repair")
+    assert repair.code == 1 and "2 files will be fetched again" in repair.stderr
+    res = run_cli(*run_args(upstream, dest, "--json"))
+    assert res.code == 0 and res.json["downloaded"] == 2
+    assert run_cli("verify", dest).code == 0

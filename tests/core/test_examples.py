@@ -1,0 +1,17 @@
+"""The example files users copy must stay valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mirrorkit.core.config import load_config
+from mirrorkit.core.plugins import load_plugins
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_is_valid() -> None:
+    mirrors = load_config(ROOT / "examples" / "mirrors.toml", load_plugins())
+    assert [m.name for m in mirrors] == ["homebrew", "static"]
+    assert mirrors[1].settings.concurrency == 8  # per-mirror settings override [settings]
+    assert mirrors[0].settings.concurrency == 32
