@@ -101,7 +101,7 @@ class MirrorConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     registry: str
     dest: Path = Path("./mirror")
-    settings: EngineSettings = Field(default_factory=EngineSettings)
+    settings: EngineSettings = Field(default_factory=lambda: EngineSettings())
     sinks: list[SinkConfig] = Field(default_factory=list)
     notify: list[NotifyConfig] = Field(default_factory=list)
     options: Any = None  # the registry's validated Options instance, filled by load_config
@@ -123,11 +123,9 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         shown = err.get("input")
-        if err["type"] not in ("missing", "extra_forbidden") and isinstance(
-            shown, str | int | float | bool
-        ):
-            if not _looks_secret(loc):
-                msg += f" (got {shown!r})"
+        if (err["type"] not in ("missing", "extra_forbidden")
+                and isinstance(shown, str | int | float | bool) and not _looks_secret(loc)):
+            msg += f" (got {shown!r})"
         lines.append(f"{loc or '<root>'}: {msg}")
     return lines
 

@@ -122,7 +122,9 @@ def _describe(exc: BaseException) -> str:
 class Downloader:
     """Owns the run's ``httpx.AsyncClient`` and its concurrency limits."""
 
-    def __init__(self, settings: DownloadSettings, *, on_bytes: Callable[[int], None] | None = None):
+    def __init__(
+        self, settings: DownloadSettings, *, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
         self.settings = settings
         self._on_bytes = on_bytes or (lambda n: None)
         self._global = anyio.CapacityLimiter(settings.concurrency)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console
-import time
-
 from rich.filesize import decimal
 from rich.progress import (
     BarColumn,

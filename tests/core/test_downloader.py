@@ -10,7 +10,7 @@ import pytest
 
 from mirrorkit.core.artifact import Artifact
 from mirrorkit.core.digest import Digest
-from mirrorkit.core.downloader import DownloadSettings, Downloader
+from mirrorkit.core.downloader import Downloader, DownloadSettings
 from mirrorkit.core.registry import FetchError
 from tests.support.upstream import Handler, Upstream
 

@@ -13,8 +13,8 @@ from mirrorkit.core.paths import UnsafePathError, validate_relpath
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "/etc/passwd", "../x", "a/../../x", "a/..", "a\\b", "a\0b", "./", ".mirrorkit/manifest.json",
-     "a/\nb", "x" * 300, "/" ],
+    ["", "/etc/passwd", "../x", "a/../../x", "a/..", "a\\b", "a\0b", "./",
+     ".mirrorkit/manifest.json", "a/\nb", "x" * 300, "/"],
 )
 def test_rejects_unsafe_paths(bad: str) -> None:
     with pytest.raises(UnsafePathError):
@@ -23,7 +23,8 @@ def test_rejects_unsafe_paths(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "normal"),
-    [("a/b", "a/b"), ("a//b", "a/b"), ("./a/./b/", "a/b"), ("v2/x/blobs/sha256:ab", "v2/x/blobs/sha256:ab"),
+    [("a/b", "a/b"), ("a//b", "a/b"), ("./a/./b/", "a/b"),
+     ("v2/x/blobs/sha256:ab", "v2/x/blobs/sha256:ab"),
      ("openssl%403.tar.gz", "openssl%403.tar.gz")],
 )
 def test_normalises_safe_paths(raw: str, normal: str) -> None:
