@@ -320,10 +320,25 @@ def _content_length(resp: httpx.Response) -> int | None:
     return int(value)
 
 
+def _rate_limit_reset_wait(value: str | None) -> float | None:
+    """Seconds until ``X-RateLimit-Reset`` (epoch seconds, as GitHub and others send it)."""
+    if not value or not value.strip().isdigit():
+        return None
+    return max(0.0, float(value.strip()) - time.time()) + 1.0
+
+
 def _raise_for_status(resp: httpx.Response) -> None:
     code = resp.status_code
     if code < 300:
         return
+    if code in (403, 429) and resp.headers.get("X-RateLimit-Remaining", "").strip() == "0":
+        # An exhausted API rate limit (GitHub answers 403): wait for the reset, then retry.
+        wait = _retry_after_seconds(resp.headers.get("Retry-After"))
+        raise _Retryable(
+            f"HTTP {code} rate limit exceeded",
+            retry_after=wait if wait is not None else _rate_limit_reset_wait(
+                resp.headers.get("X-RateLimit-Reset")),
+        )
     if code == 429 or code >= 500 or code == 408:
         raise _Retryable(
             f"HTTP {code} {resp.reason_phrase}".rstrip(),
