@@ -39,6 +39,9 @@ class Artifact:
     a content-addressed file without a known digest): a file already mirrored at that path is
     kept without asking upstream again. ``order`` sorts index commits (lower first): an
     index that names other index files (an API document naming manifests) goes after them.
+    ``link_to`` makes the file a hard link to another blob of the same plan (a second name
+    for the same bytes, e.g. a flat download layout beside a content-addressed one): nothing
+    is downloaded for it, and it is committed after every blob, before the index files.
     """
 
     path: str
@@ -52,14 +55,21 @@ class Artifact:
     immutable: bool = False
     response_digest_header: str | None = None
     order: int = 0
+    link_to: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", validate_relpath(self.path))
-        if (self.url is None) == (self.source is None):
+        if self.link_to is not None:
+            object.__setattr__(self, "link_to", validate_relpath(self.link_to))
+            if self.url is not None or self.source is not None or self.kind is not Kind.BLOB:
+                raise ValueError(f"artifact {self.path}: a link is a blob with no url or source")
+            if self.link_to == self.path:
+                raise ValueError(f"artifact {self.path}: cannot link to itself")
+        elif (self.url is None) == (self.source is None):
             raise ValueError(f"artifact {self.path}: give exactly one of url or source")
         if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
             raise ValueError(f"artifact {self.path}: size must be a non-negative integer")
-        if self.digest is not None and self.digest.algorithm == "git-blob-sha1" and self.size is None:
+        if self.digest and self.digest.algorithm == "git-blob-sha1" and self.size is None:
             raise ValueError(f"artifact {self.path}: a git-blob-sha1 digest needs the size")
         if not isinstance(self.headers, MappingProxyType):
             object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
@@ -108,8 +118,15 @@ class Artifact:
               digest: Digest | None = None, order: int = 0) -> Artifact:
         return cls(path, source=Path(source), kind=kind, digest=digest, order=order)
 
+    @classmethod
+    def link(cls, path: str, target: str) -> Artifact:
+        """``path`` as a hard link to the blob ``target`` (which the plan must also yield)."""
+        return cls(path, link_to=target)
+
     @property
     def origin(self) -> str:
+        if self.link_to is not None:
+            return f"link:{self.link_to}"
         return self.url if self.url is not None else str(self.source)
 
     def __repr__(self) -> str:

@@ -151,6 +151,7 @@ class MirrorRun:
         self.readable: dict[str, Path] = {}
         self.staged_index: list[_Staged] = []
         self.deferred_blobs: list[_Staged] = []
+        self.links: list[Artifact] = []
         self.committed_new: dict[str, FileEntry] = {}
         self.failed: dict[str, ArtifactError] = {}
         self.plan_error: str | None = None
@@ -235,7 +236,7 @@ class MirrorRun:
                     async for art in plugin.plan(options, ctx):
                         if not isinstance(art, Artifact):
                             raise TypeError(f"plan yielded {type(art).__name__}, not Artifact")
-                        if not self._claim(art):
+                        if not self._claim(art) or self._kept_without_io(art):
                             continue
                         await self._slots.acquire()
                         tg.start_soon(self._process_slot, art)
@@ -243,10 +244,30 @@ class MirrorRun:
                     log.debug("planning failed", exc_info=True)
                     self.plan_error = _one_line(exc)
                     tg.cancel_scope.cancel()
-        if self.plan_error:
+        if self.plan_error and not self._plan_error_is_known_failure():
             self.report.errors.insert(
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
+
+    def _kept_without_io(self, art: Artifact) -> bool:
+        """The no-op fast path: an unchanged file costs one stat, not a task."""
+        if art.url is None or art.link_to is not None:
+            return False
+        if art.kind is Kind.INDEX and not art.immutable:
+            return False
+        prev = self.prev_files.get(art.path)
+        if prev is None or not _entry_matches(art, prev):
+            return False
+        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+            return False
+        self._keep(art, prev)
+        self.observer.done(art, "kept")
+        return True
+
+    def _plan_error_is_known_failure(self) -> bool:
+        """A plan stopped by an index fetch that failed is reported once, as that file."""
+        return any(self.plan_error == f"{p}: {e.error}" + (f" (from {e.url})" if e.url else "")
+                   for p, e in self.failed.items())
 
     async def _process_slot(self, art: Artifact) -> None:
         try:
@@ -294,7 +315,7 @@ class MirrorRun:
         return self.readable.get(art.path)
 
     def _fail(self, art: Artifact, reason: str) -> None:
-        err = ArtifactError(path=art.path, url=art.url or str(art.source), error=reason)
+        err = ArtifactError(path=art.path, url=art.origin, error=reason)
         self.failed[art.path] = err
         self.report.errors.append(err)
         self.report.failed += 1
@@ -310,12 +331,14 @@ class MirrorRun:
     async def _process(self, art: Artifact) -> str:
         final = self.dest / art.path
         prev = self.prev_files.get(art.path)
+        if art.link_to is not None:
+            return self._plan_link(art)
         if art.source is not None:
             return await self._process_local(art, prev, final)
         conditional = art.kind is Kind.INDEX and not art.immutable
-        if not conditional and prev is not None and _entry_matches(art, prev):
-            if self.dry_run or _size_on_disk(final) == prev.size:
-                return self._keep(art, prev)
+        if (not conditional and prev is not None and _entry_matches(art, prev)
+                and (self.dry_run or _size_on_disk(final) == prev.size)):
+            return self._keep(art, prev)
         if not conditional and not self.dry_run and art.digest is not None:
             adopted = await self._adopt_existing(art, final)
             if adopted is not None:
@@ -432,10 +455,44 @@ class MirrorRun:
         self._stage(art, tmp, entry, st.st_mtime, final)
         return "copied"
 
+    def _plan_link(self, art: Artifact) -> str:
+        """A link costs nothing now; it is made at commit time, once its target is in place."""
+        target = self.planned.get(art.link_to or "")
+        if target is None or target.kind is not Kind.BLOB or target.link_to is not None:
+            raise FetchError(art.path, None,
+                             f"link target {art.link_to} is not a blob planned before it")
+        self.links.append(art)
+        return "linked"
+
     # ------------------------------------------------------------------ commit
+    def _commit_links(self) -> int:
+        """Hard-link every planned link to its committed target; returns how many were made."""
+        made = 0
+        replaced = {s.artifact.path for s in self.deferred_blobs}
+        for art in self.links:
+            assert art.link_to is not None
+            entry = self.entries.get(art.link_to)
+            if entry is None:  # the target failed and --allow-partial is on
+                self._fail(art, f"link target {art.link_to} is not in the mirror")
+                continue
+            final, target = self.dest / art.path, self.dest / art.link_to
+            if art.link_to in replaced or not _same_file(final, target):
+                tmp = self.staging.new_path()
+                try:
+                    os.link(target, tmp)
+                except OSError as exc:  # a filesystem without hard links: copy instead
+                    log.warning("cannot hard-link %s (%s); copying", art.path, exc.strerror)
+                    shutil.copy2(target, tmp)
+                self.staging.commit(tmp, art.path)
+                made += 1
+            self.entries[art.path] = FileEntry(size=entry.size, sha256=entry.sha256,
+                                               digest=entry.digest)
+        return made
+
     def _commit(self, run_id: str) -> None:
         for staged in self.deferred_blobs:
             self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
+        linked = self._commit_links()
         for staged in sorted(self.staged_index, key=lambda s: (s.artifact.order, s.seq)):
             self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
         log.info("committed %d blobs and %d index files",
@@ -446,7 +503,7 @@ class MirrorRun:
             if path in self.prev_files and path not in self.entries:
                 self.entries[path] = self.prev_files[path]
         changed = bool(self.committed_new or self.deferred_blobs or self.staged_index or removed
-                       or len(self.entries) != len(self.prev_files))
+                       or linked or len(self.entries) != len(self.prev_files))
         snapshot = run_id if changed or self.prev is None or not self.prev.snapshot else (
             self.prev.snapshot)
         manifest = Manifest(
@@ -501,6 +558,13 @@ class MirrorRun:
             self.report.status = "partial"
         else:
             self.report.status = "ok"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _size_on_disk(path: Path) -> int | None:

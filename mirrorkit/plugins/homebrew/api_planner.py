@@ -1,0 +1,68 @@
+"""The API files: fetched first (the plan is read from them), committed last.
+
+``formula.jws.json`` comes first: without ``--tag`` its bottle blocks say which tags
+upstream publishes. Then every other file at once: one ``internal/packages.<tag>.jws.json``
+per tag (brew 6) and the other brew 4.x/5.x files. All are index artifacts with a higher
+``order`` than the manifests, so the engine commits them after every bottle and manifest:
+a client never sees a formula whose bottle is not in place yet. Their bytes are upstream's
+(they are signed); the engine keeps upstream's ``Last-Modified`` as their mtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+from mirrorkit import Artifact, PlanError
+
+from .api import LegacyFormula, PackagesIndex, bottle_tags, parse_formula_list, parse_packages
+from .jws import read_jws_payload, read_jws_text
+from .planner import HomebrewPlan, fetch_all, in_thread
+
+__all__ = ["API_ORDER", "ApiPlanner", "internal_path"]
+
+#: index commit order of the API files (manifests use the default, 0)
+API_ORDER = 10
+FORMULA_FILE = "formula.jws.json"
+OTHER_FILES = ("cask.jws.json", "formula_tap_migrations.jws.json",
+               "cask_tap_migrations.jws.json")
+
+
+def internal_path(tag: str) -> str:
+    return f"internal/packages.{tag}.jws.json"
+
+
+def _load_formulae(path: Path, where: str) -> dict[str, LegacyFormula]:
+    return parse_formula_list(read_jws_payload(path, where), where)
+
+
+def _load_packages(path: Path, tag: str, where: str) -> PackagesIndex:
+    return parse_packages(read_jws_payload(path, where), tag, where)
+
+
+class ApiPlanner:
+    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
+        ctx, base = state.ctx, state.options.api_url
+
+        def api_file(name: str) -> Artifact:
+            return Artifact.index(f"api/{name}", f"{base}/{name}", order=API_ORDER)
+
+        where = f"{base}/{FORMULA_FILE}"
+        formula_file = await ctx.fetch(api_file(FORMULA_FILE))
+        state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
+        state.tags = list(dict.fromkeys(state.options.tags)) or bottle_tags(state.legacy.values())
+        if not state.tags:
+            raise PlanError(f"{where}: no formula has a bottle, and no --tag was given")
+        ctx.log.info("homebrew: %d formulae, tags %s", len(state.legacy), ", ".join(state.tags))
+
+        files = await fetch_all(ctx, [api_file(n) for n in OTHER_FILES]
+                                + [api_file(internal_path(t)) for t in state.tags])
+        for name in OTHER_FILES:  # served as they are, but a broken one is not published
+            path, at = files[f"api/{name}"], f"{base}/{name}"
+            await in_thread(partial(read_jws_text, path, at))
+        for tag in state.tags:  # one at a time: a parsed payload is large, its summary small
+            path, at = files[f"api/{internal_path(tag)}"], f"{base}/{internal_path(tag)}"
+            state.packages[tag] = await in_thread(partial(_load_packages, path, tag, at))
+        return
+        yield  # an async generator that only fetches

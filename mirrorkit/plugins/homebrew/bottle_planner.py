@@ -1,0 +1,135 @@
+"""Bottles, their OCI manifests and (optionally) the flat bottle layout.
+
+Manifests are planned in batches: those that must be read (new ones, ones not known to name
+every selected bottle, or, for ``mirrorkit plan``, ones whose bottles are new and need a
+size) are fetched together, then the batch's manifests, blobs and flat links are yielded,
+so bottle downloads start while later manifests are still being checked. A re-run with
+nothing new asks upstream for no manifest and no blob at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from pathlib import Path
+
+from mirrorkit import Artifact, FetchError
+
+from .coverage import Bottles, ManifestCoverage
+from .oci import OCI_INDEX_MEDIA_TYPE, BottleRef, ManifestError, image_name, read_manifest_bottles
+from .planner import HomebrewPlan, fetch_all, in_thread
+from .selection import select_bottles
+
+__all__ = ["BottlePlanner"]
+
+log = logging.getLogger("mirrorkit.registry.homebrew")
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+class BottlePlanner:
+    batch = 256
+
+    def __init__(self) -> None:
+        self._blobs: set[str] = set()
+        self._flat: dict[str, str] = {}
+
+    def _manifest(self, state: HomebrewPlan, ref: BottleRef, *, known: bool) -> Artifact:
+        tag = ref.manifest_path.rsplit("/", 1)[1]
+        return Artifact.index(
+            ref.manifest_path,
+            f"{state.options.registry_url}/{image_name(ref.formula)}/manifests/{tag}",
+            headers={"Accept": OCI_INDEX_MEDIA_TYPE},
+            auth=state.auth,
+            immutable=known,
+            response_digest_header="Docker-Content-Digest",
+        )
+
+    def _bottle(self, state: HomebrewPlan, ref: BottleRef, bottles: Bottles | None
+                ) -> Iterator[Artifact]:
+        if ref.blob_path not in self._blobs:
+            self._blobs.add(ref.blob_path)
+            size = None
+            if state.ctx.dry_run and bottles is not None:  # only to estimate: sha256 decides
+                found = bottles.get(ref.ref_name)
+                size = found[1] if found and found[0] == ref.sha256 else None
+            yield Artifact.blob(
+                ref.blob_path,
+                f"{state.options.registry_url}/{image_name(ref.formula)}/blobs/"
+                f"sha256:{ref.sha256}",
+                sha256=ref.sha256, size=size, auth=state.auth,
+            )
+        if state.options.flat_bottles:
+            other = self._flat.get(ref.flat_path)
+            if other is None:
+                self._flat[ref.flat_path] = ref.blob_path
+                yield Artifact.link(ref.flat_path, ref.blob_path)
+            elif other != ref.blob_path:
+                log.warning("%s: upstream names two bottles (%s and %s); keeping the first",
+                            ref.flat_path, other, ref.blob_path)
+
+    def _must_read(self, state: HomebrewPlan, refs: list[BottleRef], bottles: Bottles | None,
+                   in_mirror: bool) -> bool:
+        if state.ctx.dry_run:  # read only what the size estimate needs
+            previous = state.ctx.previous.files if state.ctx.previous else {}
+            return not in_mirror or (
+                bottles is None and any(r.blob_path not in previous for r in refs))
+        return bottles is None or bool(ManifestCoverage.missing(bottles, refs))
+
+    def _check(self, path: str, refs: list[BottleRef], file: Path,
+               coverage: ManifestCoverage) -> Bottles | None:
+        try:
+            bottles = read_manifest_bottles(file)
+        except ManifestError as exc:
+            log.error("%s: %s", path, exc)
+            return None
+        missing = ManifestCoverage.missing(bottles, refs)
+        if missing:
+            log.error("%s does not name bottle %s (sha256 %s): brew will refuse to install it",
+                      path, missing[0].ref_name, missing[0].sha256)
+        else:
+            coverage.record(_sha256_file(file), bottles)
+        return bottles
+
+    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
+        ctx, opts = state.ctx, state.options
+        refs = await in_thread(partial(select_bottles, state.packages, state.legacy,
+                                       opts.formulae, deps=opts.deps))
+        by_manifest: dict[str, list[BottleRef]] = {}
+        for ref in refs:
+            by_manifest.setdefault(ref.manifest_path, []).append(ref)
+        ctx.log.info("homebrew: %d bottles in %d manifests", len(refs), len(by_manifest))
+        coverage = ManifestCoverage.load(ctx.work_dir)
+        previous = ctx.previous.files if ctx.previous else {}
+        items = list(by_manifest.items())
+        for start in range(0, len(items), self.batch):
+            chunk = items[start:start + self.batch]
+            known: dict[str, Bottles | None] = {}
+            reread: list[Artifact] = []
+            for path, mrefs in chunk:
+                entry = previous.get(path)
+                known[path] = coverage.bottles(entry.sha256 if entry else None)
+                if self._must_read(state, mrefs, known[path], entry is not None):
+                    reread.append(self._manifest(state, mrefs[0], known=False))
+
+            def failed(exc: FetchError) -> None:
+                log.debug("manifest not fetched: %s", exc)  # the engine reports it
+
+            files = await fetch_all(ctx, reread, on_error=failed)
+            for path, file in files.items():
+                known[path] = await in_thread(
+                    partial(self._check, path, by_manifest[path], file, coverage))
+            fetched = {a.path for a in reread}
+            for path, mrefs in chunk:
+                if path not in fetched:
+                    yield self._manifest(state, mrefs[0], known=True)
+                for ref in mrefs:
+                    for artifact in self._bottle(state, ref, known[path]):
+                        yield artifact
+        if not ctx.dry_run:
+            coverage.save()

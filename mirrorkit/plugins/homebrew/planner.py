@@ -1,0 +1,79 @@
+"""What the Homebrew sub-planners share: the run's state and a few helpers.
+
+Each sub-planner owns one part of the mirror (the API files, the bottles and manifests; later
+brew's git repository, taps, portable-ruby) and may read what earlier ones learned from
+:class:`HomebrewPlan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import anyio
+
+from mirrorkit import Artifact, FetchError, PlanContext
+
+from .api import LegacyFormula, PackagesIndex
+from .auth import RegistryAuth
+from .options import HomebrewOptions
+
+__all__ = ["HomebrewPlan", "SubPlanner", "fetch_all", "in_thread"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class HomebrewPlan:
+    """State shared by the sub-planners of one run."""
+
+    options: HomebrewOptions
+    ctx: PlanContext
+    auth: RegistryAuth = field(default_factory=RegistryAuth)
+    #: the bottle tags mirrored (the options' or every tag upstream has bottles for)
+    tags: list[str] = field(default_factory=list)
+    #: per tag, the reduced ``internal/packages.<tag>.jws.json``
+    packages: dict[str, PackagesIndex] = field(default_factory=dict)
+    #: the reduced ``formula.jws.json``
+    legacy: dict[str, LegacyFormula] = field(default_factory=dict)
+
+
+class SubPlanner(Protocol):
+    def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]: ...
+
+
+async def fetch_all(
+    ctx: PlanContext, artifacts: Iterable[Artifact], *, limit: int = 64,
+    on_error: Callable[[FetchError], None] | None = None,
+) -> dict[str, Path]:
+    """``ctx.fetch`` many artifacts at once; returns ``{path: readable file}``.
+
+    Without ``on_error`` the first failure is raised (as itself, not as an exception group,
+    so the run reports one clear line); with it, failures are handed over and skipped.
+    """
+    out: dict[str, Path] = {}
+    errors: list[FetchError] = []
+    limiter = anyio.CapacityLimiter(limit)
+
+    async def one(art: Artifact) -> None:
+        async with limiter:
+            try:
+                out[art.path] = await ctx.fetch(art)
+            except FetchError as exc:
+                errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for art in artifacts:
+            tg.start_soon(one, art)
+    for exc in errors:
+        if on_error is None:
+            raise exc
+        on_error(exc)
+    return out
+
+
+async def in_thread(func: Callable[[], T]) -> T:
+    """Run CPU-heavy parsing off the event loop, so downloads in flight keep flowing."""
+    return await anyio.to_thread.run_sync(func)
