@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -152,7 +153,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Upstream:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.files: dict[str, Resource] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.routes: list[tuple[str, Route]] = []
@@ -160,6 +162,8 @@ class Upstream:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.upstream = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -168,7 +172,7 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> Upstream:
         self._thread.start()
