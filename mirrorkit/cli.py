@@ -100,6 +100,20 @@ def _sink_error(name: str, message: str) -> Any:
     return ArtifactError(path=f"<sink {name}>", error=message)
 
 
+def _notify_and_record(host: PluginHost, mirror: MirrorConfig, report: RunReport) -> list[str]:
+    """Send the mirror's notifications and update its metrics file; lines for stderr."""
+    from .metrics import MetricsError, write_run_metrics
+    from .notify.dispatch import send_notifications
+
+    lines = anyio.run(send_notifications, host, mirror, report) if mirror.notify else []
+    if mirror.settings.metrics_file is not None:
+        try:
+            write_run_metrics(mirror.settings.metrics_file, report)
+        except MetricsError as exc:
+            lines.append(f"error: {exc}")
+    return lines
+
+
 def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoReturn:
     host = _host_or_exit()
     reports: list[RunReport] = []
@@ -116,6 +130,7 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
                 fail(str(exc), EXIT_FAILED)
         if report.status == "ok" and mirror.sinks and not dry_run:
             anyio.run(_run_sinks, host, mirror, report)
+        notes = [] if dry_run else _notify_and_record(host, mirror, report)
         host.run_finished(report)
         for err in report.errors[:50]:
             click.echo(f"mirrorkit: failed: {err.path}: {err.error}", err=True)
@@ -125,6 +140,8 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         for key, value in report.sinks.items():
             click.echo(f"mirrorkit: sink {key}: {value}", err=True)
         click.echo(_summary(report), err=True)
+        for line in notes:
+            click.echo(f"mirrorkit: {line}", err=True)
         reports.append(report)
     if as_json:
         if len(reports) == 1:
@@ -335,6 +352,7 @@ def _add_plugin_commands() -> None:
     try:
         host = plugin_host()
     except PluginError:
+    rows += [("notifier", n.name, n.distribution, n.cls.summary) for n in host.notifiers]
         return  # reported when a command needs the plugins
     host.pm.hook.mirrorkit_add_commands(cli=cli)
 

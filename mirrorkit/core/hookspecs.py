@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import click
 
     from .manifest import Manifest
-    from .plugins import RegistryCollection, SinkCollection
+    from .plugins import NotifierCollection, RegistryCollection, SinkCollection
     from .report import RunReport
     from .verify import VerifyResult
 
@@ -32,6 +32,11 @@ def mirrorkit_add_registries(registries: RegistryCollection) -> None:
 @hookspec
 def mirrorkit_add_sinks(sinks: SinkCollection) -> None:
     """Add sink types (classes following SinkPlugin) with ``sinks.add(cls)``."""
+
+
+@hookspec
+def mirrorkit_add_notifiers(notifiers: NotifierCollection) -> None:
+    """Add notifier types (classes following NotifierPlugin) with ``notifiers.add(cls)``."""
 
 
 @hookspec

@@ -10,13 +10,21 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 
+from ..notify.base import NotifierPlugin
 from . import hookspecs
 from .manifest import Manifest
 from .registry import RegistryPlugin
 from .report import RunReport
 from .sink import SinkPlugin
 
-__all__ = ["PluginError", "PluginHost", "RegistryCollection", "SinkCollection", "load_plugins"]
+__all__ = [
+    "NotifierCollection",
+    "PluginError",
+    "PluginHost",
+    "RegistryCollection",
+    "SinkCollection",
+    "load_plugins",
+]
 
 T = TypeVar("T")
 
@@ -76,6 +84,10 @@ class SinkCollection(_Collection[SinkPlugin]):
     kind = "sink"
 
 
+class NotifierCollection(_Collection[NotifierPlugin]):
+    kind = "notifier"
+
+
 class PluginHost:
     """The loaded plugins, with typed calls for each hook."""
 
@@ -89,6 +101,10 @@ class PluginHost:
         for impl in pm.hook.mirrorkit_add_sinks.get_hookimpls():
             self.sinks._current_dist = _distribution_of(pm, impl.plugin)
             impl.function(sinks=self.sinks)
+        self.notifiers = NotifierCollection()
+        for impl in pm.hook.mirrorkit_add_notifiers.get_hookimpls():
+            self.notifiers._current_dist = _distribution_of(pm, impl.plugin)
+            impl.function(notifiers=self.notifiers)
 
     def run_finished(self, report: RunReport) -> None:
         self.pm.hook.mirrorkit_run_finished(report=report)

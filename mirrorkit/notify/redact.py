@@ -1,0 +1,60 @@
+"""Strip secrets from what leaves the machine in a notification.
+
+The run report holds no options, but its error lines quote URLs, and a URL can carry a
+token (``?token=...``, ``https://user:pass@host``) that came from the environment through a
+``${VAR}`` reference. Notifications go to chat rooms and mail lists, so every string is
+scrubbed three ways: URL credentials, secret-looking query parameters, and the literal value
+of any secret-looking environment variable, wherever it appears.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MASK", "Redactor"]
+
+MASK = "***"
+_SECRET_NAME = re.compile(r"(token|secret|passw|pwd|key|signature|credential|auth|sig$)", re.I)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
+_MIN_SECRET_LEN = 8  # shorter values would mask ordinary words in error messages
+
+
+class Redactor:
+    """Scrubs strings and JSON-like structures; built once per notification round."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None,
+                 extra_secrets: list[str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        values = {v for k, v in env.items() if _SECRET_NAME.search(k) and v}
+        values.update(s for s in (extra_secrets or []) if s)
+        # longest first, so a secret containing another is masked whole
+        self._values = sorted((v for v in values if len(v) >= _MIN_SECRET_LEN),
+                              key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        out = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", value)
+        out = _QUERY_PARAM.sub(_mask_param, out)
+        for secret in self._values:
+            if secret in out:
+                out = out.replace(secret, MASK)
+        return out
+
+    def data(self, value: Any) -> Any:
+        """A copy of ``value`` (dicts, lists, strings, scalars) with every string scrubbed."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {str(k): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+
+def _mask_param(m: re.Match[str]) -> str:
+    if _SECRET_NAME.search(m["name"]) or m["name"].lower().startswith("x-amz-"):
+        return f"{m['sep']}{m['name']}={MASK}"
+    return m.group(0)

@@ -1,0 +1,50 @@
+"""Options of the ``s3`` sink: the same keys in ``[[mirrors.sinks]]`` and as publish flags."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .target import S3Target
+
+__all__ = ["MIB", "S3Options"]
+
+MIB = 1024 * 1024
+
+
+class S3Options(BaseModel):
+    """Where and how to publish; endpoint, region and credentials come from AWS config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(description="s3://bucket/prefix to publish to.",
+                        json_schema_extra={"cli": False})
+    concurrency: int = Field(16, ge=1, le=256, description="Uploads in flight at once.")
+    part_size_mb: int = Field(
+        64, ge=5, le=5120,
+        description="Files larger than this many MiB go up in multipart uploads of this size.",
+    )
+    force: bool = Field(
+        False, description="Upload every file again, ignoring what was published before."
+    )
+    index_cache_control: str | None = Field(
+        "no-cache", json_schema_extra={"cli": False},
+        description="Cache-Control of index files, so caches revalidate them (None: unset).",
+    )
+    content_types: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"cli": False},
+        description='Content-Type per file-name suffix, over the defaults ({".bottle" = "..."}).',
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _valid_target(cls, value: str) -> str:
+        S3Target.parse(value)
+        return value
+
+    @property
+    def s3_target(self) -> S3Target:
+        return S3Target.parse(self.target)
+
+    @property
+    def part_size(self) -> int:
+        return self.part_size_mb * MIB
