@@ -10,14 +10,16 @@ from mirrorkit import RegistryCollection, hookimpl
 from mirrorkit.core.manifest import Manifest
 
 from .registry import GitRegistry
+from .tree import GitTreeRegistry
 from .verify import verify_git_mirror
 
-__all__ = ["GitRegistry"]
+__all__ = ["GitRegistry", "GitTreeRegistry"]
 
 
 @hookimpl
 def mirrorkit_add_registries(registries: RegistryCollection) -> None:
     registries.add(GitRegistry)
+    registries.add(GitTreeRegistry)
 
 
 @hookimpl
