@@ -6,7 +6,7 @@ is fixed before its bytes are known). A re-run regenerates the same deterministi
 stream; a part whose object is present with the recorded size is only hashed locally and,
 if the hash matches, not uploaded again. The TOC is written last and the journal removed.
 
-Memory: one upload chunk (16 MiB, or part_size/10000 for huge parts) is buffered at a time.
+Memory: one upload chunk (8 MiB, or part_size/10000 for huge parts) is buffered at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = ["PartDiverged", "S3Target"]
 
 log = logging.getLogger("mirrorkit.bundle.s3")
 
-MIN_CHUNK = 16 * 1024 * 1024
+MIN_CHUNK = 8 * 1024 * 1024
 MAX_S3_PARTS = 10_000
 MAX_PART_SIZE = 1024**4  # 1 TiB: keeps one upload chunk near 100 MiB
 JOURNAL_SUFFIX = ".partial.json"
