@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, TypeAdapter
 
+from .brew_git_options import BrewGitOptions
 from .tags import KNOWN_TAGS, is_tag_name
 
 __all__ = ["HomebrewOptions"]
@@ -41,7 +42,7 @@ def _formula(value: str) -> str:
 Url = Annotated[str, AfterValidator(_url)]
 
 
-class HomebrewOptions(BaseModel):
+class HomebrewOptions(BrewGitOptions):
     model_config = ConfigDict(extra="forbid")
 
     api_url: Url = Field(

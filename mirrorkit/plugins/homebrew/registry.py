@@ -11,6 +11,7 @@ from mirrorkit import Artifact, PlanContext
 
 from .api_planner import ApiPlanner
 from .bottle_planner import BottlePlanner
+from .brew_git import BrewGitPlanner
 from .options import HomebrewOptions
 from .planner import HomebrewPlan, SubPlanner
 
@@ -25,7 +26,8 @@ class Homebrew:
     Options: ClassVar[type[BaseModel]] = HomebrewOptions
 
     #: run in this order; later ones read what earlier ones left in the shared state
-    planners: ClassVar[tuple[type[SubPlanner], ...]] = (ApiPlanner, BottlePlanner)
+    planners: ClassVar[tuple[type[SubPlanner], ...]] = (
+        ApiPlanner, BottlePlanner, BrewGitPlanner)
 
     async def plan(self, options: HomebrewOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
         state = HomebrewPlan(options=options, ctx=ctx)
