@@ -1,0 +1,216 @@
+"""How long a Homebrew re-run with nothing new upstream takes, at full size.
+
+    .venv/bin/python benchmarks/homebrew_noop.py [--formulae 9000] [--keep DIR]
+
+A synthetic upstream on loopback (9,000 formulae; bottles for 6 platform tags plus ``all``;
+API files about as large as formulae.brew.sh's) is mirrored once, then mirrored again
+with nothing changed. The figures printed are the no-op run's wall time and its peak RSS
+(the ``mirrorkit`` process only, from ``wait4``). Targets: under 5 s and under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.upstream import Handler, Upstream  # noqa: E402
+
+TAGS = ["arm64_tahoe", "arm64_sequoia", "arm64_sonoma", "sonoma", "arm64_linux",
+        "x86_64_linux"]
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+WORDS = ["library", "tool", "client", "server", "parser", "compression", "crypto", "network",
+         "image", "audio", "video", "font", "shell", "language", "runtime", "database",
+         "utility", "framework", "toolkit"]
+
+
+def jws(payload: Any) -> bytes:
+    return json.dumps({"payload": json.dumps(payload, separators=(",", ":")),
+                       "signatures": [{"protected": "e30", "signature": "c2ln"}]}).encode()
+
+
+class Synthetic:
+    def __init__(self, count: int, seed: int = 7) -> None:
+        rnd = random.Random(seed)
+        self.names = [f"{rnd.choice(WORDS)}-{i}" + ("@2" if i % 50 == 0 else "")
+                      for i in range(count)]
+        self.formulae: list[dict[str, Any]] = []
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, bytes] = {}
+        for i, name in enumerate(self.names):
+            version = f"{rnd.randint(0, 9)}.{rnd.randint(0, 30)}.{rnd.randint(0, 9)}"
+            revision = rnd.choice((0, 0, 0, 1, 2))
+            rebuild = rnd.choice((0, 0, 0, 0, 1))
+            if i % 10 == 0:
+                tags = ["all"]
+            else:
+                tags = [t for t in TAGS if rnd.random() > 0.03]
+                if "arm64_tahoe" in tags and rnd.random() < 0.1:
+                    tags.remove("arm64_tahoe")  # served by arm64_sequoia
+            files = {}
+            for tag in tags:
+                body = f"{name} {version} {tag}\n".encode() * 4
+                sha = hashlib.sha256(body).hexdigest()
+                self.blobs[sha] = body
+                files[tag] = sha
+            deps = rnd.sample(self.names[:i], min(i, rnd.randint(0, 4)))
+            self.formulae.append({"name": name, "version": version, "revision": revision,
+                                  "rebuild": rebuild, "files": files, "deps": deps,
+                                  "desc": " ".join(rnd.choices(WORDS, k=8))})
+
+    def legacy(self, f: dict[str, Any]) -> dict[str, Any]:
+        image = f["name"].replace("@", "/")
+        pad = " ".join(WORDS) * 4
+        return {
+            "name": f["name"], "full_name": f["name"], "tap": "homebrew/core",
+            "oldnames": [], "aliases": [], "versioned_formulae": [], "desc": f["desc"],
+            "license": "MIT", "homepage": f"https://example.org/{f['name']}",
+            "versions": {"stable": f["version"], "head": None, "bottle": True},
+            "urls": {"stable": {"url": f"https://example.org/{f['name']}-{f['version']}.tar.gz",
+                                "tag": None, "revision": None, "using": None,
+                                "checksum": "0" * 64}},
+            "revision": f["revision"], "version_scheme": 0,
+            "bottle": {"stable": {"rebuild": f["rebuild"],
+                                  "root_url": "https://ghcr.io/v2/homebrew/core",
+                                  "files": {t: {"cellar": ":any_skip_relocation",
+                                                "url": "https://ghcr.io/v2/homebrew/core/"
+                                                       f"{image}/blobs/sha256:{s}",
+                                                "sha256": s} for t, s in f["files"].items()}}},
+            "dependencies": f["deps"], "build_dependencies": ["pkgconf"],
+            "uses_from_macos": ["zlib"], "uses_from_macos_bounds": [{}],
+            "caveats": pad, "ruby_source_path": f"Formula/{f['name'][0]}/{f['name']}.rb",
+            "ruby_source_checksum": {"sha256": "1" * 64},
+            "variations": {t: {"dependencies": f["deps"]} for t in TAGS[:3]},
+        }
+
+    def internal(self, f: dict[str, Any], tag: str) -> dict[str, Any]:
+        files = f["files"]
+        served = tag if tag in files else "all" if "all" in files else (
+            "arm64_sequoia" if tag == "arm64_tahoe" and "arm64_sequoia" in files else None)
+        entry: dict[str, Any] = {
+            "desc": f["desc"], "homepage": f"https://example.org/{f['name']}", "license": "MIT",
+            "stable_version": f["version"], "ruby_source_checksum": "1" * 64,
+            "stable_url_args": [f"https://example.org/{f['name']}-{f['version']}.tar.gz"],
+            "stable_checksum": "0" * 64,
+            "stable_dependencies": [*f["deps"], {"pkgconf": ":build"}],
+            "stable_uses_from_macos": [["zlib"]],
+        }
+        if f["revision"]:
+            entry["revision"] = f["revision"]
+        if f["rebuild"]:
+            entry["bottle_rebuild"] = f["rebuild"]
+        if served:
+            entry["bottle_checksum"] = files[served]
+            if served != tag:
+                entry["bottle_tag"] = f":{served}"
+        return entry
+
+    def manifest(self, f: dict[str, Any]) -> tuple[str, bytes]:
+        pv = f"{f['version']}_{f['revision']}" if f["revision"] else f["version"]
+        tag = f"{pv}-{f['rebuild']}" if f["rebuild"] else pv
+        suffix = f".{f['rebuild']}" if f["rebuild"] else ""
+        descs = [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "digest": "sha256:" + "2" * 64, "size": 2000,
+                  "annotations": {"org.opencontainers.image.ref.name": f"{pv}.{t}{suffix}",
+                                  "sh.brew.bottle.digest": s,
+                                  "sh.brew.bottle.size": str(len(self.blobs[s])),
+                                  "sh.brew.tab": json.dumps({"homebrew_version": "6.0.0",
+                                                             "changed_files": ["x"] * 20})}}
+                 for t, s in f["files"].items()]
+        image = f["name"].replace("@", "/")
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs})
+        return f"/v2/homebrew/core/{image}/manifests/{tag}", body.encode()
+
+    def serve(self, up: Upstream) -> None:
+        when = 1_750_000_000.0
+        up.add("/api/formula.jws.json", jws([self.legacy(f) for f in self.formulae]),
+               last_modified=when)
+        casks = [{"token": f"cask-{i}", "version": "1.0", "url": "https://example.org/x.dmg",
+                  "desc": "an app " * 10} for i in range(7000)]
+        up.add("/api/cask.jws.json", jws(casks), last_modified=when)
+        up.add("/api/formula_tap_migrations.jws.json", jws({}), last_modified=when)
+        up.add("/api/cask_tap_migrations.jws.json", jws({}), last_modified=when)
+        for tag in TAGS:
+            payload = {"metadata": {"bottle_tag": tag},
+                       "formulae": {f["name"]: self.internal(f, tag) for f in self.formulae},
+                       "casks": {c["token"]: c for c in casks},
+                       "formula_aliases": {}, "formula_renames": {}}
+            up.add(f"/api/internal/packages.{tag}.jws.json", jws(payload), last_modified=when)
+        for f in self.formulae:
+            path, body = self.manifest(f)
+            self.manifests[path] = body
+
+        def registry(req: Handler) -> bool:
+            path = req.path.split("?", 1)[0]
+            if "/manifests/" in path and path in self.manifests:
+                body = self.manifests[path]
+                req.send_body(200, body, {"Content-Type": OCI_INDEX, "Docker-Content-Digest":
+                                          "sha256:" + hashlib.sha256(body).hexdigest()})
+            elif "/blobs/sha256:" in path and path.rsplit(":", 1)[1] in self.blobs:
+                req.send_body(200, self.blobs[path.rsplit(":", 1)[1]])
+            else:
+                req.send_body(404, b"not found\n")
+            return True
+
+        up.route("/v2/", registry)
+
+
+def run(dest: Path, up: Upstream) -> tuple[float, float, dict[str, Any]]:
+    """One ``mirrorkit run homebrew``: (seconds, peak RSS in MB, report)."""
+    cmd = [sys.executable, "-m", "mirrorkit", "run", "homebrew", "--dest", str(dest), "--json",
+           "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core"]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        report = json.loads(out.read() or b"{}")
+    if proc.returncode != 0:
+        raise SystemExit(f"mirrorkit exited {proc.returncode}: {report.get('errors', [])[:3]}")
+    return elapsed, usage.ru_maxrss / 1024, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formulae", type=int, default=9000)
+    parser.add_argument("--keep", type=Path, help="mirror here and keep it (default: a temp dir)")
+    args = parser.parse_args()
+    synthetic = Synthetic(args.formulae)
+    up = Upstream().start()
+    synthetic.serve(up)
+    dest = args.keep or Path(tempfile.mkdtemp(prefix="mirrorkit-bench-")) / "mirror"
+    try:
+        first_s, first_mb, first = run(dest, up)
+        print(f"first run: {first_s:.1f} s, peak RSS {first_mb:.0f} MB, {first['files']} files, "
+              f"{first['downloaded']} downloaded")
+        up.clear_log()
+        noop_s, noop_mb, noop = run(dest, up)
+        requests = len(up.log)
+        print(f"no-op run: {noop_s:.2f} s, peak RSS {noop_mb:.0f} MB, {noop['files']} files, "
+              f"{noop['downloaded']} downloaded, {requests} requests upstream")
+        ok = noop_s < 5 and noop_mb < 300 and noop["downloaded"] == 0
+        print("targets (< 5 s, < 300 MB, nothing downloaded):", "met" if ok else "NOT met")
+    finally:
+        up.stop()
+        if args.keep is None:
+            shutil.rmtree(dest.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
