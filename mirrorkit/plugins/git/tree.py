@@ -154,6 +154,9 @@ class GitTreeRegistry:
         skipped = 0
         async for entry in _entries(api, tree_sha):
             kind, mode, path = entry.get("type"), str(entry.get("mode")), entry.get("path")
+            if kind == "commit":
+                skipped += 1  # a submodule: another repository, not files of this one
+                continue
             if kind != "blob" or not isinstance(path, str):
                 continue
             if includes and not any(path.startswith(p) for p in includes):
@@ -173,4 +176,5 @@ class GitTreeRegistry:
                 raise PlanError(f"hosting API: tree entry {path[:200]!r} is malformed "
                                 f"({exc})") from None
         if skipped:
-            ctx.log.info("git-tree %s: skipped %d symbolic links", options.repo, skipped)
+            ctx.log.info("git-tree %s: skipped %d symbolic links and submodules", options.repo,
+                         skipped)

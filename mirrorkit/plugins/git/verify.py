@@ -90,5 +90,8 @@ def verify_git_mirror(dest: Path, manifest: Manifest) -> list[str] | None:
         return None
     problems: list[str] = []
     for root in roots:
-        problems += _check_repo(dest / root if root else dest, root or "<root>")
+        try:
+            problems += _check_repo(dest / root if root else dest, root or "<root>")
+        except FileNotFoundError:
+            return ["git: cannot check the git repositories: git is not installed"]
     return problems

@@ -193,3 +193,17 @@ def test_plan_reports_ref_changes_without_writing(
     assert "would add 0, update 1 and delete 0 refs" in res.stderr
     assert res.json["removed"] == 0
     assert {p: os.stat(mirror_dir / p).st_mtime_ns for p in _files(mirror_dir)} == state
+
+
+def test_lock_files_of_a_killed_run_do_not_block_the_next(
+    upstream_git: Upstream, mirror_dir: Path, static: StaticServer
+) -> None:
+    _run(upstream_git, mirror_dir)
+    work = mirror_dir / ".mirrorkit" / "work" / "git" / ".root" / "work.git"
+    (work / "packed-refs.lock").write_text("")  # what git leaves when killed mid-update
+    (work / "objects" / "pack" / "tmp_pack_abc123").write_bytes(b"partial")
+    commit(upstream_git.work, "after-kill", b"x\n", "after kill")
+    upstream_git.push("trunk")
+    _run(upstream_git, mirror_dir)
+    assert refs_of(static.url) == refs_of(upstream_git.url)
+    assert not (work / "packed-refs.lock").exists()
