@@ -111,6 +111,11 @@ def test_brew_taps_and_portable_ruby(
     verified = run_cli("verify", mirror_dir)
     assert verified.code == 0, verified.stderr
 
+    # A plan with nothing new removes nothing: brew.git, the tap and portable-ruby are kept.
+    planned = run_cli("plan", *args[1:-1], "--json")
+    assert planned.code == 0, planned.stderr
+    assert planned.json["removed"] == 0 and planned.json["downloaded"] == 0, planned.json
+
     # A new brew release: its portable-ruby replaces the old one, brew.git follows.
     release_brew(brew_repo, brew_api, "4.7.0", "3.5.0")
     git("push", "-q", "--tags", upstream_git.root / "Homebrew" / "brew.git", "HEAD:main",
