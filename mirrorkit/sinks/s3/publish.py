@@ -84,6 +84,12 @@ def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S
                     log: logging.Logger) -> PublishResult:
     client = make_client(options.concurrency)
     published = load_published(client, target)
+    if published is not None and published.mirror and published.mirror != manifest.mirror \
+            and not options.force:
+        # publishing would delete every object of the other mirror as "stale"
+        raise S3Error(f"{target} holds the mirror {published.mirror!r}, not "
+                      f"{manifest.mirror!r}: give each mirror its own prefix (or --force "
+                      "to replace it)")
     plan = make_plan(manifest, published, force=options.force)
     result = PublishResult(target=str(target), snapshot=manifest.snapshot,
                            unchanged=plan.unchanged)

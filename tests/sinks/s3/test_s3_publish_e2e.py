@@ -288,3 +288,22 @@ def test_verify_of_an_empty_prefix_says_nothing_was_published(
     res = run_cli("verify", f"s3://{bucket}/nothing", env=s3_logged.env())
     assert res.code == 1
     assert "nothing published here" in res.stderr
+
+
+def test_publish_refuses_a_prefix_holding_another_mirror(
+    upstream: Upstream, s3_logged: LoggedS3, bucket: str, tmp_path: Path
+) -> None:
+    publish(upstream, {"a.bin": b"a" * 10})
+    for name in ("one", "two"):
+        res = run_cli(*run_args(upstream, tmp_path / name, "--name", name))
+        assert res.code == 0, res.stderr
+    s3_publish(s3_logged, tmp_path / "one", f"s3://{bucket}/shared")
+    before = keys(s3_logged, bucket)
+    res = run_cli("publish", tmp_path / "two", f"s3://{bucket}/shared", env=s3_logged.env())
+    assert res.code == 1
+    assert "holds the mirror 'one', not 'two'" in res.stderr
+    assert keys(s3_logged, bucket) == before
+    out = s3_publish(s3_logged, tmp_path / "two", f"s3://{bucket}/shared", "--force")
+    assert out["uploaded"] == 2
+    state = json.loads(body(s3_logged, bucket, "shared/.mirrorkit/published.json"))
+    assert state["mirror"] == "two"
