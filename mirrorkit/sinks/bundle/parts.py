@@ -8,14 +8,19 @@ straight from read-only media.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
 from .toc import PartInfo, part_name
 
 __all__ = ["PartOutput", "PartReader", "PartWriter", "TruncatedPart"]
+
+MAX_PENDING = 8  # slices queued for the writer thread (each at most the caller's buffer)
 
 
 class PartOutput(Protocol):
@@ -39,6 +44,12 @@ class PartWriter:
         self._open_part = open_part
         self.parts: list[PartInfo] = []
         self._out: PartOutput | None = None
+        # writes run on one thread (in order) while this thread hashes; commits (fsync,
+        # rename, completing an upload) on another, so the next part is not held up
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bundle-part-write")
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="bundle-part-commit")
+        self._pending: deque[Future[None]] = deque()
+        self._commits: list[Future[None]] = []
         self._hash = hashlib.sha256()
         self._in_part = 0
         self._total = 0
@@ -62,9 +73,11 @@ class PartWriter:
                 self._hash = hashlib.sha256()
                 self._in_part = 0
             room = self.part_size - self._in_part
-            piece = view[:room]
+            piece = bytes(view[:room])  # the caller reuses its buffer
+            self._pending.append(self._writer.submit(self._out.write, memoryview(piece)))
             self._hash.update(piece)
-            self._out.write(piece)
+            while len(self._pending) > MAX_PENDING:
+                self._pending.popleft().result()
             self._in_part += len(piece)
             self._total += len(piece)
             view = view[len(piece):]
@@ -73,23 +86,43 @@ class PartWriter:
         return written
 
     def close(self) -> list[PartInfo]:
-        """Commit the last part; returns every part written."""
+        """Commit the last part, wait for every commit; returns every part written."""
         if self._out is not None:
             self._finish_part()
+        try:
+            for fut in self._commits:
+                fut.result()
+        finally:
+            self._shutdown()
         return self.parts
 
     def abort(self) -> None:
+        """Stop: drop the part being written (parts already committed stay)."""
+        for fut in [*self._pending, *self._commits]:
+            with contextlib.suppress(Exception):
+                fut.result()
+        self._pending.clear()
         if self._out is not None:
             self._out.abort()
             self._out = None
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._committer.shutdown(wait=True)
 
     def _current_name(self) -> str:
         return part_name(self.name, len(self.parts), self.compression)
 
     def _finish_part(self) -> None:
         assert self._out is not None
+        while self._pending:
+            self._pending.popleft().result()
         sha = self._hash.hexdigest()
-        self._out.commit(self._in_part, sha)
+        self._commits.append(self._committer.submit(self._out.commit, self._in_part, sha))
+        for fut in self._commits:
+            if fut.done():
+                fut.result()  # raise a failed commit now, not at the end
         self.parts.append(PartInfo(name=self._current_name(), size=self._in_part, sha256=sha))
         self._out = None
 
