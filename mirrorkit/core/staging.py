@@ -20,11 +20,16 @@ TMP_DIR = "tmp"
 
 
 def clean_stale_staging(dest: Path) -> int:
-    """Remove every staging directory (call only while holding the mirror lock)."""
-    root = state_dir(dest) / TMP_DIR
-    if not root.is_dir():
-        return 0
+    """Remove every staging directory and half-written state file (hold the mirror lock)."""
     count = 0
+    state = state_dir(dest)
+    for sub in (state, state / "snapshots"):  # half-written manifests (atomic_write_bytes)
+        for stale in sub.glob(".*.tmp") if sub.is_dir() else ():
+            stale.unlink(missing_ok=True)
+            count += 1
+    root = state / TMP_DIR
+    if not root.is_dir():
+        return count
     for child in root.iterdir():
         count += sum(1 for _ in child.rglob("*")) if child.is_dir() else 1
         if child.is_dir():
