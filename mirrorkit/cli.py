@@ -28,14 +28,14 @@ from .core.config import (
     load_config,
 )
 from .core.engine import MirrorRun
-from .core.lock import MirrorLocked
+from .core.lock import MirrorLock, MirrorLocked
 from .core.logs import setup_logging
 from .core.manifest import ManifestError
 from .core.plugins import PluginError, PluginHost, load_plugins
 from .core.progress import RichObserver
 from .core.report import RunReport
 from .core.sink import SinkContext, SinkError
-from .core.verify import VerifyResult, verify_tree
+from .core.verify import VerifyResult, forget_bad_files, verify_tree
 
 log = logging.getLogger("mirrorkit")
 
@@ -133,15 +133,16 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         notes = [] if dry_run else _notify_and_record(host, mirror, report)
         host.run_finished(report)
         for err in report.errors[:50]:
-            click.echo(f"mirrorkit: failed: {err.path}: {err.error}", err=True)
+            where = f" ({err.url})" if err.url else ""
+            click.echo(f"mirrorkit: failed: {err.path}: {err.error}{where}", err=True)
         if len(report.errors) > 50:
             click.echo(f"mirrorkit: ... and {len(report.errors) - 50} more failures "
                        "(see --json)", err=True)
         for key, value in report.sinks.items():
             click.echo(f"mirrorkit: sink {key}: {value}", err=True)
-        click.echo(_summary(report), err=True)
         for line in notes:
             click.echo(f"mirrorkit: {line}", err=True)
+        click.echo(_summary(report), err=True)
         reports.append(report)
     if as_json:
         if len(reports) == 1:
@@ -299,7 +300,10 @@ cli.add_command(_registry_group(
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--quick", is_flag=True, help="Check presence and size only, do not re-hash.")
-def verify_cmd(target: str, as_json: bool, quick: bool) -> None:
+@click.option("--repair", is_flag=True,
+              help="Forget missing and corrupt files (deleting the corrupt ones) so that the "
+                   "next run fetches them again.")
+def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
     """Re-hash every file of a mirror against its manifest; exit 1 naming each bad file.
 
     TARGET is a mirror directory, or a published copy a plugin understands (s3://...).
@@ -315,7 +319,16 @@ def verify_cmd(target: str, as_json: bool, quick: bool) -> None:
         if not dest.is_dir():
             fail(f"{target}: not a directory")
         result = verify_tree(dest, rehash=not quick)
-        if not result.problems and result.snapshot is not None or result.checked:
+        if repair and not result.ok and result.snapshot is not None:
+            try:
+                with MirrorLock(dest, "mirrorkit verify --repair"):
+                    result = verify_tree(dest, rehash=not quick)  # again, now nothing runs
+                    forgotten = forget_bad_files(dest, result)
+            except MirrorLocked as exc:
+                fail(str(exc), EXIT_FAILED)
+            click.echo(f"mirrorkit: repair: {forgotten} files will be fetched again by the "
+                       "next run", err=True)
+        if not result.problems:
             from .core.manifest import load_manifest
 
             manifest = load_manifest(dest)
@@ -339,6 +352,7 @@ def plugins_cmd(as_json: bool) -> None:
     host = _host_or_exit()
     rows = [("registry", r.name, r.distribution, r.cls.summary) for r in host.registries]
     rows += [("sink", s.name, s.distribution, s.cls.summary) for s in host.sinks]
+    rows += [("notifier", n.name, n.distribution, n.cls.summary) for n in host.notifiers]
     if as_json:
         click.echo(json.dumps([dict(zip(("kind", "name", "distribution", "summary"), row,
                                         strict=True)) for row in rows]))
@@ -352,7 +366,6 @@ def _add_plugin_commands() -> None:
     try:
         host = plugin_host()
     except PluginError:
-    rows += [("notifier", n.name, n.distribution, n.cls.summary) for n in host.notifiers]
         return  # reported when a command needs the plugins
     host.pm.hook.mirrorkit_add_commands(cli=cli)
 

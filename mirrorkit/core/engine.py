@@ -28,6 +28,7 @@ from .downloader import Downloader, DownloadSettings, FetchResult, hash_file
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
 from .plugins import PluginHost
+from .redact import redact
 from .registry import FetchError, PlanContext
 from .report import ArtifactError, RunReport
 from .staging import Staging, clean_stale_staging, remove_with_empty_parents
@@ -155,6 +156,7 @@ class MirrorRun:
         self.committed_new: dict[str, FileEntry] = {}
         self.failed: dict[str, ArtifactError] = {}
         self.plan_error: str | None = None
+        self._plan_error_known = False
         self.report = RunReport(
             mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
         )
@@ -242,9 +244,11 @@ class MirrorRun:
                         tg.start_soon(self._process_slot, art)
                 except Exception as exc:
                     log.debug("planning failed", exc_info=True)
-                    self.plan_error = _one_line(exc)
+                    self.plan_error = redact(_one_line(exc))
+                    # a plan stopped by a failed index fetch is reported once, as that file
+                    self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
                     tg.cancel_scope.cancel()
-        if self.plan_error and not self._plan_error_is_known_failure():
+        if self.plan_error and not self._plan_error_known:
             self.report.errors.insert(
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
@@ -263,11 +267,6 @@ class MirrorRun:
         self._keep(art, prev)
         self.observer.done(art, "kept")
         return True
-
-    def _plan_error_is_known_failure(self) -> bool:
-        """A plan stopped by an index fetch that failed is reported once, as that file."""
-        return any(self.plan_error == f"{p}: {e.error}" + (f" (from {e.url})" if e.url else "")
-                   for p, e in self.failed.items())
 
     async def _process_slot(self, art: Artifact) -> None:
         try:
@@ -315,12 +314,12 @@ class MirrorRun:
         return self.readable.get(art.path)
 
     def _fail(self, art: Artifact, reason: str) -> None:
-        err = ArtifactError(path=art.path, url=art.origin, error=reason)
+        err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason))
         self.failed[art.path] = err
         self.report.errors.append(err)
         self.report.failed += 1
         self.observer.done(art, "failed")
-        log.error("%s: %s", art.path, reason, extra={"path": art.path, "url": art.url})
+        log.error("%s: %s", art.path, err.error, extra={"path": art.path, "url": err.url})
 
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry
@@ -379,6 +378,7 @@ class MirrorRun:
             digest=str(art.digest) if art.digest and art.digest.algorithm != "sha256" else None,
             etag=result.etag if art.kind is Kind.INDEX else None,
             last_modified=result.last_modified if art.kind is Kind.INDEX else None,
+            order=art.order,
         )
 
     def _stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None,
@@ -442,7 +442,7 @@ class MirrorRun:
                 raise FetchError(art.path, str(src),
                                  f"{art.digest.algorithm} mismatch: expected {art.digest.hex}, "
                                  f"got {got}")
-        entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind,
+        entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind, order=art.order,
                           digest=str(art.digest) if art.digest and
                           art.digest.algorithm != "sha256" else None)
         if prev is not None and prev.sha256 == sha and _size_on_disk(final) == prev.size:

@@ -6,13 +6,33 @@ import datetime as dt
 import json
 import logging
 import sys
+from typing import Any
+
+from .redact import redact
 
 __all__ = ["setup_logging"]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+class RedactFilter(logging.Filter):
+    """Scrub secrets from every record before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+
 class JsonFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, object] = {
             "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
@@ -23,7 +43,8 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                out[key] = (value if isinstance(value, int | float | bool)
+                            else redact(str(value)))
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out)
@@ -36,7 +57,8 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("mirrorkit: %(levelname)s: %(message)s"))
+        handler.setFormatter(TextFormatter("mirrorkit: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False

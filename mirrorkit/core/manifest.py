@@ -57,11 +57,14 @@ class FileEntry:
     etag: str | None = None
     last_modified: str | None = None
     stale_since: float | None = None
+    order: int = 0  # index commit order (Artifact.order), kept so sinks publish in order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"size": self.size, "sha256": self.sha256}
         if self.kind is not Kind.BLOB:
             out["kind"] = self.kind.value
+        if self.order:
+            out["order"] = self.order
         for key in ("digest", "etag", "last_modified", "stale_since"):
             value = getattr(self, key)
             if value is not None:
@@ -85,7 +88,16 @@ class FileEntry:
             etag=data.get("etag"),
             last_modified=data.get("last_modified"),
             stale_since=data.get("stale_since"),
+            order=_int_or_zero(data.get("order")),
         )
+
+
+def _int_or_zero(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("order is not an integer")
+    return value
 
 
 @dataclass(slots=True)

@@ -131,7 +131,9 @@ def load_plugins(*extra: Any) -> PluginHost:
     try:
         pm.load_setuptools_entrypoints(hookspecs.PROJECT)
     except Exception as exc:  # a broken third-party plugin must not hide which one it was
-        raise PluginError(f"loading a plugin of the 'mirrorkit' entry-point group failed: {exc}")
+        raise PluginError(
+            f"loading a plugin of the 'mirrorkit' entry-point group failed: {exc}"
+        ) from exc
     for plugin in extra:
         pm.register(plugin)
     return PluginHost(pm)

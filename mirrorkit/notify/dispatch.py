@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ..core.report import RunReport
 from .base import NotifyContext, should_send
 from .payload import build_payload
-from .redact import Redactor
+from ..core.redact import Redactor
 
 if TYPE_CHECKING:
     from ..core.config import MirrorConfig

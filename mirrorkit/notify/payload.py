@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..core.report import RunReport
-from .redact import Redactor
+from ..core.redact import Redactor
 
 __all__ = ["MAX_ERRORS", "MAX_PAYLOAD_BYTES", "build_payload", "summary_line"]
 

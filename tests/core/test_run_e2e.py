@@ -356,3 +356,14 @@ def test_verify_names_missing_corrupt_and_unexpected_files(
     res = run_cli(*run_args(upstream, dest, "--json"))
     assert res.code == 0 and res.json["downloaded"] == 2
     assert run_cli("verify", dest).code == 0
+
+
+def test_tokens_in_urls_stay_out_of_output(upstream: Upstream, tmp_path: Path) -> None:
+    token = "s3cr3t-t0ken-value-123"
+    res = run_cli("--log-format", "json", "--log-level", "debug", "run", "static-list",
+                  "--index-url", f"{upstream.url}/missing.json?access_token={token}",
+                  "--dest", tmp_path / "m", "--json", "--retries", "0",
+                  env={"UPSTREAM_TOKEN": "another-secret-value"})
+    assert res.code == 1
+    assert "missing.json" in res.stderr and "HTTP 404" in res.stdout
+    assert token not in res.stdout and token not in res.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirrorkit.notify.redact import MASK, Redactor
+from mirrorkit.core.redact import MASK, Redactor
 
 
 def test_url_credentials_and_secret_query_parameters_are_masked() -> None:

@@ -35,8 +35,8 @@ class PublishPlan:
 
 
 def _order(entry: FileEntry) -> int:
-    # the manifest may not record index order (yet); then every index is one wave
-    return int(getattr(entry, "order", 0) or 0)
+    # indexes of one order value go up together; a higher order waits for the lower
+    return entry.order
 
 
 def make_plan(manifest: Manifest, published: Manifest | None, *,

@@ -1,10 +1,11 @@
-"""Strip secrets from what leaves the machine in a notification.
+"""Strip secrets from everything mirrorkit prints, logs, reports or sends.
 
 The run report holds no options, but its error lines quote URLs, and a URL can carry a
 token (``?token=...``, ``https://user:pass@host``) that came from the environment through a
-``${VAR}`` reference. Notifications go to chat rooms and mail lists, so every string is
-scrubbed three ways: URL credentials, secret-looking query parameters, and the literal value
-of any secret-looking environment variable, wherever it appears.
+``${VAR}`` reference. Logs, ``--json`` reports and notifications all leave the machine
+(log shippers, chat rooms, mail lists), so every string is scrubbed three ways: URL
+credentials, secret-looking query parameters, and the literal value of any secret-looking
+environment variable, wherever it appears.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "Redactor"]
+__all__ = ["MASK", "Redactor", "redact"]
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"(token|secret|passw|pwd|key|signature|credential|auth|sig$)", re.I)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
+_QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s)]*)")
 _MIN_SECRET_LEN = 8  # shorter values would mask ordinary words in error messages
 
 
@@ -58,3 +59,14 @@ def _mask_param(m: re.Match[str]) -> str:
     if _SECRET_NAME.search(m["name"]) or m["name"].lower().startswith("x-amz-"):
         return f"{m['sep']}{m['name']}={MASK}"
     return m.group(0)
+
+
+_DEFAULT: Redactor | None = None
+
+
+def redact(value: str) -> str:
+    """Scrub one string with a redactor built from this process's environment."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Redactor()
+    return _DEFAULT.text(value)
