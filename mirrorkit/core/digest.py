@@ -66,6 +66,9 @@ class Digest:
         if self.algorithm not in _HEX_LENGTH:
             raise DigestError(f"unknown digest algorithm {self.algorithm!r}")
         expected = _HEX_LENGTH[self.algorithm]
+        if not isinstance(self.hex, str):  # from untrusted JSON: a number, a list, null
+            raise DigestError(f"{self.algorithm} digest must be a string, "
+                              f"got {type(self.hex).__name__}")
         if len(self.hex) != expected or not _HEX.fullmatch(self.hex):
             raise DigestError(
                 f"{self.algorithm} digest must be {expected} lowercase hex characters, "
@@ -79,6 +82,8 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``<algorithm>:<hex>`` (the form used in manifests and OCI)."""
+        if not isinstance(text, str):
+            raise DigestError(f"digest must be a string, got {type(text).__name__}")
         algorithm, sep, hex_digest = text.partition(":")
         if not sep:
             raise DigestError(f"digest {text[:80]!r} is not of the form <algorithm>:<hex>")
