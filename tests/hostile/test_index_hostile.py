@@ -71,8 +71,8 @@ def test_hostile_index_is_refused_and_mirror_unchanged(upstream: Upstream, tmp_p
     dest = tmp_path / "mirror"
     sentinel = Sentinel(tmp_path, dest)
     publish(upstream, GOOD)
-    args = ["run", "static-list", "--index-url", index_url(upstream), "--dest", dest,
-            "--retries", "0", "--timeout", "5"]
+    args: list[str | Path] = ["run", "static-list", "--index-url", index_url(upstream),
+                              "--dest", dest, "--retries", "0", "--timeout", "5"]
     assert invoke(*args).code == 0
     before = snapshot(dest)
     sentinel.before = snapshot(tmp_path, skip=dest)
