@@ -233,6 +233,8 @@ def load_config(path: Path, host: PluginHost) -> list[MirrorConfig]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses per nesting level of arrays and tables
+        raise ConfigError([f"{path}: invalid TOML: nested too deeply"]) from None
     try:
         top = MirrorsFile.model_validate(data)
     except ValidationError as exc:
