@@ -19,7 +19,7 @@ import anyio
 import click
 from pydantic import ValidationError
 
-from .core.cliopts import collect_values, options_for_model
+from .core.cliopts import collect_values, flag_names, options_for_model
 from .core.config import (
     ConfigError,
     EngineSettings,
@@ -172,8 +172,9 @@ def _registry_command(name: str, *, dry_run: bool) -> click.Command:
         try:
             mirror = build_mirror(raw, host, where="")
         except ConfigError as exc:
+            flags = flag_names(options_model, EngineSettings)
             for line in exc.problems:
-                click.echo(f"mirrorkit: error: {_flagify(line)}", err=True)
+                click.echo(f"mirrorkit: error: {_flagify(line, flags)}", err=True)
             sys.exit(EXIT_USAGE)
         execute([mirror], dry_run=dry_run or params.get("dry_run", False),
                 as_json=params["as_json"])
@@ -197,13 +198,17 @@ def _registry_command(name: str, *, dry_run: bool) -> click.Command:
                          short_help=reg.cls.summary)
 
 
-def _flagify(line: str) -> str:
+def _flagify(line: str, flags: dict[str, str]) -> str:
     """Turn a model key path into the flag that sets it, for command-line errors."""
     key, sep, rest = line.partition(": ")
     if not sep:
         return line
-    head = key.lstrip(".").split(".")[-1].split("[")[0]
-    return f"--{head.replace('_', '-')}: {rest}" if head else line
+    parts = [p for p in key.replace("[", ".[").split(".") if p and not p.startswith("[")]
+    if parts and parts[0] == "settings":
+        parts = parts[1:]
+    if not parts:
+        return rest
+    return f"{flags.get(parts[0], '--' + parts[0].replace('_', '-'))}: {rest}"
 
 
 class RegistryGroup(click.Group):

@@ -15,7 +15,7 @@ import click
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-__all__ = ["collect_values", "options_for_model"]
+__all__ = ["collect_values", "flag_names", "options_for_model"]
 
 
 def _flag(name: str, info: FieldInfo) -> str:
@@ -87,4 +87,13 @@ def collect_values(model: type[BaseModel], params: dict[str, Any], *,
         if value is None or (isinstance(value, tuple) and not value):
             continue
         out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def flag_names(*models: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the flag that sets it, to word validation errors in the user's terms."""
+    out: dict[str, str] = {}
+    for model in models:
+        for name, info in model.model_fields.items():
+            out.setdefault(name, _flag(name, info))
     return out

@@ -6,7 +6,7 @@ import importlib.metadata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import pluggy
 
@@ -42,16 +42,19 @@ class Registered(Generic[T]):
 
 class _Collection(Generic[T]):
     kind = "plugin"
+    methods: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._items: dict[str, Registered[T]] = {}
         self._current_dist = "unknown"
 
-    def add(self, cls: type[T]) -> None:
+    def add(self, cls: type[Any]) -> None:
+        """Register a plugin class; checked here, at run time, because a plugin's ``plan``
+        narrows its ``options`` type, which a static protocol check would reject."""
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{self.kind} {cls!r} has no 'name'")
-        for attr in ("summary", "Options"):
+        for attr in ("summary", "Options", *self.methods):
             if not hasattr(cls, attr):
                 raise PluginError(f"{self.kind} {name!r} ({cls!r}) has no {attr!r}")
         if name in self._items:
@@ -60,7 +63,7 @@ class _Collection(Generic[T]):
                 f"{self.kind} {name!r} is provided twice: by {other.distribution} "
                 f"and by {self._current_dist}"
             )
-        self._items[name] = Registered(name, cls, self._current_dist)
+        self._items[name] = Registered(name, cast(type[T], cls), self._current_dist)
 
     def get(self, name: str) -> Registered[T]:
         try:
@@ -78,14 +81,17 @@ class _Collection(Generic[T]):
 
 class RegistryCollection(_Collection[RegistryPlugin]):
     kind = "registry"
+    methods = ("plan",)
 
 
 class SinkCollection(_Collection[SinkPlugin]):
     kind = "sink"
+    methods = ("publish",)
 
 
 class NotifierCollection(_Collection[NotifierPlugin]):
     kind = "notifier"
+    methods = ("notify",)
 
 
 class PluginHost:

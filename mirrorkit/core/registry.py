@@ -10,7 +10,7 @@ import abc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel
@@ -83,9 +83,9 @@ class PlanContext(abc.ABC):
 class RegistryPlugin(Protocol):
     """What ``registries.add(...)`` accepts (a class; the core instantiates it per run)."""
 
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    Options: ClassVar[type[BaseModel]]
+    name: str
+    summary: str
+    Options: type[BaseModel]
 
     def plan(self, options: Any, ctx: PlanContext) -> AsyncIterator[Artifact]:
         """Yield every artifact of the mirror. May ``await ctx.fetch(...)`` indexes first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -30,9 +30,9 @@ class SinkContext:
 class SinkPlugin(Protocol):
     """What ``sinks.add(...)`` accepts (a class; instantiated per publish)."""
 
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    Options: ClassVar[type[BaseModel]]
+    name: str
+    summary: str
+    Options: type[BaseModel]
 
     async def publish(self, options: Any, ctx: SinkContext) -> str:
         """Publish the committed snapshot in ``ctx``; return a one-line summary."""

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import anyio
 from pydantic import ValidationError
 
+from ..core.redact import Redactor
 from ..core.report import RunReport
 from .base import NotifyContext, should_send
 from .payload import build_payload
-from ..core.redact import Redactor
 
 if TYPE_CHECKING:
     from ..core.config import MirrorConfig
