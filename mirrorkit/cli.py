@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 the run had failures, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
@@ -192,7 +193,7 @@ def _registry_command(name: str, *, dry_run: bool) -> click.Command:
                                    help="Only say what would be downloaded and removed."))
     params += options_for_model(options_model, prefix="opt_")
     params += options_for_model(EngineSettings, prefix="set_")
-    doc = (reg.cls.__doc__ or reg.cls.summary).strip()
+    doc = inspect.cleandoc(reg.cls.__doc__ or reg.cls.summary)
     return click.Command(name, callback=callback, params=params,
                          help=f"{reg.cls.summary}\n\n{doc if doc != reg.cls.summary else ''}",
                          short_help=reg.cls.summary)
