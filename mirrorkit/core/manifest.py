@@ -169,7 +169,7 @@ def load_manifest(dest: Path, *, snapshot: str | None = None) -> Manifest | None
         return None
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ManifestError(f"{path}: invalid JSON ({exc})") from None
     return Manifest.from_json(data, where=str(path))
 

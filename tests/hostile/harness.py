@@ -15,7 +15,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mirrorkit.cli import cli
+from mirrorkit.cli import _add_plugin_commands, cli
 
 __all__ = ["Outcome", "Sentinel", "assert_clear_error", "invoke", "snapshot"]
 
@@ -29,6 +29,8 @@ class Outcome:
 
 def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Outcome:
     """Run ``mirrorkit ARGS`` in this process; exit code, stdout and stderr apart."""
+    if "import" not in cli.commands:  # what mirrorkit.cli.main() does first
+        _add_plugin_commands()
     result = CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"mirrorkit crashed: {result.exception!r}\n{result.stderr}"
@@ -68,11 +70,10 @@ class Sentinel:
 
 
 def assert_clear_error(out: Outcome, code: int, *needles: str) -> str:
-    """Exit ``code``, no traceback, and an error line naming every needle; returns the line."""
+    """Exit ``code``, no traceback, and a ``mirrorkit:`` line naming every needle; returns it."""
     assert out.code == code, (out.code, out.stderr)
     assert "Traceback" not in out.stderr, out.stderr
-    lines = [ln for ln in out.stderr.splitlines()
-             if ln.startswith(("mirrorkit: error:", "mirrorkit: failed:"))]
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("mirrorkit: ")]
     assert lines, out.stderr
     matching = [ln for ln in lines if all(n in ln for n in needles)]
     assert matching, f"no error line names {needles}:\n{out.stderr}"

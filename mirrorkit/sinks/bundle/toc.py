@@ -136,7 +136,7 @@ class Toc(_Strict):
     def loads(cls, raw: bytes, *, where: str) -> Toc:
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise TocError(f"{where}: not JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise TocError(f"{where}: not a mirrorkit bundle TOC (format {FORMAT})")
