@@ -167,8 +167,8 @@ class Synthetic:
         up.route("/v2/", registry)
 
 
-def run(dest: Path, up: Upstream) -> tuple[float, float, dict[str, Any]]:
-    """One ``mirrorkit run homebrew``: (seconds, peak RSS in MB, report)."""
+def run(dest: Path, up: Upstream) -> tuple[float, float, float, dict[str, Any]]:
+    """One ``mirrorkit run homebrew``: (wall seconds, CPU seconds, peak RSS in MB, report)."""
     cmd = [sys.executable, "-m", "mirrorkit", "run", "homebrew", "--dest", str(dest), "--json",
            "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core"]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -183,7 +183,7 @@ def run(dest: Path, up: Upstream) -> tuple[float, float, dict[str, Any]]:
         report = json.loads(out.read() or b"{}")
     if proc.returncode != 0:
         raise SystemExit(f"mirrorkit exited {proc.returncode}: {report.get('errors', [])[:3]}")
-    return elapsed, usage.ru_maxrss / 1024, report
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
 
 
 def main() -> None:
@@ -196,14 +196,15 @@ def main() -> None:
     synthetic.serve(up)
     dest = args.keep or Path(tempfile.mkdtemp(prefix="mirrorkit-bench-")) / "mirror"
     try:
-        first_s, first_mb, first = run(dest, up)
-        print(f"first run: {first_s:.1f} s, peak RSS {first_mb:.0f} MB, {first['files']} files, "
-              f"{first['downloaded']} downloaded")
+        first_s, first_cpu, first_mb, first = run(dest, up)
+        print(f"first run: {first_s:.1f} s (CPU {first_cpu:.1f} s), peak RSS {first_mb:.0f} MB, "
+              f"{first['files']} files, {first['downloaded']} downloaded")
         up.clear_log()
-        noop_s, noop_mb, noop = run(dest, up)
+        noop_s, noop_cpu, noop_mb, noop = run(dest, up)
         requests = len(up.log)
-        print(f"no-op run: {noop_s:.2f} s, peak RSS {noop_mb:.0f} MB, {noop['files']} files, "
-              f"{noop['downloaded']} downloaded, {requests} requests upstream")
+        print(f"no-op run: {noop_s:.2f} s (CPU {noop_cpu:.2f} s), peak RSS {noop_mb:.0f} MB, "
+              f"{noop['files']} files, {noop['downloaded']} downloaded, "
+              f"{requests} requests upstream")
         ok = noop_s < 5 and noop_mb < 300 and noop["downloaded"] == 0
         print("targets (< 5 s, < 300 MB, nothing downloaded):", "met" if ok else "NOT met")
     finally:

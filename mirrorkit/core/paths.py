@@ -7,10 +7,12 @@ members, plugin output), so it is checked once, here, before anything is joined 
 from __future__ import annotations
 
 import posixpath
+import re
 
 __all__ = ["UnsafePathError", "safe_join", "validate_relpath"]
 
 RESERVED_TOP = ".mirrorkit"
+_CONTROL = re.compile(r"[\x00-\x1f]")  # one C-level scan: this runs for every artifact
 
 
 class UnsafePathError(ValueError):
@@ -30,21 +32,23 @@ def validate_relpath(path: str, *, allow_reserved: bool = False) -> str:
         raise UnsafePathError(f"path {shown!r} contains a backslash")
     if path.startswith("/"):
         raise UnsafePathError(f"path {shown!r} is absolute")
-    if any(ord(c) < 0x20 for c in path):
+    if _CONTROL.search(path):
         raise UnsafePathError(f"path {shown!r} contains a control character")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
+    parts = path.split("/")
+    if "" in parts or "." in parts:
+        parts = [p for p in parts if p not in ("", ".")]
     if not parts:
         raise UnsafePathError(f"path {shown!r} names the mirror root")
     if ".." in parts:
         raise UnsafePathError(f"path {shown!r} contains '..'")
-    if len(path.encode("utf-8", "surrogatepass")) > 4096 or any(
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > 4096 or (size > 255 and any(
         len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts
-    ):
+    )):
         raise UnsafePathError(f"path {shown!r} is too long")
     if parts[0] == RESERVED_TOP and not allow_reserved:
         raise UnsafePathError(f"path {shown!r} is inside the reserved {RESERVED_TOP}/ directory")
-    normalised = posixpath.join(*parts)
-    return normalised
+    return "/".join(parts)
 
 
 def safe_join(root: str, relpath: str) -> str:

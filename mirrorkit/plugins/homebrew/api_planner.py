@@ -1,5 +1,8 @@
 """The API files: fetched first (the plan is read from them), committed last.
 
+They also decide the bottle selection (:mod:`.selection`), which is cached per API file
+contents and options (:mod:`.plancache`): a no-op re-run does not parse them again.
+
 ``formula.jws.json`` comes first: without ``--tag`` its bottle blocks say which tags
 upstream publishes. Then every other file at once: one ``internal/packages.<tag>.jws.json``
 per tag (brew 6) and the other brew 4.x/5.x files. All are index artifacts with a higher
@@ -18,7 +21,9 @@ from mirrorkit import Artifact, PlanError
 
 from .api import LegacyFormula, PackagesIndex, bottle_tags, parse_formula_list, parse_packages
 from .jws import read_jws_payload, read_jws_text
+from .plancache import SelectionCache, file_sha256, selection_key
 from .planner import HomebrewPlan, fetch_all, in_thread
+from .selection import select_bottles
 
 __all__ = ["API_ORDER", "ApiPlanner", "internal_path"]
 
@@ -42,27 +47,50 @@ def _load_packages(path: Path, tag: str, where: str) -> PackagesIndex:
 
 
 class ApiPlanner:
+    """Fetches the API files, then decides the bottle selection (``state.bottles``)."""
+
     async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
-        ctx, base = state.ctx, state.options.api_url
+        ctx, opts, base = state.ctx, state.options, state.options.api_url
 
         def api_file(name: str) -> Artifact:
             return Artifact.index(f"api/{name}", f"{base}/{name}", order=API_ORDER)
 
         where = f"{base}/{FORMULA_FILE}"
         formula_file = await ctx.fetch(api_file(FORMULA_FILE))
-        state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
-        state.tags = list(dict.fromkeys(state.options.tags)) or bottle_tags(state.legacy.values())
+        cache = SelectionCache.load(ctx.work_dir)
+        shas = {f"api/{FORMULA_FILE}": await in_thread(
+            partial(file_sha256, ctx, f"api/{FORMULA_FILE}", formula_file))}
+        if opts.tags:
+            state.tags = list(dict.fromkeys(opts.tags))
+        elif cache.formula_sha256 == shas[f"api/{FORMULA_FILE}"] and cache.tags:
+            state.tags = cache.tags
+        else:
+            state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
+            state.tags = bottle_tags(state.legacy.values())
         if not state.tags:
             raise PlanError(f"{where}: no formula has a bottle, and no --tag was given")
-        ctx.log.info("homebrew: %d formulae, tags %s", len(state.legacy), ", ".join(state.tags))
+        ctx.log.info("homebrew: tags %s", ", ".join(state.tags))
 
         files = await fetch_all(ctx, [api_file(n) for n in OTHER_FILES]
                                 + [api_file(internal_path(t)) for t in state.tags])
+        for rel, path in files.items():
+            shas[rel] = await in_thread(partial(file_sha256, ctx, rel, path))
+        key = selection_key(shas, opts, state.tags)
+        if cache.key == key:  # same API files, same options: same selection
+            state.bottles = cache.bottles
+            return
         for name in OTHER_FILES:  # served as they are, but a broken one is not published
-            path, at = files[f"api/{name}"], f"{base}/{name}"
-            await in_thread(partial(read_jws_text, path, at))
+            await in_thread(partial(read_jws_text, files[f"api/{name}"], f"{base}/{name}"))
+        if not state.legacy:
+            state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
         for tag in state.tags:  # one at a time: a parsed payload is large, its summary small
-            path, at = files[f"api/{internal_path(tag)}"], f"{base}/{internal_path(tag)}"
-            state.packages[tag] = await in_thread(partial(_load_packages, path, tag, at))
+            rel = f"api/{internal_path(tag)}"
+            state.packages[tag] = await in_thread(
+                partial(_load_packages, files[rel], tag, f"{base}/{internal_path(tag)}"))
+        state.bottles = await in_thread(partial(
+            select_bottles, state.packages, state.legacy, opts.formulae, deps=opts.deps))
+        if not ctx.dry_run:
+            SelectionCache(shas[f"api/{FORMULA_FILE}"], state.tags, key,
+                           state.bottles).save(ctx.work_dir)
         return
         yield  # an async generator that only fetches

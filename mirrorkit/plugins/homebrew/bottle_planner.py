@@ -20,7 +20,6 @@ from mirrorkit import Artifact, FetchError
 from .coverage import Bottles, ManifestCoverage
 from .oci import OCI_INDEX_MEDIA_TYPE, BottleRef, ManifestError, image_name, read_manifest_bottles
 from .planner import HomebrewPlan, fetch_all, in_thread
-from .selection import select_bottles
 
 __all__ = ["BottlePlanner"]
 
@@ -52,14 +51,15 @@ class BottlePlanner:
 
     def _bottle(self, state: HomebrewPlan, ref: BottleRef, bottles: Bottles | None
                 ) -> Iterator[Artifact]:
-        if ref.blob_path not in self._blobs:
-            self._blobs.add(ref.blob_path)
+        blob_path = ref.blob_path
+        if blob_path not in self._blobs:
+            self._blobs.add(blob_path)
             size = None
             if state.ctx.dry_run and bottles is not None:  # only to estimate: sha256 decides
                 found = bottles.get(ref.ref_name)
                 size = found[1] if found and found[0] == ref.sha256 else None
             yield Artifact.blob(
-                ref.blob_path,
+                blob_path,
                 f"{state.options.registry_url}/{image_name(ref.formula)}/blobs/"
                 f"sha256:{ref.sha256}",
                 sha256=ref.sha256, size=size, auth=state.auth,
@@ -67,11 +67,11 @@ class BottlePlanner:
         if state.options.flat_bottles:
             other = self._flat.get(ref.flat_path)
             if other is None:
-                self._flat[ref.flat_path] = ref.blob_path
-                yield Artifact.link(ref.flat_path, ref.blob_path)
-            elif other != ref.blob_path:
+                self._flat[ref.flat_path] = blob_path
+                yield Artifact.link(ref.flat_path, blob_path)
+            elif other != blob_path:
                 log.warning("%s: upstream names two bottles (%s and %s); keeping the first",
-                            ref.flat_path, other, ref.blob_path)
+                            ref.flat_path, other, blob_path)
 
     def _must_read(self, state: HomebrewPlan, refs: list[BottleRef], bottles: Bottles | None,
                    in_mirror: bool) -> bool:
@@ -97,9 +97,8 @@ class BottlePlanner:
         return bottles
 
     async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
-        ctx, opts = state.ctx, state.options
-        refs = await in_thread(partial(select_bottles, state.packages, state.legacy,
-                                       opts.formulae, deps=opts.deps))
+        ctx = state.ctx
+        refs = state.bottles
         by_manifest: dict[str, list[BottleRef]] = {}
         for ref in refs:
             by_manifest.setdefault(ref.manifest_path, []).append(ref)

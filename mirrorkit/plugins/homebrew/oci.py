@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "OCI_INDEX_MEDIA_TYPE",
@@ -62,9 +62,11 @@ def flat_name(formula: str, pkg_version: str, bottle_tag: str, rebuild: int) -> 
     return f"{formula}-{pkg_version}.{bottle_tag}.bottle{suffix}.tar.gz"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class BottleRef:
-    """One bottle a client installs: enough to find its blob, manifest and flat name."""
+class BottleRef(NamedTuple):
+    """One bottle a client installs: enough to find its blob, manifest and flat name.
+
+    A tuple, because tens of thousands are hashed, sorted and cached per run.
+    """
 
     formula: str
     pkg_version: str

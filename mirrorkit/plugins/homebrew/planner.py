@@ -18,6 +18,7 @@ from mirrorkit import Artifact, FetchError, PlanContext
 
 from .api import LegacyFormula, PackagesIndex
 from .auth import RegistryAuth
+from .oci import BottleRef
 from .options import HomebrewOptions
 
 __all__ = ["HomebrewPlan", "SubPlanner", "fetch_all", "in_thread"]
@@ -38,6 +39,9 @@ class HomebrewPlan:
     packages: dict[str, PackagesIndex] = field(default_factory=dict)
     #: the reduced ``formula.jws.json``
     legacy: dict[str, LegacyFormula] = field(default_factory=dict)
+    #: every bottle to mirror, sorted (set by the API planner; ``packages`` and ``legacy``
+    #: stay empty when it was reused from the last run's cache)
+    bottles: list[BottleRef] = field(default_factory=list)
 
 
 class SubPlanner(Protocol):
