@@ -138,7 +138,8 @@ def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
         part_size=part_size,
         size=sum(p.size for p in parts),
         parts=parts,
-        files=[FileInfo(path=p, size=e.size, sha256=e.sha256, kind=e.kind, digest=e.digest)
+        files=[FileInfo(path=p, size=e.size, sha256=e.sha256, kind=e.kind, digest=e.digest,
+                        order=e.order)
                for p, e in changed],
         deleted=deleted,
         tree_files=len(manifest.files),

@@ -212,12 +212,14 @@ def _visible(dest: Path) -> list[str]:
 def _new_files(toc: Toc, current: Manifest | None) -> dict[str, FileEntry]:
     files: dict[str, FileEntry] = {}
     if toc.base is not None and current is not None:
-        files = {p: FileEntry(size=e.size, sha256=e.sha256, kind=e.kind, digest=e.digest)
+        files = {p: FileEntry(size=e.size, sha256=e.sha256, kind=e.kind, digest=e.digest,
+                              order=e.order)
                  for p, e in current.files.items()}
         for path in toc.deleted:
             files.pop(path, None)
     for f in toc.files:
-        files[f.path] = FileEntry(size=f.size, sha256=f.sha256, kind=f.kind, digest=f.digest)
+        files[f.path] = FileEntry(size=f.size, sha256=f.sha256, kind=f.kind, digest=f.digest,
+                                  order=f.order)
     return files
 
 
@@ -347,7 +349,8 @@ def _check_in_the_way(dest: Path, toc: Toc, staged: dict[str, _Staged]) -> None:
 
 def _commit(dest: Path, toc: Toc, staged: dict[str, _Staged], current: Manifest | None,
             staging: Staging) -> int:
-    order = sorted(staged.values(), key=lambda s: (s.info.kind is Kind.INDEX, s.info.path))
+    order = sorted(staged.values(), key=lambda s: (
+        s.info.kind is Kind.INDEX, s.info.order if s.info.kind is Kind.INDEX else 0, s.info.path))
     going = set(toc.deleted)
     if toc.base is None and current is not None:  # a full bundle replaces the mirror
         going |= {p for p in current.files if p not in staged}

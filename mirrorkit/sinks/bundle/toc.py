@@ -66,6 +66,7 @@ class FileInfo(_Strict):
     sha256: Sha256
     kind: Kind = Kind.BLOB
     digest: str | None = None  # "<alg>:<hex>" when upstream's own digest is not sha256
+    order: int = Field(0, ge=-(2**31), le=2**31)  # index commit order, as in the manifest
 
     @field_validator("path")
     @classmethod

@@ -166,3 +166,26 @@ part_size = "8KiB"
     assert tree(inside) == tree(tmp_path / "mirror")
     r = run_cli("bundles", out)
     assert r.code == 0 and json.dumps(toc["name"])[1:-1] in r.stdout
+
+
+def test_index_commit_order_travels_with_the_bundle(tmp_path: Path) -> None:
+    """An index naming other index files (API documents naming manifests) must be applied
+    after them on the inside too, so the order recorded by the registry crosses the gap."""
+    src, out, inside = tmp_path / "src", tmp_path / "out", tmp_path / "inside"
+    files = {"api/formula.json": b"{}", "manifests/a": b"m", "blobs/x": b"x"}
+    manifest = make_mirror(src, files, snapshot="20260101T000000Z-aaaaaa",
+                           index=("api/formula.json", "manifests/a"))
+    manifest.files["api/formula.json"].order = 2
+    manifest.save(src)
+    assert run_cli("export", src, "--to", out).code == 0
+    toc = only_toc(out)
+    assert {f["path"]: f["order"] for f in toc["files"]}["api/formula.json"] == 2
+    r = run_cli("import", out, "--into", inside)
+    assert r.code == 0, r.stderr
+    imported = load_manifest(inside)
+    assert imported is not None
+    assert imported.files["api/formula.json"].order == 2
+    assert imported.files["manifests/a"].order == 0
+    # applied in order: the higher-order index was renamed into place last
+    assert (inside / "api/formula.json").stat().st_ctime_ns >= (
+        inside / "manifests/a").stat().st_ctime_ns
