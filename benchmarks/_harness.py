@@ -1,0 +1,311 @@
+"""Shared machinery of the benchmarks: measuring a command, serving files, installing peers.
+
+Every tool is measured the same way: one child process (a shell for pipelines), its wall time
+from the parent's clock, its CPU time and peak RSS from ``wait4``'s rusage (which covers the
+child and every descendant it waited for). Numbers from different tools are only compared
+within one run of the harness, on the same machine, interleaved round by round, so that
+background noise lands on every tool alike.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "REPO",
+    "Measurement",
+    "Nginx",
+    "Row",
+    "ensure_debian_packages",
+    "free_port",
+    "measure",
+    "mirrorkit_cmd",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = REPO / ".venv" / "bin" / "python"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+
+
+@dataclass(slots=True)
+class Row:
+    """One tool in one scenario: every run's measurement plus what one run moves."""
+
+    scenario: str
+    tool: str
+    command: str
+    work_bytes: int = 0          # bytes one run moves (downloads, hashes, packs)
+    work_files: int = 0
+    runs: list[Measurement] = field(default_factory=list)
+    is_mirrorkit: bool = False
+    note: str = ""
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(m.wall_s for m in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(m.cpu_s for m in self.runs)
+
+    @property
+    def rss(self) -> float:
+        return max(m.max_rss_mb for m in self.runs)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.work_bytes / 1e6 / self.wall if self.runs else 0.0
+
+    @property
+    def files_per_s(self) -> float:
+        return self.work_files / self.wall if self.runs else 0.0
+
+    @property
+    def cpu_per_gb(self) -> float:
+        return self.cpu / (self.work_bytes / 1e9) if self.work_bytes else 0.0
+
+
+def measure(
+    argv: Sequence[str] | str,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: Callable[[str], None] | None = None,
+    timeout: float = 3600,
+) -> Measurement:
+    """Run one command to completion and measure it; raise if it fails.
+
+    ``argv`` as a string runs through ``bash -c`` (pipelines, loops). ``check`` receives the
+    command's stdout and raises when the tool did not do the whole job, so that a tool which
+    fails quickly can never look fast.
+    """
+    if isinstance(argv, str):
+        argv = ["bash", "-c", "set -eo pipefail; " + argv]
+    subprocess.run(["sync"], check=False)  # start from clean dirty-page state
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    # read pipes without deadlocking, then reap with wait4 for the rusage
+    out, err = _drain(proc, timeout)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = (err or out).strip().splitlines()[-5:]
+        raise RuntimeError(
+            f"{_short(argv)} exited {proc.returncode}: " + " | ".join(tail)
+        )
+    if check is not None:
+        check(out)
+    return Measurement(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+    )
+
+
+def _drain(proc: subprocess.Popen[bytes], timeout: float) -> tuple[str, str]:
+    """Collect stdout/stderr like ``communicate`` but leave the child unreaped for ``wait4``."""
+    import selectors
+
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    bufs = {out_fd: bytearray(), err_fd: bytearray()}
+    sel = selectors.DefaultSelector()
+    for f in (proc.stdout, proc.stderr):
+        sel.register(f, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while sel.get_map():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.kill()
+            raise TimeoutError(f"{_short(proc.args)} took longer than {timeout:.0f}s")
+        for key, _ in sel.select(min(left, 1.0)):
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                bufs[key.fd] += chunk
+            else:
+                sel.unregister(key.fileobj)
+    proc.stdout.close()
+    proc.stderr.close()
+    return bufs[out_fd].decode(errors="replace"), bufs[err_fd].decode(errors="replace")
+
+
+def _short(argv: object) -> str:
+    text = " ".join(argv) if isinstance(argv, list | tuple) else str(argv)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def mirrorkit_cmd(*args: str) -> list[str]:
+    """The real CLI, as a user runs it (``python -m mirrorkit``), from the project's venv."""
+    return [str(PYTHON), "-m", "mirrorkit", *args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------ peers
+PEERS = {
+    "aria2c": "aria2",
+    "curl": "curl",
+    "wget": "wget",
+    "nginx": "nginx-light",
+    "sha256sum": "coreutils",
+    "tar": "tar",
+    "split": "coreutils",
+    "gzip": "gzip",
+}
+ECHO_MODULE = Path("/usr/share/nginx/modules/ngx_http_echo_module.so")
+
+
+def ensure_debian_packages(log: Callable[[str], None]) -> None:
+    """Install missing peers from Debian's packages (we run as root on a Debian image)."""
+    missing = sorted({pkg for tool, pkg in PEERS.items() if shutil.which(tool) is None})
+    if not ECHO_MODULE.exists():
+        missing.append("libnginx-mod-http-echo")
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"benchmarks: missing {', '.join(missing)}; install them (apt-get install) "
+                 "or run as root")
+    log(f"installing {' '.join(missing)} from Debian")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def tool_versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tool, flag in (("aria2c", "--version"), ("curl", "--version"), ("wget", "--version"),
+                       ("nginx", "-v"), ("sha256sum", "--version"), ("tar", "--version")):
+        try:
+            res = subprocess.run([tool, flag], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            continue
+        line = (res.stdout or res.stderr).strip().splitlines()
+        out[tool] = line[0] if line else "?"
+    return out
+
+
+# ------------------------------------------------------------------------ nginx
+NGINX_CONF = """\
+load_module {echo_module};
+user root;
+worker_processes 1;
+daemon off;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    open_file_cache max=20000 inactive=60s;
+    default_type application/octet-stream;
+    client_body_temp_path {run}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        # /fast/<path>: straight from disk (page cache) over loopback
+        location /fast/ {{ }}
+        # /slow/<path>: the same file after {delay_ms} ms, for every client alike
+        location ~ ^/slow(/.*)$ {{
+            set $rest $1;
+            echo_sleep {delay_s};
+            echo_exec /fast$rest;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx on a loopback port serving ``root``; ``/slow/`` adds a fixed delay per request.
+
+    The kernel here has no ``sch_netem``, so the latency is added by the server (the echo
+    module's non-blocking ``echo_sleep`` before an internal redirect to the file): every
+    request, from every tool, waits the same time before its first byte.
+    """
+
+    def __init__(self, root: Path, run_dir: Path, delay_ms: float = 20.0) -> None:
+        self.root = root
+        self.run_dir = run_dir
+        self.delay_ms = delay_ms
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def fast(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fast"
+
+    @property
+    def slow(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slow"
+
+    def __enter__(self) -> Nginx:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "tmp").mkdir(exist_ok=True)
+        conf = self.run_dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(
+            echo_module=ECHO_MODULE, run=self.run_dir, port=self.port, root=self.root,
+            delay_ms=f"{self.delay_ms:g}", delay_s=f"{self.delay_ms / 1000:.3f}",
+        ))
+        self.proc = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-e", str(self.run_dir / "error.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                time.sleep(0.1)
+                if self.proc.poll() is None:  # ours answered, not a stray server
+                    return self
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        err = (self.run_dir / "error.log").read_text(errors="replace")[-500:]
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"nginx did not start: {err}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def peak_rss_self_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
