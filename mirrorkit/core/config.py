@@ -134,25 +134,37 @@ def _looks_secret(key: str) -> bool:
     return bool(re.search(r"(token|secret|password|key)", key, re.I))
 
 
-_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(value: Any, where: str, problems: list[str]) -> Any:
-    """Replace ``"${VAR}"`` strings with the variable's value (so secrets stay out of files)."""
+def _expand_env(value: Any, where: str, problems: list[str],
+                refs: dict[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` (a whole string or part of one, as in ``"Bearer ${TOKEN}"``) with
+    the variable's value, so secrets stay out of files; ``refs`` maps each value back to its
+    reference, so that error messages can quote the reference instead of the secret.
+    """
     if isinstance(value, str):
-        m = _ENV_REF.match(value)
-        if m:
+        def sub(m: re.Match[str]) -> str:
             env = os.environ.get(m.group(1))
             if env is None:
                 problems.append(f"{where}: environment variable {m.group(1)} is not set")
-                return value
+                return m.group(0)
+            if refs is not None and len(env) >= 6:  # shorter values are no secrets, and
+                refs[env] = m.group(0)  # would be replaced inside unrelated words
             return env
-        return value
+        return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, f"{where}.{k}", problems) for k, v in value.items()}
+        return {k: _expand_env(v, f"{where}.{k}", problems, refs) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        return [_expand_env(v, f"{where}[{i}]", problems, refs) for i, v in enumerate(value)]
     return value
+
+
+def _unexpand(lines: list[str], refs: dict[str, str]) -> list[str]:
+    """Error lines with every expanded value shown as its ``${VAR}`` again (never the secret)."""
+    for value, ref in sorted(refs.items(), key=lambda kv: len(kv[0]), reverse=True):
+        lines = [line.replace(value, ref) for line in lines]
+    return lines
 
 
 def build_mirror(
@@ -161,7 +173,8 @@ def build_mirror(
 ) -> MirrorConfig:
     """Validate one mirror entry (core keys, then the registry's options, then sinks)."""
     problems: list[str] = []
-    raw = _expand_env(raw, where, problems)
+    refs: dict[str, str] = {}
+    raw = _expand_env(raw, where, problems, refs)
     settings = {**(defaults or {}), **(raw.get("settings") or {})}
     core_raw = {k: v for k, v in raw.items() if k in RESERVED_MIRROR_KEYS}
     core_raw["settings"] = settings
@@ -217,7 +230,7 @@ def build_mirror(
         if base_dir is not None and not mirror.dest.is_absolute():
             mirror.dest = base_dir / mirror.dest
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_unexpand(problems, refs))
     assert mirror is not None
     return mirror
 
