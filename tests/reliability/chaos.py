@@ -4,7 +4,9 @@ Every request under a chaos prefix draws one fault (or none) from a seeded RNG, 
 failing run can be replayed with its seed. ``max_streak`` bounds how many requests in a
 row one path may fail, so a run with more retries than that always converges: the tests
 then prove that faults cost time, never data. Counters record what was injected, for the
-figures in docs/reliability.md.
+figures in docs/reliability.md. Paths in ``unverifiable`` (an index that upstream publishes
+without a digest) are never served wrong bytes: nothing could tell them from a new index,
+and that case belongs to the hostile-input tests.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ class ChaosUpstream(Upstream):
     """An :class:`Upstream` that also injects random faults under ``prefixes``."""
 
     def __init__(self, rates: ChaosRates, *, seed: int = 0, prefixes: tuple[str, ...] = ("/",),
-                 max_streak: int = 3) -> None:
+                 max_streak: int = 3, unverifiable: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.rates = rates
         self.seed = seed
         self.prefixes = prefixes
         self.max_streak = max_streak
+        self.unverifiable = unverifiable
         self.rng = random.Random(seed)
         self.enabled = True
         self.injected: Counter[str] = Counter()
@@ -86,6 +89,8 @@ class ChaosUpstream(Upstream):
                 self._streaks[path] = 0
                 return None
             kind = self._draw()
+            if kind == "corrupt" and path in self.unverifiable:
+                kind = None  # wrong bytes with no digest to catch them: a hostile upstream
             if kind is None or kind == "drip":
                 self._streaks[path] = 0
             else:

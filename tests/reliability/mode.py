@@ -34,7 +34,7 @@ def current_mode() -> Mode:
     full = os.environ.get(MODE_VAR, "ci") == "full"
     seed = int(os.environ.get(SEED_VAR) or 20260101)
     if full:
-        return Mode("full", seed, kills=300, kills_per_version=6, files=40, chaos_runs=10,
+        return Mode("full", seed, kills=120, kills_per_version=6, files=30, chaos_runs=10,
                     hostile_examples=2000)
     return Mode("ci", seed, kills=20, kills_per_version=4, files=12, chaos_runs=1,
                 hostile_examples=200)
