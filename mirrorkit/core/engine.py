@@ -92,6 +92,12 @@ class _Context(PlanContext):
             raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
         return path
 
+    def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
+        art = self._run.planned.get(path)
+        if art is None:
+            art = Artifact(path, url=url or "plugin:")
+        self._run._fail(art, reason)
+
     async def get(
         self,
         url: str,
@@ -255,7 +261,13 @@ class MirrorRun:
 
     def _kept_without_io(self, art: Artifact) -> bool:
         """The no-op fast path: an unchanged file costs one stat, not a task."""
-        if art.url is None or art.link_to is not None:
+        if art.link_to is not None:  # links cost nothing until the commit
+            try:
+                self.observer.done(art, self._plan_link(art))
+            except FetchError as exc:
+                self._fail(art, exc.reason)
+            return True
+        if art.url is None:
             return False
         if art.kind is Kind.INDEX and not art.immutable:
             return False

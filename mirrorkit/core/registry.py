@@ -73,6 +73,15 @@ class PlanContext(abc.ABC):
         The response body is read into memory (at most ``max_bytes``).
         """
 
+    @abc.abstractmethod
+    def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
+        """Report a planned file as failed after the plugin checked its content.
+
+        For problems only the plugin can see (a manifest that lacks a bottle the index
+        promises): the run fails like on a bad download, no index is committed, and the
+        report lists ``path`` with ``reason``.
+        """
+
     @property
     @abc.abstractmethod
     def client(self) -> httpx.AsyncClient:

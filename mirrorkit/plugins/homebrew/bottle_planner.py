@@ -82,19 +82,18 @@ class BottlePlanner:
         return bottles is None or bool(ManifestCoverage.missing(bottles, refs))
 
     def _check(self, path: str, refs: list[BottleRef], file: Path,
-               coverage: ManifestCoverage) -> Bottles | None:
+               coverage: ManifestCoverage) -> tuple[Bottles | None, str | None]:
+        """The bottles a fetched manifest names, and what is wrong with it (if anything)."""
         try:
             bottles = read_manifest_bottles(file)
         except ManifestError as exc:
-            log.error("%s: %s", path, exc)
-            return None
+            return None, str(exc)
         missing = ManifestCoverage.missing(bottles, refs)
         if missing:
-            log.error("%s does not name bottle %s (sha256 %s): brew will refuse to install it",
-                      path, missing[0].ref_name, missing[0].sha256)
-        else:
-            coverage.record(_sha256_file(file), bottles)
-        return bottles
+            return bottles, (f"does not name bottle {missing[0].ref_name} (sha256 "
+                             f"{missing[0].sha256}): brew would refuse to install it")
+        coverage.record(_sha256_file(file), bottles)
+        return bottles, None
 
     async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
         ctx = state.ctx
@@ -121,8 +120,10 @@ class BottlePlanner:
 
             files = await fetch_all(ctx, reread, on_error=failed)
             for path, file in files.items():
-                known[path] = await in_thread(
+                known[path], problem = await in_thread(
                     partial(self._check, path, by_manifest[path], file, coverage))
+                if problem is not None:  # fails the run: the old index stays served
+                    ctx.fail(path, problem)
             fetched = {a.path for a in reread}
             for path, mrefs in chunk:
                 if path not in fetched:

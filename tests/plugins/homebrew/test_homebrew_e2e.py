@@ -11,6 +11,7 @@ since tahoe: on Linux and arm64_sequoia, not on arm64_tahoe).
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 from pathlib import Path
 
@@ -243,3 +244,22 @@ def test_bad_tag_is_one_clear_line(brew: FakeHomebrew, tmp_path: Path) -> None:
     assert "--tags" in result.stderr or "--tag" in result.stderr
     assert "not a bottle tag" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_manifest_missing_a_bottle_fails_the_run(brew: FakeHomebrew, tmp_path: Path) -> None:
+    """brew 6 refuses a bottle its manifest does not name: such a manifest is a failure."""
+    dest = tmp_path / "m"
+    assert mirror(brew, dest).code == 0
+    served = {p: (dest / p).read_bytes() for p in API_FILES}
+    brew.formulae["libidn2"] = Formula("libidn2", "2.3.9", TAGS)
+    brew.publish()
+    path = "/v2/homebrew/core/libidn2/manifests/2.3.9"
+    index = json.loads(brew.manifests[path])
+    index["manifests"] = index["manifests"][:-1]  # upstream forgot one platform
+    brew.manifests[path] = json.dumps(index).encode()
+    result = mirror(brew, dest)
+    assert result.code == 1
+    errors = result.json["errors"]
+    assert any(e["path"] == path.lstrip("/") and "does not name bottle" in e["error"]
+               for e in errors), errors
+    assert {p: (dest / p).read_bytes() for p in API_FILES} == served
