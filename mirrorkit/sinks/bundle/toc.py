@@ -145,7 +145,7 @@ class Toc(_Strict):
             toc = cls.model_validate_json(raw)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = ".".join(str(p) if str(p).isprintable() else repr(p) for p in err["loc"])
             more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
             raise TocError(f"{where}: {loc}: {err['msg']}{more}") from None
         problems = toc.consistency_problems()
