@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mirrorkit.core.manifest import load_manifest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke, snapshot
 from tests.plugins.homebrew.fake_brew import FakeHomebrew, catalog, jws
 from tests.support.upstream import Upstream
@@ -156,11 +157,6 @@ def _bump_wget(brew: FakeHomebrew) -> str:
     return _manifest_path(brew)
 
 
-# Known bug (reported, plugin owner's code): BottlePlanner._check only logs an unreadable image
-# index or one that does not name the bottle, and the run publishes it with exit 0, so brew
-# refuses the install on the inside. Expected: exit 1 naming the manifest, old snapshot kept.
-UNUSABLE_MANIFEST_PUBLISHED = pytest.mark.xfail(
-    strict=True, reason="bug: homebrew bottle_planner publishes an unusable image index")
 # Known bug: oci.read_manifest_bottles calls int() on a >4300-digit sh.brew.bottle.size; the
 # ValueError ends the plan without naming the manifest.
 HUGE_SIZE_UNNAMED = pytest.mark.xfail(
@@ -179,7 +175,7 @@ MANIFEST_CASES: list[tuple[str, Callable[[bytes], bytes], tuple[str, ...]]] = [
                                                b'"sh.brew.bottle.size": "9' + b"9" * 5000),
      ("manifests/1.26.0",)),
 ]
-MANIFEST_MARKS = {"manifest-huge-size": HUGE_SIZE_UNNAMED}
+MANIFEST_MARKS = {"manifest-huge-size": [HUGE_SIZE_UNNAMED]}
 
 
 @pytest.fixture
@@ -200,33 +196,37 @@ def case_dir(brew: FakeHomebrew, good_mirror: Path, tmp_path: Path
 
 
 def _assert_refused(brew: FakeHomebrew, dest: Path, sentinel: Sentinel,
-                    needles: tuple[str, ...]) -> None:
+                    needles: tuple[str, ...], template: Path) -> None:
+    """Refused; the failed run may only have recorded verified new blobs it committed."""
     before = snapshot(dest)
     out = invoke(*_args(brew, dest))
     assert_clear_error(out, 1, *needles)
     after = snapshot(dest)
     served = {k: v for k, v in before.items() if not k.startswith(".mirrorkit")}
     assert {k: v for k, v in after.items() if k in served} == served
-    assert after[".mirrorkit/manifest.json"] == before[".mirrorkit/manifest.json"]
+    old, new = load_manifest(template), load_manifest(dest)
+    assert old is not None and new is not None
+    assert new.snapshot == old.snapshot  # still the previous snapshot ...
+    assert {p: new.files.get(p) for p in old.files} == old.files  # ... every file of it intact
     sentinel.assert_untouched()
 
 
 @pytest.mark.parametrize("case", [c[0] for c in API_CASES])
 def test_hostile_api_file_is_refused(brew: FakeHomebrew, case_dir: tuple[Path, Sentinel],
-                                     case: str) -> None:
+                                     case: str, good_mirror: Path) -> None:
     dest, sentinel = case_dir
     _, path, make, needles = next(c for c in API_CASES if c[0] == case)
     brew.api.add(path, make(brew), last_modified=2e9)
-    _assert_refused(brew, dest, sentinel, needles)
+    _assert_refused(brew, dest, sentinel, needles, good_mirror)
 
 
 @pytest.mark.parametrize("case", [
-    pytest.param(c[0], marks=MANIFEST_MARKS.get(c[0], UNUSABLE_MANIFEST_PUBLISHED))
+    pytest.param(c[0], marks=MANIFEST_MARKS.get(c[0], []))
     for c in MANIFEST_CASES])
 def test_hostile_oci_manifest_is_refused(brew: FakeHomebrew, case_dir: tuple[Path, Sentinel],
-                                         case: str) -> None:
+                                         case: str, good_mirror: Path) -> None:
     dest, sentinel = case_dir
     _, change, needles = next(c for c in MANIFEST_CASES if c[0] == case)
     path = _bump_wget(brew)
     brew.manifests[path] = change(brew.manifests[path])
-    _assert_refused(brew, dest, sentinel, needles)
+    _assert_refused(brew, dest, sentinel, needles, good_mirror)
