@@ -67,10 +67,16 @@ def verify_tree(dest: Path, *, rehash: bool = True, workers: int | None = None) 
     root = str(dest)
     items = sorted(manifest.files.items())
     workers = workers or max(2, (os.cpu_count() or 2))
+    # largest files first, so that no thread is left hashing a big file alone at the end
+    by_size = sorted(items, key=lambda kv: -kv[1].size)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = pool.map(lambda kv: _check_one(root, kv[0], kv[1], rehash), items,
-                            chunksize=64)
-        for (path, entry), outcome in zip(items, outcomes, strict=True):
+        outcome_of = dict(zip(
+            (path for path, _ in by_size),
+            pool.map(lambda kv: _check_one(root, kv[0], kv[1], rehash), by_size),
+            strict=True,
+        ))
+        for path, entry in items:
+            outcome = outcome_of[path]
             result.checked += 1
             if outcome == "missing":
                 result.missing.append(path)
