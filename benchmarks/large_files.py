@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import Nginx, Row, measure, mirrorkit_cmd, rmtree
+from _harness import ARIA2_TUNING, Nginx, Row, measure, mirrorkit_cmd, rmtree
 
 __all__ = ["prepare", "run"]
 
@@ -87,7 +87,8 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], *, runs: int,
         "aria2c": (["aria2c", "-i", str(aria_list), "-d", str(dest), "-j", str(n),
                     "--max-connection-per-server=1", "--split=1", "--file-allocation=none",
                     "--allow-overwrite=true", "--auto-file-renaming=false",
-                    "--console-log-level=error", "--summary-interval=0", "-q"],
+                    "--console-log-level=error", "--summary-interval=0", "-q",
+                    *ARIA2_TUNING],
                    _check_tree(dest, items), f"aria2c -j {n} --file-allocation=none"),
         "curl --parallel": (["curl", "--parallel", "--parallel-max", str(n), "--create-dirs",
                              "-sS", "--fail", "-K", str(curl_cfg)], _check_tree(dest, items),

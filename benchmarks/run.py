@@ -57,8 +57,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="runs per tool (the median is shown)")
     ap.add_argument("--workdir", type=Path, default=Path("/var/tmp/mirrorkit-bench"),
                     help="test data and outputs (about 4.2 GB of data + 4.3 GB of output)")
-    ap.add_argument("--parallel", type=int, default=16,
-                    help="requests in flight for every tool in the small-files scenario")
+    ap.add_argument("--parallel", type=int, default=32,
+                    help="requests in flight for every tool in the small-files scenario "
+                         "(mirrorkit gets --concurrency/--per-host, aria2c -j, curl "
+                         "--parallel-max)")
     ap.add_argument("--small-files", type=int, default=5000)
     ap.add_argument("--small-size", type=int, default=20 * 1000)
     ap.add_argument("--latency-ms", type=float, default=20.0)
@@ -224,11 +226,32 @@ def targets(rows: list[Row], extra: dict[str, str]) -> list[str]:
           find("large files", "aria2c"), 0.8)
     check("verify vs sha256sum", find("verify", "mirrorkit verify"),
           find("verify", "sha256sum"), 1.5)
-    for name, text in extra.items():
-        for line in text.splitlines():
-            if re.search(r"\btargets?\b", line, re.IGNORECASE):
-                lines.append(f"- {name}: {line.strip()}")
+    noop = re.search(r"no-op run: ([\d.]+) s.*?peak RSS (\d+) MB", extra.get("noop", ""))
+    if noop:
+        wall, rss = float(noop.group(1)), float(noop.group(2))
+        lines.append(f"- Homebrew no-op re-run: {wall:.2f} s (target < 5 s) "
+                     f"{'met' if wall < 5 else 'NOT met'}; peak RSS {rss:.0f} MB "
+                     f"(target < 300 MB) {'met' if rss < 300 else 'NOT met'}")
+    export = _export_rows(extra.get("export", ""))
+    mk = export.get("mirrorkit export")
+    if mk:
+        for peer, goal in (("tar -cf | split -b", 0.8), ("tar -czf | split -b", 5.0)):
+            if peer in export:
+                value = mk[0] / export[peer][0]
+                lines.append(f"- export vs {peer}: {value:.2f}x (target >= {goal}x) "
+                             f"{'met' if value >= goal else 'NOT met'}")
+        lines.append(f"- export peak RSS: {mk[1]:.0f} MB (target < 200 MB) "
+                     f"{'met' if mk[1] < 200 else 'NOT met'}")
     return lines
+
+
+def _export_rows(text: str) -> dict[str, tuple[float, float]]:
+    """(MB/s, peak RSS MB) per command, from bundle_export.py's markdown table."""
+    rows: dict[str, tuple[float, float]] = {}
+    for m in re.finditer(r"^\| `(.+?)` \| [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) MB", text,
+                         re.MULTILINE):
+        rows[m.group(1).replace("\\|", "|")] = (float(m.group(2)), float(m.group(3)))
+    return rows
 
 
 if __name__ == "__main__":

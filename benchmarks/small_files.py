@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import Nginx, Row, measure, mirrorkit_cmd, rmtree
+from _harness import ARIA2_TUNING, Nginx, Row, measure, mirrorkit_cmd, rmtree
 
 __all__ = ["prepare", "run"]
 
@@ -105,7 +105,8 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], size: int, *,
             return (["aria2c", "-i", str(aria_list), "-d", str(dest), "-j", str(parallel),
                      "--max-connection-per-server=1", "--split=1", "--file-allocation=none",
                      "--allow-overwrite=true", "--auto-file-renaming=false",
-                     "--console-log-level=error", "--summary-interval=0", "-q"],
+                     "--console-log-level=error", "--summary-interval=0", "-q",
+                     *ARIA2_TUNING],
                     _check_tree(dest, count, size))
         if tool == "curl --parallel":
             return (["curl", "--parallel", "--parallel-max", str(parallel), "--create-dirs",
