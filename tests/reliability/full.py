@@ -61,7 +61,8 @@ def table(results: list[dict[str, Any]], seed: int, passed: bool) -> str:
         rows.append(f"| hostile inputs (index, Homebrew API/JWS, OCI manifests, git-tree "
                     f"listings, bundle TOCs, manifests, configs, secrets) | {h['passed']} cases "
                     f"+ property tests | refused with one line, mirror unchanged, nothing "
-                    f"written beside it | nothing ({h['xfailed']} known plugin bugs as xfail) |")
+                    f"written beside it | nothing ({h['xfailed']} xfail cases of known "
+                    f"plugin bugs) |")
     rows.append("")
     rows.append(f"Seed {seed}; reproduce with `python -m tests.reliability.full --seed {seed}`.")
     return "\n".join(rows)
