@@ -64,12 +64,7 @@ ERRORS: list[tuple[str, list[Any] | bytes, tuple[str, ...]]] = [
     ("duplicate-conflict", [_entry("dup.txt"), _entry("dup.txt", sha="1" * 40)],
      ("dup.txt",)),
 ]
-# Known bug (reported): tree.py calls entry.get() on a tree entry that is not an object (and
-# iterates a "tree" that is an object), so the run ends with "planning failed:
-# AttributeError: 'str' object has no attribute 'get'" instead of naming the hosting API.
-_NON_OBJECT_ENTRY = pytest.mark.xfail(
-    strict=True, reason="bug: git tree.py: a non-object tree entry is an AttributeError")
-MARKS = {"entry-not-object": _NON_OBJECT_ENTRY, "listing-tree-not-list": _NON_OBJECT_ENTRY}
+MARKS: dict[str, pytest.MarkDecorator] = {}
 UNSAFE = ["../escape.txt", "lib/../../escape.txt", "/abs/escape.txt", "..\\escape.txt",
           "lib/a\0.txt", ".mirrorkit/manifest.json", "lib/\nx.txt"]
 
@@ -124,18 +119,22 @@ def test_malformed_tree_listing_fails_with_one_line(hub: HostileHub, tmp_path: P
     sentinel.assert_untouched()
 
 
-def test_unsafe_names_in_the_tree_are_skipped_and_named(hub: HostileHub, tmp_path: Path
-                                                        ) -> None:
+@pytest.mark.parametrize("unsafe", UNSAFE)
+def test_unsafe_name_in_the_tree_fails_the_run_and_is_named(hub: HostileHub, tmp_path: Path,
+                                                            unsafe: str) -> None:
+    """git itself refuses such names, so a listing carrying one is hostile: refuse it."""
     dest = tmp_path / "mirror"
     sentinel = Sentinel(tmp_path, dest)
-    hub.extra = [_entry(p) for p in UNSAFE]
-    _raw_everything(hub)
     code, err = _run(hub, dest)
     assert code == 0, err
-    assert "Traceback" not in err
-    for path in UNSAFE:
-        assert repr(path)[1:-1] in err, (path, err)
-    files = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
-    assert {f for f in files if not f.startswith(".mirrorkit/")} == set(GOOD)
+    before = snapshot(dest)
+    hub.extra = [_entry(unsafe)]
+    hub.files["README.md"] = b"# tools v2\n"
+    hub.publish()
+    _raw_everything(hub)
+    out = invoke("run", "git-tree", "--repo", "acme/tools", "--api-url", hub.api_url,
+                 "--raw-url", hub.raw_url, "--dest", dest, "--retries", "0")
+    assert_clear_error(out, 1, "unsafe", repr(unsafe[:200])[1:-1])
+    assert snapshot(dest) == before
     assert not (tmp_path / "escape.txt").exists()
     sentinel.assert_untouched()

@@ -108,10 +108,22 @@ def _field(data: Any, *keys: str) -> Any:
     return data
 
 
+def _tree(listing: Any) -> list[dict[str, Any]]:
+    """The ``tree`` list of a listing, every entry an object (anything else is refused)."""
+    entries = _field(listing, "tree")
+    if not isinstance(entries, list):
+        raise PlanError(f"hosting API: 'tree' is a {type(entries).__name__}, not a list")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise PlanError(f"hosting API: tree entry {i} is a {type(entry).__name__}, "
+                            "not an object")
+    return entries
+
+
 async def _entries(api: _Api, tree_sha: str) -> AsyncIterator[dict[str, Any]]:
     """Every entry of the tree, recursively; walks subtrees when the listing is truncated."""
     listing = await api.get(f"/git/trees/{tree_sha}?recursive=1")
-    entries = _field(listing, "tree")
+    entries = _tree(listing)
     if not listing.get("truncated"):
         for entry in entries:
             yield entry
@@ -120,7 +132,7 @@ async def _entries(api: _Api, tree_sha: str) -> AsyncIterator[dict[str, Any]]:
     pending = [("", tree_sha)]
     while pending:
         base, sha = pending.pop()
-        for entry in _field(await api.get(f"/git/trees/{sha}"), "tree"):
+        for entry in _tree(await api.get(f"/git/trees/{sha}")):
             entry = {**entry, "path": f"{base}{entry.get('path')}"}
             if entry.get("type") == "tree":
                 pending.append((entry["path"] + "/", str(entry.get("sha"))))
@@ -170,8 +182,9 @@ class GitTreeRegistry:
             try:
                 yield Artifact.blob(target, url, size=int(entry["size"]), headers=auth,
                                     digest=Digest("git-blob-sha1", str(entry["sha"])))
-            except UnsafePathError as exc:
-                ctx.log.warning("git-tree %s: skipping %r: %s", options.repo, path[:200], exc)
+            except UnsafePathError as exc:  # git itself refuses such names: a hostile listing
+                raise PlanError(f"hosting API: tree entry {path[:200]!r} is unsafe ({exc})"
+                                ) from None
             except (KeyError, TypeError, ValueError) as exc:
                 raise PlanError(f"hosting API: tree entry {path[:200]!r} is malformed "
                                 f"({exc})") from None

@@ -112,6 +112,11 @@ def read_manifest_bottles(path: Path) -> dict[str, tuple[str, int | None]]:
         if not isinstance(ref, str) or not isinstance(digest, str):
             continue
         size_text = ann.get("sh.brew.bottle.size")
-        size = int(size_text) if isinstance(size_text, str) and size_text.isdigit() else None
+        size: int | None = None
+        if isinstance(size_text, str) and size_text.isdigit():
+            if len(size_text) > 19:  # past 2**63: no bottle is that big, the index is broken
+                raise ManifestError(f"{ref}: sh.brew.bottle.size {size_text[:30]}... is not "
+                                    "a plausible size")
+            size = int(size_text)
         out[ref] = (digest, size)
     return out
