@@ -9,6 +9,7 @@ snapshot served, and whatever it did commit is recorded so the next run can reus
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import shutil
@@ -162,6 +163,7 @@ class MirrorRun:
         self.committed_new: dict[str, FileEntry] = {}
         self.failed: dict[str, ArtifactError] = {}
         self.plan_error: str | None = None
+        self._scope: anyio.CancelScope | None = None
         self._plan_error_known = False
         self.report = RunReport(
             mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
@@ -225,9 +227,22 @@ class MirrorRun:
                 self._record_failed_run()
             else:
                 self._commit(run_id)
+        except OSError as exc:  # the commit itself failed (disk full writing the manifest)
+            self._stop_run(f"commit failed: {exc.strerror or exc} ({exc.filename or self.dest})"
+                           "; the next run completes it")
         finally:
             self.staging.remove()
         self._finish_status()
+
+    def _stop_run(self, message: str) -> None:
+        """A failure no retry can fix (no space left): one error, and the run winds down."""
+        if self.plan_error is None:
+            self.plan_error = message
+            self._plan_error_known = True
+            self.report.errors.append(ArtifactError(path="<run>", error=message))
+            log.error("%s", message)
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _plan_and_fetch(self, work_dir: Path) -> None:
         reg = self.host.registries.get(self.mirror.registry)
@@ -240,6 +255,7 @@ class MirrorRun:
             self.downloader = dl
             ctx = _Context(self, work_dir)
             async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
                 try:
                     async for art in plugin.plan(options, ctx):
                         if not isinstance(art, Artifact):
@@ -319,7 +335,11 @@ class MirrorRun:
         except FetchError as exc:
             self._fail(art, exc.reason)
         except OSError as exc:
-            self._fail(art, f"{exc.strerror or exc} ({exc.filename or art.path})")
+            if exc.errno in _FATAL_ERRNOS:
+                self._stop_run(f"{exc.strerror} in {self.dest}: the run stopped; the previous "
+                               "snapshot is still served")
+            else:
+                self._fail(art, f"{exc.strerror or exc} ({exc.filename or art.path})")
         finally:
             event.set()
             del self._in_progress[art.path]
@@ -558,7 +578,9 @@ class MirrorRun:
             files = dict(self.prev_files)
             files.update(self.committed_new)
             self.prev.files = files
-            self.prev.save(self.dest, keep_snapshots=self.settings.keep_snapshots)
+            # the current manifest only: the snapshot's own copy must keep naming exactly
+            # what that snapshot held, or a bundle delta from it would skip these files
+            self.prev.save(self.dest, keep_snapshots=0)
         elif self.committed_new:
             Manifest(mirror=self.mirror.name, registry=self.mirror.registry, snapshot=None,
                      files=dict(self.committed_new)).save(self.dest)
@@ -603,6 +625,9 @@ def _copy_hashing(src: Path, dst: Path, art: Artifact) -> tuple[str, str | None]
             fout.write(chunk)
     return sha.hexdigest(), other.hexdigest() if other is not None else None
 
+
+# no retry and no other file can succeed after these: stop the run at the first one
+_FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 _KNOWN_ERRORS = ("PlanError", "PlanConflict", "UnsafePathError", "FetchError", "DigestError")
 
