@@ -28,12 +28,10 @@ from .core.config import (
     build_mirror,
     load_config,
 )
-from .core.engine import MirrorRun
 from .core.lock import MirrorLock, MirrorLocked
 from .core.logs import setup_logging
 from .core.manifest import ManifestError
 from .core.plugins import PluginError, PluginHost, load_plugins
-from .core.progress import RichObserver
 from .core.report import RunReport
 from .core.sink import SinkContext, SinkError
 from .core.verify import VerifyResult, forget_bad_files, verify_tree
@@ -116,6 +114,10 @@ def _notify_and_record(host: PluginHost, mirror: MirrorConfig, report: RunReport
 
 
 def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoReturn:
+    # imported here: httpx and rich are start-up cost for commands that never download
+    from .core.engine import MirrorRun
+    from .core.progress import RichObserver
+
     host = _host_or_exit()
     reports: list[RunReport] = []
     for mirror in mirrors:

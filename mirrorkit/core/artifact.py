@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .digest import Digest
 from .paths import validate_relpath
+
+if TYPE_CHECKING:  # httpx is imported by whatever makes an Auth; start-up stays light
+    import httpx
 
 __all__ = ["Artifact", "Kind"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -444,19 +443,3 @@ def _check_response_digest(server_digest: str, sha_hex: str, header: str | None)
         raise _Retryable(f"malformed {header} header {server_digest[:100]!r}") from None
     if announced.algorithm == "sha256" and announced.hex != sha_hex:
         raise _Retryable(f"{header} says {announced}, body hashes to sha256:{sha_hex}")
-
-
-def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = None) -> str:
-    """Hash a local file in 1 MiB reads (hashlib releases the GIL, so threads scale)."""
-    from .digest import new_hasher
-
-    h = new_hasher(algorithm, size)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def set_mtime(path: Path | str, mtime: float | None) -> None:
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))

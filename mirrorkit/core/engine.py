@@ -25,7 +25,8 @@ import httpx
 
 from .artifact import Artifact, Kind
 from .config import MirrorConfig
-from .downloader import Downloader, DownloadSettings, FetchResult, hash_file
+from .downloader import Downloader, DownloadSettings, FetchResult
+from .fileops import hash_file
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
 from .plugins import PluginHost

@@ -10,13 +10,15 @@ import abc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
 from pydantic import BaseModel
 
 from .artifact import Artifact
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FetchError", "PlanContext", "PlanError", "RegistryPlugin"]
 

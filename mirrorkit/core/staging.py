@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .downloader import set_mtime
+from .fileops import set_mtime
 from .manifest import state_dir
 
 __all__ = ["Staging", "clean_stale_staging", "remove_with_empty_parents"]

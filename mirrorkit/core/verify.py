@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .downloader import hash_file
+from .fileops import hash_file
 from .manifest import STATE_DIR, FileEntry, ManifestError, load_manifest
 
 __all__ = ["VerifyResult", "forget_bad_files", "verify_tree"]

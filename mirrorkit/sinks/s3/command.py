@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from ...core.cliopts import collect_values, options_for_model
 from .options import S3Options
-from .publish import PublishError, publish_mirror
 
 __all__ = ["publish_command"]
 
@@ -37,6 +36,8 @@ def _callback(**params: Any) -> None:
     if not dest.is_dir():
         click.echo(f"mirrorkit: error: {dest}: not a directory", err=True)
         sys.exit(2)
+    from .publish import PublishError, publish_mirror  # boto3: only when publishing
+
     try:
         result = publish_mirror(dest, options, logging.getLogger("mirrorkit.sink.s3"))
     except PublishError as exc:

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 
 from ...core.sink import SinkContext, SinkError
 from .options import S3Options
-from .publish import PublishError, publish_mirror
 
 __all__ = ["S3Sink"]
 
@@ -22,6 +21,9 @@ class S3Sink:
     Options: ClassVar[type[BaseModel]] = S3Options
 
     async def publish(self, options: S3Options, ctx: SinkContext) -> str:
+        # imported here: boto3 costs every other command ~80 ms of start-up
+        from .publish import PublishError, publish_mirror
+
         try:
             result = await anyio.to_thread.run_sync(publish_mirror, ctx.dest, options, ctx.log)
         except PublishError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
 from ...core.artifact import Kind
-from ...core.downloader import hash_file
+from ...core.fileops import hash_file
 from ...core.manifest import FileEntry
 from .client import S3Error, describe
 from .content_type import content_type
