@@ -167,6 +167,26 @@ def _unexpand(lines: list[str], refs: dict[str, str]) -> list[str]:
     return lines
 
 
+def _check_typed_entries(raw: dict[str, Any], key: str, plugins: Any, where: str,
+                         own_keys: tuple[str, ...]) -> list[str]:
+    """Validate ``[[mirrors.<key>]]`` entries (sinks, notifiers) against their plugin's model."""
+    problems: list[str] = []
+    for i, entry in enumerate(raw.get(key) or []):
+        at = f"{where}.{key}[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            continue  # reported by the MirrorConfig validation
+        try:
+            reg = plugins.get(entry["type"])
+        except PluginError as exc:
+            problems.append(f"{at}.type: {exc}")
+            continue
+        try:
+            reg.cls.Options.model_validate({k: v for k, v in entry.items() if k not in own_keys})
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, at))
+    return problems
+
+
 def build_mirror(
     raw: dict[str, Any], host: PluginHost, *, where: str, defaults: dict[str, Any] | None = None,
     base_dir: Path | None = None,
@@ -198,33 +218,8 @@ def build_mirror(
                 options = reg.cls.Options.model_validate(opts_raw)
             except ValidationError as exc:
                 problems.extend(format_validation_error(exc, where))
-    for i, sink_raw in enumerate(raw.get("sinks") or []):
-        swhere = f"{where}.sinks[{i}]"
-        if not isinstance(sink_raw, dict) or not isinstance(sink_raw.get("type"), str):
-            continue  # reported by the MirrorConfig validation above
-        try:
-            sreg = host.sinks.get(sink_raw["type"])
-        except PluginError as exc:
-            problems.append(f"{swhere}.type: {exc}")
-            continue
-        try:
-            sreg.cls.Options.model_validate({k: v for k, v in sink_raw.items() if k != "type"})
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, swhere))
-    for i, note_raw in enumerate(raw.get("notify") or []):
-        nwhere = f"{where}.notify[{i}]"
-        if not isinstance(note_raw, dict) or not isinstance(note_raw.get("type"), str):
-            continue  # reported by the MirrorConfig validation above
-        try:
-            nreg = host.notifiers.get(note_raw["type"])
-        except PluginError as exc:
-            problems.append(f"{nwhere}.type: {exc}")
-            continue
-        try:
-            nreg.cls.Options.model_validate(
-                {k: v for k, v in note_raw.items() if k not in ("type", "on")})
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, nwhere))
+    problems += _check_typed_entries(raw, "sinks", host.sinks, where, ("type",))
+    problems += _check_typed_entries(raw, "notify", host.notifiers, where, ("type", "on"))
     if mirror is not None:
         mirror.options = options
         if base_dir is not None and not mirror.dest.is_absolute():
