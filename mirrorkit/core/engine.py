@@ -241,7 +241,7 @@ class MirrorRun:
             self.plan_error = message
             self._plan_error_known = True
             self.report.errors.append(ArtifactError(path="<run>", error=message))
-            log.error("%s", message)
+            log.info("stopped: %s", message)  # printed once by the CLI, from the report
         if self._scope is not None:
             self._scope.cancel()
 
@@ -352,7 +352,10 @@ class MirrorRun:
         self.report.errors.append(err)
         self.report.failed += 1
         self.observer.done(art, "failed")
-        log.error("%s: %s", art.path, err.error, extra={"path": art.path, "url": err.url})
+        # info, not error: the CLI prints every failure once (with its URL) and the report
+        # lists them; this record is for --log-format json streams
+        log.info("failed: %s: %s", art.path, err.error,
+                 extra={"path": art.path, "url": err.url})
 
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry

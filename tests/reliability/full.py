@@ -53,7 +53,7 @@ def table(results: list[dict[str, Any]], seed: int, passed: bool) -> str:
                     f"{r['violations']} violations |")
     if d := by.get("disk-full"):
         rows.append(f"| disk full (tmpfs of 4 MiB) during an update | 1 | previous snapshot "
-                    f"served and verified; run exit 1 ({d['failed_lines']} failure lines, all "
+                    f"served and verified; run exit 1 ({d['failed_lines']} failure line(s), "
                     f"'No space left on device'); next run after freeing space ok | nothing |")
     elif passed:
         rows.append("| disk full | skipped (not root) | | |")
