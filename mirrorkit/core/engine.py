@@ -15,25 +15,25 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import anyio
-import httpx
 
 from .artifact import Artifact, Kind
+from .commit import commit_snapshot, record_failed_run
 from .config import MirrorConfig
+from .context import EngineContext
 from .downloader import Downloader, DownloadSettings, FetchResult
-from .fileops import hash_file
+from .fileops import copy_hashing, hash_file
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
 from .plugins import PluginHost
 from .redact import redact
-from .registry import FetchError, PlanContext
+from .registry import FetchError
 from .report import ArtifactError, RunReport
-from .staging import Staging, clean_stale_staging, remove_with_empty_parents
+from .staging import Staging, clean_stale_staging
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -76,46 +76,6 @@ def _entry_matches(art: Artifact, entry: FileEntry) -> bool:
     if art.digest.algorithm == "sha256":
         return art.digest.hex == entry.sha256
     return entry.digest == str(art.digest)
-
-
-class _Context(PlanContext):
-    def __init__(self, run: MirrorRun, work_dir: Path) -> None:
-        self._run = run
-        self.mirror = run.mirror.name
-        self.dest = run.dest
-        self.work_dir = work_dir
-        self.dry_run = run.dry_run
-        self.previous = run.prev
-        self.log = logging.getLogger(f"mirrorkit.registry.{run.mirror.registry}")
-
-    async def fetch(self, artifact: Artifact) -> Path:
-        path = await self._run.process(artifact)
-        if path is None:
-            raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
-        return path
-
-    def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
-        art = self._run.planned.get(path)
-        if art is None:
-            art = Artifact(path, url=url or "plugin:")
-        self._run._fail(art, reason)
-
-    async def get(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
-        max_bytes: int = 64 * 1024 * 1024,
-        method: str = "GET",
-    ) -> httpx.Response:
-        return await self._run.downloader.get(
-            url, headers=headers, auth=auth, max_bytes=max_bytes, method=method
-        )
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self._run.downloader.client
 
 
 class PlanConflict(ValueError):
@@ -225,9 +185,9 @@ class MirrorRun:
         try:
             await self._plan_and_fetch(work_dir=work_dir)
             if self.plan_error or (self.failed and not self.settings.allow_partial):
-                self._record_failed_run()
+                record_failed_run(self)
             else:
-                self._commit(run_id)
+                commit_snapshot(self, run_id)
         except OSError as exc:  # the commit itself failed (disk full writing the manifest)
             self._stop_run(f"commit failed: {exc.strerror or exc} ({exc.filename or self.dest})"
                            "; the next run completes it")
@@ -254,7 +214,7 @@ class MirrorRun:
         work_dir.mkdir(parents=True, exist_ok=True)
         async with Downloader(self.download_settings, on_bytes=self.observer.bytes) as dl:
             self.downloader = dl
-            ctx = _Context(self, work_dir)
+            ctx = EngineContext(self, work_dir)
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
                 try:
@@ -471,7 +431,9 @@ class MirrorRun:
             self.readable[art.path] = src
             return "would-copy"
         tmp = self.staging.new_path()
-        sha, other = await anyio.to_thread.run_sync(_copy_hashing, src, tmp, art)
+        sha, other = await anyio.to_thread.run_sync(
+            copy_hashing, src, tmp,
+            art.digest.algorithm if art.digest and art.digest.algorithm != "sha256" else None)
         if art.digest is not None:
             got = sha if art.digest.algorithm == "sha256" else other
             if got != art.digest.hex:
@@ -502,95 +464,6 @@ class MirrorRun:
         self.links.append(art)
         return "linked"
 
-    # ------------------------------------------------------------------ commit
-    def _commit_links(self) -> int:
-        """Hard-link every planned link to its committed target; returns how many were made."""
-        made = 0
-        replaced = {s.artifact.path for s in self.deferred_blobs}
-        for art in self.links:
-            assert art.link_to is not None
-            entry = self.entries.get(art.link_to)
-            if entry is None:  # the target failed and --allow-partial is on
-                self._fail(art, f"link target {art.link_to} is not in the mirror")
-                continue
-            final, target = self.dest / art.path, self.dest / art.link_to
-            if art.link_to in replaced or not _same_file(final, target):
-                tmp = self.staging.new_path()
-                try:
-                    os.link(target, tmp)
-                except OSError as exc:  # a filesystem without hard links: copy instead
-                    log.warning("cannot hard-link %s (%s); copying", art.path, exc.strerror)
-                    shutil.copy2(target, tmp)
-                self.staging.commit(tmp, art.path)
-                made += 1
-            self.entries[art.path] = FileEntry(size=entry.size, sha256=entry.sha256,
-                                               digest=entry.digest)
-        return made
-
-    def _commit(self, run_id: str) -> None:
-        for staged in self.deferred_blobs:
-            self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
-        linked = self._commit_links()
-        for staged in sorted(self.staged_index, key=lambda s: (s.artifact.order, s.seq)):
-            self.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
-        log.info("committed %d blobs and %d index files",
-                 len(self.committed_new) + len(self.deferred_blobs), len(self.staged_index))
-        removed = self._prune()
-        for path, err in self.failed.items():  # --allow-partial: keep what we had
-            del err
-            if path in self.prev_files and path not in self.entries:
-                self.entries[path] = self.prev_files[path]
-        changed = bool(self.committed_new or self.deferred_blobs or self.staged_index or removed
-                       or linked or len(self.entries) != len(self.prev_files))
-        snapshot = run_id if changed or self.prev is None or not self.prev.snapshot else (
-            self.prev.snapshot)
-        manifest = Manifest(
-            mirror=self.mirror.name,
-            registry=self.mirror.registry,
-            snapshot=snapshot,
-            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            files=self.entries,
-        )
-        if changed or self.prev is None or any(
-            self.prev_files.get(p) != e for p, e in self.entries.items()
-        ):
-            manifest.save(self.dest, keep_snapshots=self.settings.keep_snapshots)
-        self.report.snapshot = snapshot
-        self.report.files = len(self.entries)
-        self.report.removed = removed
-
-    def _prune(self) -> int:
-        now = time.time()
-        grace = self.settings.prune_grace
-        removed = 0
-        for path, entry in self.prev_files.items():
-            if path in self.entries or path in self.failed:
-                continue
-            if grace > 0:
-                since = entry.stale_since or now
-                if now - since < grace:
-                    entry.stale_since = since
-                    self.entries[path] = entry
-                    continue
-            remove_with_empty_parents(self.dest, path)
-            removed += 1
-        return removed
-
-    def _record_failed_run(self) -> None:
-        """Keep the old snapshot served; remember the verified blobs we did commit."""
-        if self.committed_new and self.prev is not None:
-            files = dict(self.prev_files)
-            files.update(self.committed_new)
-            self.prev.files = files
-            # the current manifest only: the snapshot's own copy must keep naming exactly
-            # what that snapshot held, or a bundle delta from it would skip these files
-            self.prev.save(self.dest, keep_snapshots=0)
-        elif self.committed_new:
-            Manifest(mirror=self.mirror.name, registry=self.mirror.registry, snapshot=None,
-                     files=dict(self.committed_new)).save(self.dest)
-        self.report.snapshot = self.prev.snapshot if self.prev else None
-        self.report.files = len(self.prev_files)
-
     def _finish_status(self) -> None:
         if self.plan_error or (self.failed and not self.settings.allow_partial):
             self.report.status = "failed"
@@ -600,34 +473,12 @@ class MirrorRun:
             self.report.status = "ok"
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _size_on_disk(path: Path) -> int | None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     return st.st_size
-
-
-def _copy_hashing(src: Path, dst: Path, art: Artifact) -> tuple[str, str | None]:
-    import hashlib
-
-    sha = hashlib.sha256()
-    other = art.digest.hasher(os.stat(src).st_size) if (
-        art.digest and art.digest.algorithm != "sha256") else None
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while chunk := fin.read(1024 * 1024):
-            sha.update(chunk)
-            if other is not None:
-                other.update(chunk)
-            fout.write(chunk)
-    return sha.hexdigest(), other.hexdigest() if other is not None else None
 
 
 # no retry and no other file can succeed after these: stop the run at the first one

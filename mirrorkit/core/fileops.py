@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from .digest import new_hasher
 
-__all__ = ["hash_file", "set_mtime"]
+__all__ = ["copy_hashing", "hash_file", "set_mtime"]
 
 
 def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = None) -> str:
@@ -22,3 +23,17 @@ def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = No
 def set_mtime(path: Path | str, mtime: float | None) -> None:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
+
+
+def copy_hashing(src: Path, dst: Path, other_algorithm: str | None) -> tuple[str, str | None]:
+    """Copy ``src`` to ``dst`` in one pass, returning its sha256 (and another digest)."""
+    sha = hashlib.sha256()
+    other = (new_hasher(other_algorithm, os.stat(src).st_size)
+             if other_algorithm is not None else None)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(1024 * 1024):
+            sha.update(chunk)
+            if other is not None:
+                other.update(chunk)
+            fout.write(chunk)
+    return sha.hexdigest(), other.hexdigest() if other is not None else None
