@@ -18,8 +18,7 @@ import pytest
 
 from mirrorkit.core.manifest import load_manifest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke, snapshot
-from tests.plugins.homebrew.fake_brew import FakeHomebrew, catalog, jws
-from tests.support.upstream import Upstream
+from tests.plugins.homebrew.fake_brew import FakeHomebrew, jws, serve_fake_homebrew
 
 TAGS = ["arm64_sequoia", "x86_64_linux"]
 INTERNAL = "/api/internal/packages.x86_64_linux.jws.json"
@@ -28,14 +27,7 @@ LEGACY = "/api/formula.jws.json"
 
 @pytest.fixture(scope="module")
 def brew() -> Iterator[FakeHomebrew]:
-    api, cdn = Upstream().start(), Upstream().start()
-    try:
-        fake = FakeHomebrew(api, cdn, catalog(), TAGS)
-        fake.publish()
-        yield fake
-    finally:
-        api.stop()
-        cdn.stop()
+    yield from serve_fake_homebrew(TAGS)
 
 
 def _args(brew: FakeHomebrew, dest: Path) -> list[str | Path]:

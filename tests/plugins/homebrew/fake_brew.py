@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -272,3 +273,15 @@ def catalog() -> list[Formula]:
         Formula("test-helper", "1.0", three),
         Formula("unrelated", "9.9", three),
     ]
+
+
+def serve_fake_homebrew(tags: list[str]) -> Iterator[FakeHomebrew]:
+    """A published fake upstream (API + registry host, and the blob CDN host), then stopped."""
+    api, cdn = Upstream().start(), Upstream().start()
+    try:
+        fake = FakeHomebrew(api, cdn, catalog(), tags)
+        fake.publish()
+        yield fake
+    finally:
+        api.stop()
+        cdn.stop()
