@@ -356,7 +356,7 @@ def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def plugins_cmd(as_json: bool) -> None:
-    """List every registry and sink found, and the distribution it comes from."""
+    """List every registry, sink and notifier found, and the distribution it comes from."""
     host = _host_or_exit()
     rows = [("registry", r.name, r.distribution, r.cls.summary) for r in host.registries]
     rows += [("sink", s.name, s.distribution, s.cls.summary) for s in host.sinks]
@@ -366,8 +366,9 @@ def plugins_cmd(as_json: bool) -> None:
                                         strict=True)) for row in rows]))
         return
     width = max((len(r[1]) for r in rows), default=4)
+    dist_width = max((len(r[2]) for r in rows), default=4)
     for kind, name, dist, summary in rows:
-        click.echo(f"{kind:<8}  {name:<{width}}  {dist:<24}  {summary}")
+        click.echo(f"{kind:<8}  {name:<{width}}  {dist:<{dist_width}}  {summary}")
 
 
 def _add_plugin_commands() -> None:
