@@ -205,12 +205,6 @@ class Downloader:
             limiter = self._hosts[host] = anyio.CapacityLimiter(self.settings.per_host)
         return limiter
 
-    @asynccontextmanager
-    async def limits(self, url: str) -> AsyncIterator[None]:
-        """This run's per-host and global slots, for a download done elsewhere (a worker)."""
-        async with self._host_limiter(url), self._global:
-            yield
-
     def _retrying(self) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.settings.retries + 1),

@@ -285,10 +285,7 @@ class MirrorRun:
                 await pool.wait_ready()
             if pool.ready:
                 try:
-                    assert art.url is not None
-                    async with self.downloader.limits(art.url):
-                        return await pool.download(art, tmp, etag=etag,
-                                                   last_modified=last_modified)
+                    return await pool.download(art, tmp, etag=etag, last_modified=last_modified)
                 except WorkerLost:
                     log.info("download worker lost; fetching %s in-process", art.path)
         return await self.downloader.download(art, tmp, etag=etag, last_modified=last_modified)

@@ -4,9 +4,10 @@ A run's Python event loop tops out at one core: about 0.65 ms of httpx/httpcore 
 request and 1.1 s per GB received, on top of the run's own bookkeeping. A :class:`WorkerPool`
 moves the network part of blob downloads into worker processes (each its own event loop and
 :class:`~mirrorkit.core.downloader.Downloader`), while the run's process keeps planning,
-deciding, committing and writing the manifest. The run's process still holds the global and
-per-host limits (a job is only sent once it has both), assigns every staging path, and gets
-back the verified result: ``(sha256, size, etag, last_modified)`` or the error. Retries,
+deciding, committing and writing the manifest. The global and per-host limits are split
+between the workers (each enforces its share, so a queued job starts the moment a download
+ends, without a round trip); the run's process assigns every staging path and gets back the
+verified result: ``(sha256, size, etag, last_modified)`` or the error. Retries,
 ``Retry-After``, size caps and digest checks are the worker's Downloader's, unchanged.
 
 Workers never outlive the run: each asks the kernel for SIGKILL when its parent dies
@@ -16,14 +17,17 @@ killed) before the run's staging directory is removed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import itertools
 import logging
-import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
+import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -94,7 +98,7 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Worker:
-    proc: multiprocessing.process.BaseProcess
+    proc: subprocess.Popen[bytes]
     conn: multiprocessing.connection.Connection
     pending: dict[int, _Pending] = field(default_factory=dict)
     alive: bool = True
@@ -116,48 +120,72 @@ class WorkerPool:
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the processes now (from the loop's thread: see ``_set_pdeathsig``)."""
-        ctx = multiprocessing.get_context("spawn")
-        # the run's limits are enforced here; the worker's own must never be the tighter ones
-        wsettings = replace(self.settings, concurrency=max(self.settings.concurrency, 1),
-                            per_host=max(self.settings.concurrency, 1))
-        for _ in range(self.count):
-            here, there = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=_worker_main, args=(there, wsettings, os.getpid()),
-                               daemon=True, name="mirrorkit-download")
-            proc.start()
+        s = self.settings
+        # the run's limits are split between the workers (each enforces its share), so a
+        # worker starts its next queued download the moment one ends, without a round trip
+        self.count = min(self.count, s.concurrency, s.per_host)
+        for i in range(self.count):
+            wsettings = replace(s, concurrency=_share(s.concurrency, self.count, i),
+                                per_host=_share(s.per_host, self.count, i))
+            # a plain subprocess, not multiprocessing: nothing of the parent's __main__ is
+            # re-imported, and no resource-tracker process is started
+            here, there = socket.socketpair()
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY, str(there.fileno()), str(os.getpid())],
+                pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL,
+            )
             there.close()
-            worker = _Worker(proc, here)
+            conn = multiprocessing.connection.Connection(here.detach())
+            conn.send_bytes(pickle.dumps(wsettings))
+            worker = _Worker(proc, conn)
             self._workers.append(worker)
             tg.start_soon(self._read, worker)
 
     async def _read(self, worker: _Worker) -> None:
+        """Replies and progress from one worker, until it exits.
+
+        A reader callback stays registered with the event loop for the worker's lifetime
+        (asyncio, which ``anyio.run`` uses here): per wake-up, ``anyio.wait_readable`` would
+        register and unregister the pipe with epoll again, for every file.
+        """
         conn = worker.conn
-        try:
-            while True:
-                await anyio.wait_readable(conn.fileno())
+        fd = conn.fileno()
+        gone = anyio.Event()
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
                 while conn.poll():
-                    msg = conn.recv()
-                    if msg[0] == "bytes":
-                        self._on_bytes(msg[1])
-                    elif msg[0] == "ready":
-                        self.ready = True
-                        self._ready_or_dead.set()
-                    else:
-                        if msg[-1]:
-                            self._on_bytes(msg[-1])
-                        pending = worker.pending.pop(msg[1], None)
-                        if pending is not None:
-                            pending.reply = msg
-                            pending.done.set()
-        except (EOFError, OSError):
-            pass
+                    self._handle(worker, conn.recv())
+            except (EOFError, OSError):
+                loop.remove_reader(fd)
+                gone.set()
+
+        loop.add_reader(fd, readable)
+        try:
+            await gone.wait()
         finally:
+            loop.remove_reader(fd)
             worker.alive = False
             if not any(w.alive for w in self._workers):
                 self._ready_or_dead.set()
             for pending in worker.pending.values():
                 pending.done.set()  # no reply: WorkerLost
             worker.pending.clear()
+
+    def _handle(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "bytes":
+            self._on_bytes(msg[1])
+        elif msg[0] == "ready":
+            self.ready = True
+            self._ready_or_dead.set()
+        else:
+            if msg[-1]:
+                self._on_bytes(msg[-1])
+            pending = worker.pending.pop(msg[1], None)
+            if pending is not None:
+                pending.reply = msg
+                pending.done.set()
 
     async def wait_ready(self) -> None:
         """Until one worker is up (or every one has died)."""
@@ -207,12 +235,18 @@ class WorkerPool:
         deadline = time.monotonic() + 10
         with anyio.CancelScope(shield=True):
             for w in self._workers:
-                await anyio.to_thread.run_sync(
-                    w.proc.join, max(0.1, deadline - time.monotonic()))
-                if w.proc.is_alive():
+                try:
+                    await anyio.to_thread.run_sync(
+                        w.proc.wait, max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
                     w.proc.kill()
-                    await anyio.to_thread.run_sync(w.proc.join, 5)
+                    await anyio.to_thread.run_sync(w.proc.wait)
                 w.conn.close()
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    """Worker ``index``'s part of a limit: the parts add up to ``total``."""
+    return total // parts + (1 if index < total % parts else 0)
 
 
 # ----------------------------------------------------------------- worker side
@@ -229,11 +263,16 @@ def _set_pdeathsig() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, settings: DownloadSettings,
-                 parent: int) -> None:
+_ENTRY = "import sys; from mirrorkit.core.workers import worker_main; worker_main(sys.argv[1:])"
+
+
+def worker_main(argv: list[str]) -> None:
+    """A worker process's entry point: ``<fd of its socket> <pid of the run>``."""
     _set_pdeathsig()
-    if os.getppid() != parent:  # the parent died before the line above took effect
+    if os.getppid() != int(argv[1]):  # the parent died before the line above took effect
         os._exit(1)
+    conn = multiprocessing.connection.Connection(int(argv[0]))
+    settings = pickle.loads(conn.recv_bytes())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
     try:
         anyio.run(_serve, conn, settings)
@@ -282,18 +321,29 @@ async def _serve(conn: multiprocessing.connection.Connection,
     async with Downloader(settings, on_bytes=on_bytes) as dl, anyio.create_task_group() as tg:
         tg.start_soon(flush_progress)
         conn.send(("ready",))
-        try:
-            while True:
-                await anyio.wait_readable(conn.fileno())
+        stop = anyio.Event()
+        loop = asyncio.get_running_loop()
+        fd = conn.fileno()
+
+        def readable() -> None:
+            try:
                 while conn.poll():
                     msg = conn.recv()
                     if msg is None:
+                        stop.set()
                         return
                     if isinstance(msg, _Job):
                         tg.start_soon(run_job, msg, dl)
                     elif msg[0] == "cancel" and msg[1] in scopes:
                         scopes[msg[1]].cancel()
-        except (EOFError, OSError):
-            return  # the run is gone
+            except (EOFError, OSError):  # the run is gone
+                stop.set()
+            if stop.is_set():
+                loop.remove_reader(fd)
+
+        loop.add_reader(fd, readable)
+        try:
+            await stop.wait()
         finally:
+            loop.remove_reader(fd)
             tg.cancel_scope.cancel()

@@ -93,6 +93,11 @@ def test_workers_zero_and_two_mirror_the_same_tree(upstream: Upstream, tmp_path:
         assert ra.json[key] == rb.json[key]
     for path, body in files.items():
         assert (a / path).read_bytes() == (b / path).read_bytes() == body
+    # limits smaller than the worker count: fewer workers, never more in flight
+    c = tmp_path / "c"
+    rc = run_cli(*run_args(upstream, c, "--json", "--workers", "2", "--per-host", "1"))
+    assert rc.code == 0, rc.stderr
+    assert rc.json["downloaded"] == ra.json["downloaded"]
 
 
 def test_sigkill_of_the_run_leaves_no_worker_behind(upstream: Upstream, tmp_path: Path) -> None:
@@ -106,7 +111,7 @@ def test_sigkill_of_the_run_leaves_no_worker_behind(upstream: Upstream, tmp_path
     workers: list[int] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait for the workers to be writing
-        workers = [p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)]
+        workers = [p for p in _children(proc.pid) if "worker_main" in _cmdline(p)]
         if len(workers) == 2 and staging.exists() and any(
                 p.stat().st_size > 0 for p in staging.rglob("*.part")):
             break
