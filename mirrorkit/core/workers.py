@@ -225,7 +225,7 @@ class WorkerPool:
         if kind == "os":
             errno_, strerror, filename = reply[2]
             raise OSError(errno_, strerror, filename)
-        raise RuntimeError(f"download worker failed on {art.path}: {reply[2]}")
+        raise FetchError(art.path, art.url, f"download worker failed: {reply[2]}")
 
     async def aclose(self) -> None:
         """Stop every worker (jobs still in flight are cancelled) and wait until they exit."""

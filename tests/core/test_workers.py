@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.reliability.helpers import expected_tree, leftover_temp_files, mirror_tree
+from tests.reliability.test_disk_full import _fill, small_fs  # noqa: F401 (fixture)
 from tests.support.cli import run_cli, start_cli
-from tests.support.static_list import publish, run_args
+from tests.support.static_list import INDEX, publish, run_args
 from tests.support.upstream import Upstream
 
 
@@ -134,3 +137,30 @@ def test_sigkill_of_the_run_leaves_no_worker_behind(upstream: Upstream, tmp_path
         assert (dest / path).read_bytes() == body
     assert not list(staging.rglob("*"))
     assert run_cli("verify", dest).code == 0
+
+
+def test_disk_full_in_a_worker_stops_the_run_cleanly(
+    upstream: Upstream, small_fs: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
+    rng = random.Random(8)
+    dest = small_fs / "mirror"
+    v1 = {f"pool/a{i}.bin": rng.randbytes(40_000) for i in range(5)}
+    publish(upstream, v1)
+    assert run_cli(*run_args(upstream, dest, "--workers", "2")).code == 0
+    old_index = (dest / "index.json").read_bytes()
+    v2 = {**v1, **{f"pool/b{i}.bin": rng.randbytes(300_000) for i in range(4)}}
+    publish(upstream, v2, last_modified=1.8e9)
+    filler = small_fs / "filler"
+    _fill(filler, leave=200_000)
+    res = run_cli(*run_args(upstream, dest, "--json", "--workers", "2"))
+    assert res.code == 1, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("mirrorkit: failed:")]
+    assert len(lines) == 1, res.stderr  # the worker's ENOSPC stops the run, reported once
+    assert "No space left on device" in lines[0]
+    assert "Traceback" not in res.stderr
+    assert (dest / "index.json").read_bytes() == old_index
+    assert leftover_temp_files(dest) == []
+    filler.unlink()
+    res = run_cli(*run_args(upstream, dest, "--json", "--workers", "2"))
+    assert res.code == 0, res.stderr
+    assert mirror_tree(dest) == expected_tree(v2, upstream.files[INDEX].body)
