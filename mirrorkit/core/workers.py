@@ -136,7 +136,9 @@ class WorkerPool:
             )
             there.close()
             conn = multiprocessing.connection.Connection(here.detach())
-            conn.send_bytes(pickle.dumps(wsettings))
+            # the worker logs at the run's level; its records come back to the run's handlers
+            level = logging.getLogger("mirrorkit").getEffectiveLevel()
+            conn.send_bytes(pickle.dumps((wsettings, level)))
             worker = _Worker(proc, conn)
             self._workers.append(worker)
             tg.start_soon(self._read, worker)
@@ -176,6 +178,8 @@ class WorkerPool:
     def _handle(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
         if msg[0] == "bytes":
             self._on_bytes(msg[1])
+        elif msg[0] == "log":  # a worker's record, re-emitted here (JSON logs, -v)
+            logging.getLogger(msg[1]).log(msg[2], "%s", msg[3])
         elif msg[0] == "ready":
             self.ready = True
             self._ready_or_dead.set()
@@ -244,6 +248,20 @@ class WorkerPool:
                 w.conn.close()
 
 
+class _PipeLogHandler(logging.Handler):
+    """Sends a worker's log records to the run, which hands them to its own handlers."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._conn.send(("log", record.name, record.levelno, record.getMessage()))
+        except Exception:
+            self.handleError(record)
+
+
 def _share(total: int, parts: int, index: int) -> int:
     """Worker ``index``'s part of a limit: the parts add up to ``total``."""
     return total // parts + (1 if index < total % parts else 0)
@@ -272,7 +290,9 @@ def worker_main(argv: list[str]) -> None:
     if os.getppid() != int(argv[1]):  # the parent died before the line above took effect
         os._exit(1)
     conn = multiprocessing.connection.Connection(int(argv[0]))
-    settings = pickle.loads(conn.recv_bytes())
+    settings, level = pickle.loads(conn.recv_bytes())
+    logging.getLogger().addHandler(_PipeLogHandler(conn))
+    logging.getLogger("mirrorkit").setLevel(level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
     try:
         anyio.run(_serve, conn, settings)

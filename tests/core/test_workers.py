@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -164,3 +165,14 @@ def test_disk_full_in_a_worker_stops_the_run_cleanly(
     res = run_cli(*run_args(upstream, dest, "--json", "--workers", "2"))
     assert res.code == 0, res.stderr
     assert mirror_tree(dest) == expected_tree(v2, upstream.files[INDEX].body)
+
+
+def test_worker_log_records_reach_the_runs_json_log(upstream: Upstream, tmp_path: Path) -> None:
+    publish(upstream, {"a.bin": b"a" * 1000})
+    upstream.fault("/repo/files/a.bin", "status", code=503)
+    res = run_cli("--log-format", "json", "--log-level", "info",
+                  *run_args(upstream, tmp_path / "m", "--json", "--workers", "2"))
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["status"] == "ok"
+    records = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    assert any("retrying after HTTP 503" in rec["message"] for rec in records), res.stderr
