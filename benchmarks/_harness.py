@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
+# the project's venv; from a git worktree without one, the interpreter running the harness
 PYTHON = REPO / ".venv" / "bin" / "python"
+if not PYTHON.exists():
+    PYTHON = Path(sys.executable)
 
 
 @dataclass(frozen=True, slots=True)
