@@ -26,6 +26,7 @@ from .artifact import Artifact, Kind
 from .commit import commit_snapshot, record_failed_run
 from .config import MirrorConfig
 from .context import EngineContext
+from .digest import Digest
 from .downloader import Downloader, DownloadSettings, FetchResult
 from .fileops import copy_hashing, hash_file
 from .lock import MirrorLock
@@ -73,6 +74,17 @@ class _Staged:
     entry: FileEntry
     mtime: float | None
     seq: int
+
+
+def _upstream_digest(art: Artifact) -> Digest | None:
+    """The artifact's expected digest when it is not sha256 (which the core always computes)."""
+    return art.digest if art.digest is not None and art.digest.algorithm != "sha256" else None
+
+
+def _recorded_digest(art: Artifact) -> str | None:
+    """What the manifest keeps beside the sha256: the upstream digest, if it is another."""
+    upstream = _upstream_digest(art)
+    return str(upstream) if upstream is not None else None
 
 
 def _entry_matches(art: Artifact, entry: FileEntry) -> bool:
@@ -300,16 +312,27 @@ class MirrorRun:
             return True
         if art.url is None:
             return False
-        if art.kind is Kind.INDEX and not art.immutable:
-            return False
-        prev = self.prev_files.get(art.path)
-        if prev is None or not _entry_matches(art, prev):
-            return False
-        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+        prev = self._unchanged(art)
+        if prev is None:
             return False
         self._keep(art, prev)
         self.observer.done(art, "kept")
         return True
+
+    def _unchanged(self, art: Artifact) -> FileEntry | None:
+        """The manifest entry of a URL artifact that needs no request at all, else None.
+
+        Conditional indexes always ask upstream; anything else is kept when its entry matches
+        what the plan expects and the file on disk still has the recorded size.
+        """
+        if art.kind is Kind.INDEX and not art.immutable:
+            return None
+        prev = self.prev_files.get(art.path)
+        if prev is None or not _entry_matches(art, prev):
+            return None
+        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+            return None
+        return prev
 
     async def _process_slot(self, art: Artifact) -> None:
         try:
@@ -385,9 +408,9 @@ class MirrorRun:
         if art.source is not None:
             return await self._process_local(art, prev, final)
         conditional = art.kind is Kind.INDEX and not art.immutable
-        if (not conditional and prev is not None and _entry_matches(art, prev)
-                and (self.dry_run or _size_on_disk(final) == prev.size)):
-            return self._keep(art, prev)
+        unchanged = self._unchanged(art)
+        if unchanged is not None:
+            return self._keep(art, unchanged)
         if not conditional and not self.dry_run and art.digest is not None:
             adopted = await self._adopt_existing(art, final)
             if adopted is not None:
@@ -411,12 +434,11 @@ class MirrorRun:
             assert prev is not None
             return self._keep(art, prev)
         entry = self._entry_for(art, result)
-        self.report.downloaded += 1
         self.report.bytes_downloaded += result.size
         if conditional and prev is not None and has_prev_file and prev.sha256 == entry.sha256:
-            tmp.unlink(missing_ok=True)
-            self.report.downloaded -= 1
+            tmp.unlink(missing_ok=True)  # upstream sent the same bytes again: nothing changed
             return self._keep(art, entry)
+        self.report.downloaded += 1
         self._stage(art, tmp, entry, result.mtime, final)
         return "downloaded"
 
@@ -425,7 +447,7 @@ class MirrorRun:
             size=result.size,
             sha256=result.sha256,
             kind=art.kind,
-            digest=str(art.digest) if art.digest and art.digest.algorithm != "sha256" else None,
+            digest=_recorded_digest(art),
             etag=result.etag if art.kind is Kind.INDEX else None,
             last_modified=result.last_modified if art.kind is Kind.INDEX else None,
             order=art.order,
@@ -462,8 +484,7 @@ class MirrorRun:
                 hash_file, final, art.digest.algorithm, size) == art.digest.hex
         if not ok:
             return None
-        return FileEntry(size=size, sha256=sha, kind=art.kind,
-                         digest=None if art.digest.algorithm == "sha256" else str(art.digest))
+        return FileEntry(size=size, sha256=sha, kind=art.kind, digest=_recorded_digest(art))
 
     async def _process_local(self, art: Artifact, prev: FileEntry | None, final: Path) -> str:
         assert art.source is not None
@@ -485,9 +506,9 @@ class MirrorRun:
             self.readable[art.path] = src
             return "would-copy"
         tmp = self.staging.new_path()
+        upstream = _upstream_digest(art)
         sha, other = await anyio.to_thread.run_sync(
-            copy_hashing, src, tmp,
-            art.digest.algorithm if art.digest and art.digest.algorithm != "sha256" else None)
+            copy_hashing, src, tmp, upstream.algorithm if upstream else None)
         if art.digest is not None:
             got = sha if art.digest.algorithm == "sha256" else other
             if got != art.digest.hex:
@@ -496,8 +517,7 @@ class MirrorRun:
                                  f"{art.digest.algorithm} mismatch: expected {art.digest.hex}, "
                                  f"got {got}")
         entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind, order=art.order,
-                          digest=str(art.digest) if art.digest and
-                          art.digest.algorithm != "sha256" else None)
+                          digest=_recorded_digest(art))
         if prev is not None and prev.sha256 == sha and _size_on_disk(final) == prev.size:
             # same bytes, only the timestamp moved: adopt the source's mtime in place
             tmp.unlink(missing_ok=True)
