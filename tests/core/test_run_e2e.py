@@ -19,20 +19,12 @@ from tests.support.static_list import (
     publish,
     run_args,
 )
+from tests.support.trees import mirror_tree
 from tests.support.upstream import Upstream
 
 
 def files_v1() -> dict[str, bytes]:
     return {f"pool/pkg{i}.bin": os.urandom(20_000 + i) for i in range(12)}
-
-
-def tree(dest: Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(dest.rglob("*")):
-        rel = path.relative_to(dest).as_posix()
-        if path.is_file() and not rel.startswith(".mirrorkit"):
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 def test_first_run_downloads_and_verifies_everything(upstream: Upstream, tmp_path: Path) -> None:
@@ -105,7 +97,7 @@ def test_permanently_wrong_body_fails_that_file_only(upstream: Upstream, tmp_pat
     dest = tmp_path / "mirror"
     assert run_cli(*run_args(upstream, dest)).code == 0
     old_index = (dest / "index.json").read_bytes()
-    before = tree(dest)
+    before = mirror_tree(dest)
 
     updated = dict(files)
     updated["pool/new-good.bin"] = os.urandom(5000)
@@ -121,7 +113,7 @@ def test_permanently_wrong_body_fails_that_file_only(upstream: Upstream, tmp_pat
     # the previous snapshot is still what clients see, intact
     assert (dest / "index.json").read_bytes() == old_index
     assert not (dest / "pool/new-bad.bin").exists()
-    assert {k: v for k, v in tree(dest).items() if k != "pool/new-good.bin"} == before
+    assert {k: v for k, v in mirror_tree(dest).items() if k != "pool/new-good.bin"} == before
     assert run_cli("verify", dest).code == 0
     # the good new file was verified and kept: the next run does not fetch it again
     publish(upstream, updated, last_modified=1.9e9)
@@ -171,7 +163,7 @@ def test_update_commits_index_last_and_prunes_after(upstream: Upstream, tmp_path
     assert violations == []
     assert res.json["removed"] == 2
     assert not (dest / "pool/pkg0.bin").exists()
-    assert tree(dest) == {
+    assert mirror_tree(dest) == {
         **{k: hashlib.sha256(v).hexdigest() for k, v in updated.items()},
         "index.json": hashlib.sha256(upstream.files["/repo/index.json"].body).hexdigest(),
     }

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import expected_tree, leftover_temp_files, mirror_tree
+from tests.reliability.helpers import expected_tree, leftover_temp_files
 from tests.reliability.test_disk_full import _fill, small_fs  # noqa: F401 (fixture)
 from tests.support.cli import run_cli, start_cli
 from tests.support.static_list import INDEX, publish, run_args
+from tests.support.trees import mirror_tree
 from tests.support.upstream import Upstream
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.support.static_list import index_url
 from tests.support.upstream import Upstream
 
-__all__ = ["chaos_args", "first_version", "leftover_temp_files", "mirror_tree", "next_version"]
+__all__ = ["chaos_args", "first_version", "leftover_temp_files", "next_version"]
 
 
 def first_version(rng: random.Random, count: int) -> dict[str, bytes]:
@@ -36,16 +36,6 @@ def chaos_args(upstream: Upstream, dest: Path, *extra: str, timeout: float = 1.0
             "--concurrency", "4", "--retries", "4", "--timeout", str(timeout),
             "--backoff-initial", "0.02", "--backoff-max", "0.1", "--max-retry-after", "0.2",
             *extra]
-
-
-def mirror_tree(dest: Path) -> dict[str, str]:
-    """sha256 of every served file (everything outside .mirrorkit/)."""
-    out = {}
-    for path in sorted(dest.rglob("*")):
-        rel = path.relative_to(dest).as_posix()
-        if path.is_file() and not rel.startswith(".mirrorkit"):
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 def expected_tree(files: dict[str, bytes], index: bytes) -> dict[str, str]:

@@ -19,13 +19,13 @@ from tests.reliability.helpers import (
     expected_tree,
     first_version,
     leftover_temp_files,
-    mirror_tree,
     next_version,
 )
 from tests.reliability.mode import current_mode, record
 from tests.reliability.observer import Observer
 from tests.support.cli import run_cli
 from tests.support.static_list import INDEX, assert_index_consistent, publish
+from tests.support.trees import mirror_tree
 
 
 def test_runs_under_random_faults_lose_nothing(tmp_path: Path) -> None:

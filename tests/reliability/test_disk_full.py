@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from mirrorkit.core.verify import verify_tree
-from tests.reliability.helpers import expected_tree, leftover_temp_files, mirror_tree
+from tests.reliability.helpers import expected_tree, leftover_temp_files
 from tests.reliability.mode import record
 from tests.support.cli import run_cli
 from tests.support.static_list import INDEX, publish, run_args
+from tests.support.trees import mirror_tree
 from tests.support.upstream import Upstream
 
 
