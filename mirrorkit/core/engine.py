@@ -484,7 +484,8 @@ class MirrorRun:
                 hash_file, final, art.digest.algorithm, size) == art.digest.hex
         if not ok:
             return None
-        return FileEntry(size=size, sha256=sha, kind=art.kind, digest=_recorded_digest(art))
+        return FileEntry(size=size, sha256=sha, kind=art.kind, digest=_recorded_digest(art),
+                         order=art.order)
 
     async def _process_local(self, art: Artifact, prev: FileEntry | None, final: Path) -> str:
         assert art.source is not None
