@@ -9,6 +9,7 @@ background noise lands on every tool alike.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -27,6 +28,7 @@ __all__ = [
     "Measurement",
     "Nginx",
     "Row",
+    "cached_index",
     "ensure_debian_packages",
     "free_port",
     "measure",
@@ -313,6 +315,27 @@ class Nginx:
 
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+Items = list[dict[str, object]]
+
+
+def cached_index(base: Path, key: str, build: Callable[[Path], Items]) -> Items:
+    """The static-list index of test files under ``base``, built once per ``key``.
+
+    ``build`` writes the files into an empty ``base`` and returns the index entries; a stamp
+    file marks a complete build, so an interrupted one is redone, a finished one reused.
+    """
+    stamp = base / f".complete-{key}"
+    index_path = base / "index.json"
+    if stamp.exists():
+        return list(json.loads(index_path.read_text()))
+    rmtree(base)
+    base.mkdir(parents=True)
+    items = build(base)
+    index_path.write_text(json.dumps(items))
+    stamp.touch()
+    return items
 
 
 def peak_rss_self_mb() -> float:

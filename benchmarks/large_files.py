@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import ARIA2_TUNING, Nginx, Row, measure, mirrorkit_cmd, rmtree
+from _harness import ARIA2_TUNING, Nginx, Row, cached_index, measure, mirrorkit_cmd, rmtree
 
 __all__ = ["prepare", "run"]
 
@@ -22,30 +22,25 @@ SUBDIR = "large"
 
 def prepare(root: Path, count: int, size: int) -> list[dict[str, object]]:
     """Create ``count`` random files of ``size`` bytes (reused across harness runs)."""
-    base = root / "fast" / SUBDIR
-    stamp = base / f".complete-{count}x{size}"
-    index_path = base / "index.json"
-    if stamp.exists():
-        return list(json.loads(index_path.read_text()))
-    rmtree(base)
-    base.mkdir(parents=True)
-    items: list[dict[str, object]] = []
-    block = 8 * 1024 * 1024
-    for n in range(count):
-        name = f"big{n}.bin"
-        sha = hashlib.sha256()
-        with open(base / name, "wb") as fh:
-            left = size
-            while left:
-                data = os.urandom(min(block, left))
-                fh.write(data)
-                sha.update(data)
-                left -= len(data)
-        items.append({"path": f"{SUBDIR}/{name}", "url": name, "sha256": sha.hexdigest(),
-                      "size": size})
-    index_path.write_text(json.dumps(items))
-    stamp.touch()
-    return items
+
+    def build(base: Path) -> list[dict[str, object]]:
+        items: list[dict[str, object]] = []
+        block = 8 * 1024 * 1024
+        for n in range(count):
+            name = f"big{n}.bin"
+            sha = hashlib.sha256()
+            with open(base / name, "wb") as fh:
+                left = size
+                while left:
+                    data = os.urandom(min(block, left))
+                    fh.write(data)
+                    sha.update(data)
+                    left -= len(data)
+            items.append({"path": f"{SUBDIR}/{name}", "url": name,
+                          "sha256": sha.hexdigest(), "size": size})
+        return items
+
+    return cached_index(root / "fast" / SUBDIR, f"{count}x{size}", build)
 
 
 def _check_tree(dest: Path, items: list[dict[str, object]]) -> Callable[[str], None]:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import ARIA2_TUNING, Nginx, Row, measure, mirrorkit_cmd, rmtree
+from _harness import ARIA2_TUNING, Nginx, Row, cached_index, measure, mirrorkit_cmd, rmtree
 
 __all__ = ["prepare", "run"]
 
@@ -23,24 +23,20 @@ SUBDIR = "small"
 
 def prepare(root: Path, count: int, size: int) -> list[dict[str, object]]:
     """Create ``count`` random files of ``size`` bytes and the static-list index naming them."""
-    base = root / "fast" / SUBDIR
-    stamp = base / f".complete-{count}x{size}"
-    index_path = base / "index.json"
-    if stamp.exists():
-        return list(json.loads(index_path.read_text()))
-    rmtree(base)
-    items: list[dict[str, object]] = []
-    for n in range(count):
-        rel = f"{n // 100:03d}/f{n:05d}.bin"
-        data = os.urandom(size)
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        items.append({"path": f"{SUBDIR}/{rel}", "url": rel,
-                      "sha256": hashlib.sha256(data).hexdigest(), "size": size})
-    index_path.write_text(json.dumps(items))
-    stamp.touch()
-    return items
+
+    def build(base: Path) -> list[dict[str, object]]:
+        items: list[dict[str, object]] = []
+        for n in range(count):
+            rel = f"{n // 100:03d}/f{n:05d}.bin"
+            data = os.urandom(size)
+            path = base / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            items.append({"path": f"{SUBDIR}/{rel}", "url": rel,
+                          "sha256": hashlib.sha256(data).hexdigest(), "size": size})
+        return items
+
+    return cached_index(root / "fast" / SUBDIR, f"{count}x{size}", build)
 
 
 def _check_tree(dest: Path, files: int, size: int) -> Callable[[str], None]:
