@@ -233,15 +233,15 @@ def targets(rows: list[Row], extra: dict[str, str]) -> list[str]:
                      f"{'met' if wall < 5 else 'NOT met'}; peak RSS {rss:.0f} MB "
                      f"(target < 300 MB) {'met' if rss < 300 else 'NOT met'}")
     export = _export_rows(extra.get("export", ""))
-    mk = export.get("mirrorkit export")
-    if mk:
+    mk_export = export.get("mirrorkit export")
+    if mk_export:
         for peer, goal in (("tar -cf | split -b", 0.8), ("tar -czf | split -b", 5.0)):
             if peer in export:
-                value = mk[0] / export[peer][0]
+                value = mk_export[0] / export[peer][0]
                 lines.append(f"- export vs {peer}: {value:.2f}x (target >= {goal}x) "
                              f"{'met' if value >= goal else 'NOT met'}")
-        lines.append(f"- export peak RSS: {mk[1]:.0f} MB (target < 200 MB) "
-                     f"{'met' if mk[1] < 200 else 'NOT met'}")
+        lines.append(f"- export peak RSS: {mk_export[1]:.0f} MB (target < 200 MB) "
+                     f"{'met' if mk_export[1] < 200 else 'NOT met'}")
     return lines
 
 

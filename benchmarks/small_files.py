@@ -14,7 +14,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import ARIA2_TUNING, Nginx, Row, cached_index, measure, mirrorkit_cmd, rmtree
+from _harness import (
+    ARIA2_TUNING,
+    Nginx,
+    Row,
+    cached_index,
+    measure,
+    mirrorkit_cmd,
+    rmtree,
+    set_aside,
+)
 
 __all__ = ["prepare", "run"]
 
@@ -68,6 +77,7 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], size: int, *,
     url = f"{server.slow}/{SUBDIR}"
     work.mkdir(parents=True, exist_ok=True)
     dest = work / "dest"
+    trash = work / "trash"
     sample = items[: min(sequential_sample, count)]
 
     aria_list = work / "aria2.txt"
@@ -114,10 +124,11 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], size: int, *,
     for r in range(runs):
         for row in rows:
             argv, check = commands(row.tool)
-            rmtree(dest)
+            set_aside(dest, trash)  # not deleted yet: see set_aside
             m = measure(argv, check=check)
             row.runs.append(m)
             log(f"small files run {r + 1}/{runs} {row.tool}: {m.wall_s:.2f}s "
                 f"({row.work_files / m.wall_s:.0f} files/s)")
     rmtree(dest)
+    rmtree(trash)
     return rows

@@ -53,9 +53,10 @@ class EngineSettings(BaseModel):
         300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
     )
     timeout: float = Field(60.0, gt=0, le=3600, description="Seconds without data before a retry.")
-    workers: int | None = Field(
-        None, ge=0, le=64, description="Download worker processes (0: download in the run's "
-        "own process; unset: one per core, up to 2, once a run has many files or a large one)."
+    workers: int = Field(
+        0, ge=0, le=64, description="Download worker processes (0: every download in the "
+        "run's own process, the fastest on 2 cores; more can help where one event loop is the "
+        "limit: many cores and a fast link)."
     )
     allow_partial: bool = Field(
         False, description="Commit the index even when some files failed (status 'partial')."

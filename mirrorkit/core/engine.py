@@ -36,17 +36,11 @@ from .redact import redact
 from .registry import FetchError
 from .report import ArtifactError, RunReport
 from .staging import Staging, clean_stale_staging
-from .workers import WorkerLost, WorkerPool, auto_workers, offloadable
+from .workers import WorkerLost, WorkerPool, offloadable
 
 __all__ = ["MirrorRun", "RunObserver"]
 
 log = logging.getLogger("mirrorkit.engine")
-
-# With ``workers`` unset, worker processes start once a run has this many downloads or one
-# file this large: below that, starting them (about 0.3 s of imports) costs more than it saves.
-AUTO_WORKERS_AFTER = 64
-AUTO_WORKERS_SIZE = 64 * 1024 * 1024
-
 
 class RunObserver(Protocol):
     """Receives progress events (the CLI draws bars from them)."""
@@ -152,9 +146,6 @@ class MirrorRun:
         self._slots = anyio.Semaphore(max(2, s.concurrency * 2))
         self._in_progress: dict[str, anyio.Event] = {}
         self._pool: WorkerPool | None = None
-        self._pool_tg: anyio.abc.TaskGroup | None = None
-        self._pool_started = False
-        self._url_downloads = 0
 
     # ----------------------------------------------------------------- public
     async def run(self) -> RunReport:
@@ -241,7 +232,7 @@ class MirrorRun:
             try:
                 await self._plan_and_fetch_with(pool_tg, plugin, options, work_dir)
             finally:
-                if self._pool is not None and self._pool_started:
+                if self._pool is not None:
                     await self._pool.aclose()
                 pool_tg.cancel_scope.cancel()
         if self.plan_error and not self._plan_error_known:
@@ -251,14 +242,10 @@ class MirrorRun:
 
     async def _plan_and_fetch_with(self, pool_tg: anyio.abc.TaskGroup,
                                    plugin: Any, options: Any, work_dir: Path) -> None:
-        workers = self.settings.workers
-        count = auto_workers() if workers is None else workers
-        if count > 0 and not self.dry_run:
-            self._pool = WorkerPool(self.download_settings, count,
+        if self.settings.workers > 0 and not self.dry_run:
+            self._pool = WorkerPool(self.download_settings, self.settings.workers,
                                     on_bytes=self.observer.bytes)
-            self._pool_tg = pool_tg
-            if workers is not None:
-                self._start_pool()
+            self._pool.start(pool_tg)
         ctx = EngineContext(self, work_dir)
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
@@ -277,24 +264,12 @@ class MirrorRun:
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
                 tg.cancel_scope.cancel()
 
-    def _start_pool(self) -> None:
-        assert self._pool is not None and self._pool_tg is not None
-        self._pool_started = True
-        self._pool.start(self._pool_tg)
-
     async def _download(self, art: Artifact, tmp: Path, *, etag: str | None,
                         last_modified: str | None) -> FetchResult:
-        """In a worker process when there are workers (and they are up), else in-process."""
+        """In a worker process when there are workers (once they are up), else in-process."""
         pool = self._pool
         if pool is not None and offloadable(art):
-            self._url_downloads += 1
-            if not self._pool_started and (self._url_downloads >= AUTO_WORKERS_AFTER
-                                           or (art.size or 0) >= AUTO_WORKERS_SIZE):
-                self._start_pool()
-            if self._pool_started and (self.settings.workers is not None
-                                       or (art.size or 0) >= AUTO_WORKERS_SIZE):
-                # asked for workers, or a large file: worth waiting the workers' start-up
-                await pool.wait_ready()
+            await pool.wait_ready()
             if pool.ready:
                 try:
                     return await pool.download(art, tmp, etag=etag, last_modified=last_modified)

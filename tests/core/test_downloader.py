@@ -104,3 +104,26 @@ def test_proxy_from_environment_is_used(upstream: Upstream, tmp_path: Path,
                         sha256=hashlib.sha256(b"via proxy").hexdigest())
     fetch(art, tmp_path / "out")
     assert upstream.requests("http://mirror.invalid/f")
+
+
+def test_truncated_body_says_how_much_arrived(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.add("/cut", b"x" * 100_000)
+    upstream.fault("/cut", "truncate", times=2)
+    art = Artifact.blob("cut", upstream.url + "/cut")
+    with pytest.raises(FetchError, match=r"cut: truncated body: got \d+ of 100000 bytes"):
+        fetch(art, tmp_path / "out")
+    assert len(upstream.requests("/cut")) == 2  # retried once, as configured
+    assert not (tmp_path / "out").exists()
+
+
+def test_redirect_to_a_url_that_is_not_http_is_not_retried(upstream: Upstream,
+                                                           tmp_path: Path) -> None:
+    def redirect(req: Handler) -> bool:
+        req.send_body(302, b"", {"Location": "ftp://127.0.0.1/f"})
+        return True
+
+    upstream.route("/r", redirect)
+    art = Artifact.blob("f", upstream.url + "/r")
+    with pytest.raises(FetchError, match="f: invalid URL: .*ftp://127.0.0.1/f"):
+        fetch(art, tmp_path / "out", DownloadSettings(retries=3, backoff_initial=0.01))
+    assert len(upstream.requests("/r")) == 1
