@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _harness import mirrorkit_cmd
+
 from mirrorkit.core.manifest import FileEntry, Manifest
 from mirrorkit.sinks.bundle.commands import parse_size
 
@@ -85,16 +87,16 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/mirrorkit-bench-bundle"))
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--part-size", default="256MiB")
-    ap.add_argument("--repeat", type=int, default=2, help="Runs per command (best is kept).")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="Runs per command (the run with the median wall time is shown).")
     args = ap.parse_args()
     part = parse_size(args.part_size)
     tree, out = args.dir / "tree", args.dir / "out"
     total = build_tree(tree, args.size_mb * 1024 * 1024)
     subprocess.run(["tar", "-cf", "/dev/null", "-C", str(tree), "."], check=True)  # warm cache
-    py = sys.executable
     cases = {
-        "mirrorkit export": [py, "-m", "mirrorkit", "export", str(tree), "--to", str(out),
-                             "--full", "--part-size", str(part)],
+        "mirrorkit export": mirrorkit_cmd("export", str(tree), "--to", str(out), "--full",
+                                          "--part-size", str(part)),
         "tar -cf | split -b": ["bash", "-c", f"tar -cf - -C {tree} --exclude=.mirrorkit . | "
                                f"split -b {part} - {out}/bundle.tar."],
         "tar -cf | split -b --filter 'tee | sha256sum'": [
@@ -103,17 +105,14 @@ def main() -> None:
         "tar -czf | split -b": ["bash", "-c", f"tar -czf - -C {tree} --exclude=.mirrorkit . | "
                                 f"split -b {part} - {out}/bundle.tar.gz."],
     }
-    results: dict[str, tuple[float, float, int]] = {}
-    for label, cmd in cases.items():
-        best: tuple[float, float, int] | None = None
-        for _ in range(args.repeat):
+    runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label in cases}
+    for _ in range(args.repeat):  # rounds interleaved, so background noise hits every command
+        for label, cmd in cases.items():
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             subprocess.run(["sync"], check=True)  # start each run without others' dirty pages
-            measured = run(cmd)
-            best = measured if best is None or measured[0] < best[0] else best
-        assert best is not None
-        results[label] = best
+            runs[label].append(run(cmd))
+    results = {label: sorted(measured)[len(measured) // 2] for label, measured in runs.items()}
     shutil.rmtree(out, ignore_errors=True)
     base = results["mirrorkit export"][0]
     print(f"tree: {total / 1e6:.0f} MB in {len(_load(tree).files)} files, parts of "

@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _harness import mirrorkit_cmd  # noqa: E402
+
 from tests.support.upstream import Handler, Upstream  # noqa: E402
 
 TAGS = ["arm64_tahoe", "arm64_sequoia", "arm64_sonoma", "sonoma", "arm64_linux",
@@ -169,7 +171,7 @@ class Synthetic:
 
 def run(dest: Path, up: Upstream) -> tuple[float, float, float, dict[str, Any]]:
     """One ``mirrorkit run homebrew``: (wall seconds, CPU seconds, peak RSS in MB, report)."""
-    cmd = [sys.executable, "-m", "mirrorkit", "run", "homebrew", "--dest", str(dest), "--json",
+    cmd = [*mirrorkit_cmd("run", "homebrew"), "--dest", str(dest), "--json",
            "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core"]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env["NO_PROXY"] = "127.0.0.1,localhost"

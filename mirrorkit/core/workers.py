@@ -3,7 +3,8 @@
 A run's Python event loop tops out at one core: about 0.2 ms of aiohttp CPU per request and
 0.35 s per GB received (0.65 ms and 1.1 s when bodies went through httpx), on top of the run's
 own bookkeeping of about 0.4 ms per file. Opt-in (``workers``, default 0: on two cores the
-pipe round trip per file cost more than it saved), a :class:`WorkerPool` moves the network part of blob downloads into worker processes (each its own event loop and
+pipe round trip per file cost more than it saved), a :class:`WorkerPool` moves the network
+part of blob downloads into worker processes (each its own event loop and
 :class:`~mirrorkit.core.downloader.Downloader`), while the run's process keeps planning,
 deciding, committing and writing the manifest. The global and per-host limits are split
 between the workers (each enforces its share, so a queued job starts the moment a download

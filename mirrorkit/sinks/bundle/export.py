@@ -1,10 +1,11 @@
 """``mirrorkit export``: pack a mirror snapshot (whole, or what changed since a base) into parts.
 
-The tar stream is written straight into the parts: headers come from :mod:`tarfile`
-(ustar, with pax records only where ustar cannot say it), file data is copied in 1 MiB
-slices, and every slice is hashed and sent on at once. Headers are deterministic (sorted
-paths, uid/gid 0, no user names, the file's whole-second mtime), so re-running an
-interrupted export produces the same bytes, which is what lets S3 parts be skipped.
+The tar stream (:mod:`.tarstream`: headers from :mod:`tarfile`, ustar with pax records
+only where ustar cannot say it) is written straight into the parts. Headers are
+deterministic (sorted paths, uid/gid 0, no user names, the file's whole-second mtime), so
+re-running an interrupted export produces the same bytes, which is what lets S3 parts be
+skipped. Uncompressed parts are written several at once (:mod:`.parallel`); a zstd stream
+is one compressor's output, cut into parts as it comes (:class:`.parts.PartWriter`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast
+from typing import Any, cast
 
 from mirrorkit.core.lock import MirrorLock
 from mirrorkit.core.manifest import FileEntry, Manifest, ManifestError, load_manifest
 
+from .parallel import write_parts
 from .parts import PartWriter
 from .targets import Target, TargetError, open_target
+from .tarstream import ExportError, copy_piece, cut_into_parts, tar_pieces
 from .toc import TOC_SUFFIX, Compression, FileInfo, Toc, TocError, bundle_name, tree_digest
 
 __all__ = ["DEFAULT_PART_SIZE", "ExportError", "ExportResult", "export_bundle", "state_name"]
@@ -32,17 +33,7 @@ log = logging.getLogger("mirrorkit.bundle.export")
 
 DEFAULT_PART_SIZE = int(3.5 * 1024**3)
 COPY_BUFFER = 1024 * 1024
-BLOCK = tarfile.BLOCKSIZE
-RECORD = tarfile.RECORDSIZE
 STATE_SUFFIX = ".last-export.json"
-
-
-class ExportError(Exception):
-    """The export cannot be made; the message is one line for the operator."""
-
-
-class _Sink(Protocol):
-    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
 
 
 @dataclass
@@ -211,29 +202,23 @@ def _write_stream(dest: Path, files: list[tuple[str, FileEntry]], name: str, par
                   compression: str, open_part: Callable[[str], Any]) -> tuple[list[Any], int]:
     from .s3target import PartDiverged
 
-    writer = PartWriter(name, part_size, compression, open_part)
-    sink: _Sink = writer
-    zwriter: Any = None
-    if compression == "zstd":
-        import zstandard
+    total = sum(entry.size for _, entry in files)
+    pieces = tar_pieces(dest, files)
+    if compression == "none":  # parts are known ahead: several written (and hashed) at once
+        try:
+            return write_parts(name, cut_into_parts(pieces, part_size), open_part), total
+        except PartDiverged as exc:
+            raise _Diverged(str(exc)) from None
+    import zstandard
 
-        zwriter = zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(
-            cast(Any, writer), closefd=False, write_return_read=True)
-        sink = zwriter
-    total = 0
+    writer = PartWriter(name, part_size, compression, open_part)
     try:
+        zwriter: Any = zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(
+            cast(Any, writer), closefd=False, write_return_read=True)
         buf = bytearray(COPY_BUFFER)
-        offset = 0
-        for path, entry in files:
-            written = _add_file(sink, dest, path, entry, buf)
-            total += entry.size
-            offset += written
-        end = 2 * BLOCK
-        offset += end
-        end += (-offset) % RECORD
-        sink.write(bytes(end))
-        if zwriter is not None:
-            zwriter.close()  # ends the zstd frame; closefd=False keeps the parts open
+        for piece in pieces:
+            copy_piece(piece, zwriter, buf)
+        zwriter.close()  # ends the zstd frame; closefd=False keeps the parts open
         return writer.close(), total
     except PartDiverged as exc:
         writer.abort()
@@ -241,45 +226,3 @@ def _write_stream(dest: Path, files: list[tuple[str, FileEntry]], name: str, par
     except BaseException:
         writer.abort()
         raise
-
-
-def _header(path: str, size: int, mtime: float) -> bytes:
-    info = tarfile.TarInfo(path)
-    info.size = size
-    info.mtime = int(mtime)
-    info.mode = 0o644
-    info.type = tarfile.REGTYPE
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
-def _add_file(sink: _Sink, dest: Path, path: str, entry: FileEntry, buf: bytearray) -> int:
-    """Write one member (header, data, padding); returns the bytes written."""
-    full = os.path.join(dest, path)
-    try:
-        fh: BinaryIO = open(full, "rb", buffering=0)  # noqa: SIM115
-    except FileNotFoundError:
-        raise ExportError(f"{full}: missing (the manifest lists it); run mirrorkit verify "
-                          f"{dest}") from None
-    except OSError as exc:
-        raise ExportError(f"{full}: cannot read ({exc.strerror or exc})") from None
-    with fh:
-        st = os.fstat(fh.fileno())
-        if st.st_size != entry.size:
-            raise ExportError(f"{full}: {st.st_size} bytes on disk but {entry.size} in the "
-                              f"manifest; run mirrorkit verify {dest}")
-        header = _header(path, entry.size, st.st_mtime)
-        sink.write(header)
-        left = entry.size
-        view = memoryview(buf)
-        while left:
-            n = fh.readinto(view[:min(left, len(buf))])  # type: ignore[attr-defined]
-            if not n:
-                raise ExportError(f"{full}: shrank while being exported")
-            sink.write(view[:n])
-            left -= n
-        pad = (-entry.size) % BLOCK
-        if pad:
-            sink.write(bytes(pad))
-    return len(header) + entry.size + pad

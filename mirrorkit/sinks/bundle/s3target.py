@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 from typing import Any, BinaryIO, cast
 
 import boto3
@@ -63,6 +64,7 @@ class S3Target:
         self.part_size = 0
         self._journal: dict[str, dict[str, Any]] = {}
         self._journal_name = ""
+        self._journal_lock = threading.Lock()  # parts are committed from several threads
 
     @classmethod
     def from_url(cls, url: str) -> S3Target:
@@ -187,9 +189,10 @@ class S3Target:
         return _MultipartPart(self, name, chunk_size_for(self.part_size or MIN_CHUNK))
 
     def record_part(self, name: str, size: int, sha256: str) -> None:
-        self._journal[name] = {"size": size, "sha256": sha256}
-        self.write_bytes(self._journal_name,
-                         json.dumps({"parts": self._journal}, indent=1).encode())
+        with self._journal_lock:
+            self._journal[name] = {"size": size, "sha256": sha256}
+            self.write_bytes(self._journal_name,
+                             json.dumps({"parts": self._journal}, indent=1).encode())
 
     def forget_journal(self) -> None:
         self._journal = {}

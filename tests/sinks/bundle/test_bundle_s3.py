@@ -101,7 +101,9 @@ def test_killed_s3_export_resumes_without_reuploading_finished_parts(
     r = run_cli(*args, env=_via(proxy))
     assert r.code == 0, r.stderr
     assert proxy.uploads_of(".tar.0000") == [] and proxy.uploads_of(".tar.0001") == []
-    assert proxy.uploads_of(".tar.0002") and proxy.uploads_of(".tar.0003")
+    # the held part is sent again; part 3 is written beside it (parts are written in
+    # parallel), so it was either finished before the kill or is sent now
+    assert proxy.uploads_of(".tar.0002")
     assert client.list_multipart_uploads(Bucket=name).get("Uploads", []) == []  # type: ignore[attr-defined]
 
     inside = tmp_path / "inside"
