@@ -8,10 +8,14 @@ Exit codes: 0 ok, 1 the run had failures, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import inspect
 import json
 import logging
+import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -99,6 +103,16 @@ def _sink_error(name: str, message: str) -> Any:
     return ArtifactError(path=f"<sink {name}>", error=message)
 
 
+def _progress(label: str) -> AbstractContextManager[Any]:
+    """Progress bars when stderr is a terminal; otherwise nothing, not even rich's import
+    (20 ms) and its per-file bookkeeping (2% of a run of small files)."""
+    if not (sys.stderr.isatty() or os.environ.get("FORCE_TERMINAL")):
+        return nullcontext(None)
+    from .core.progress import RichObserver
+
+    return RichObserver(label)
+
+
 def _notify_and_record(host: PluginHost, mirror: MirrorConfig, report: RunReport) -> list[str]:
     """Send the mirror's notifications and update its metrics file; lines for stderr."""
     from .metrics import MetricsError, write_run_metrics
@@ -114,15 +128,14 @@ def _notify_and_record(host: PluginHost, mirror: MirrorConfig, report: RunReport
 
 
 def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoReturn:
-    # imported here: httpx and rich are start-up cost for commands that never download
+    # imported here: httpx is start-up cost for commands that never download
     from .core.engine import MirrorRun
-    from .core.progress import RichObserver
 
     host = _host_or_exit()
     reports: list[RunReport] = []
     for mirror in mirrors:
         label = f"{'planning' if dry_run else 'mirroring'} {mirror.name}"
-        with RichObserver(label) as observer:
+        with _progress(label) as observer:
             run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer,
                             command=" ".join(sys.argv[:3]) or "mirrorkit")
             try:
@@ -154,7 +167,29 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
             status = "ok" if all(r.status == "ok" for r in reports) else "failed"
             click.echo(json.dumps({"status": status,
                                    "mirrors": [r.model_dump(mode="json") for r in reports]}))
+    global _runs_done
+    _runs_done = True
     sys.exit(EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED)
+
+
+# set once ``run`` has finished: main() may then skip the interpreter's teardown
+_runs_done = False
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown, once everything that matters has happened.
+
+    After a run, tearing the interpreter down (every module, every object of the plan, one
+    by one) took 0.1 s for 5,000 files: 2.5% of that whole run. Exit handlers, log handlers
+    and the standard streams are flushed first, so nothing a user or plugin sees is lost.
+    Only the console entry point does this; ``cli`` called from Python exits normally.
+    """
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 _COMMON = ("dest", "name", "as_json", "dry_run")
@@ -383,5 +418,9 @@ def main() -> None:
     _add_plugin_commands()
     try:
         cli(prog_name="mirrorkit")
+    except SystemExit as exc:
+        if _runs_done and isinstance(exc.code, int | None):
+            _exit_now(exc.code or 0)
+        raise
     except ValidationError as exc:  # a plugin's model rejected a value late
         fail(str(exc).splitlines()[0])

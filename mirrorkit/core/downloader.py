@@ -147,10 +147,13 @@ class Downloader:
     ) -> None:
         self.settings = settings
         self._on_bytes = on_bytes or (lambda n: None)
-        self._global = anyio.CapacityLimiter(settings.concurrency)
-        self._hosts: dict[str, anyio.CapacityLimiter] = {}
-        self._origins: dict[str, anyio.CapacityLimiter] = {}
+        # semaphores that skip the scheduling checkpoint when a slot is free: a
+        # CapacityLimiter's borrower bookkeeping cost 0.02 ms per acquire, twice per file
+        self._global = anyio.Semaphore(settings.concurrency, fast_acquire=True)
+        self._hosts: dict[str, anyio.Semaphore] = {}
+        self._origins: dict[str, anyio.Semaphore] = {}
         self._client: httpx.AsyncClient | None = None
+        self._entered = False
         self._lanes: list[httpx.AsyncClient] = []
         self._free_lanes: list[httpx.AsyncClient] = []  # one entry per free connection slot
         self._bodies: bulkhttp.BodyClient | None = None
@@ -162,7 +165,7 @@ class Downloader:
             verify = ssl.create_default_context(cafile=str(self.settings.ca_bundle))
         # one SSL context for every client (loading the CA store once), honouring SSL_CERT_FILE
         self._ssl = httpx.create_ssl_context(verify=verify, trust_env=True)
-        self._client = self._new_client(self.settings.concurrency + 4)
+        self._entered = True
         return self
 
     def _new_client(self, connections: int) -> httpx.AsyncClient:
@@ -227,10 +230,13 @@ class Downloader:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        assert self._client is not None, "Downloader used outside 'async with'"
+        """Created on first use: a run whose plugin only fetches files never needs it."""
+        assert self._entered, "Downloader used outside 'async with'"
+        if self._client is None:
+            self._client = self._new_client(self.settings.concurrency + 4)
         return self._client
 
-    def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
+    def _host_limiter(self, url: str) -> anyio.Semaphore:
         # looked up by the URL's origin, a slice of the string: parsing each URL (httpx.URL)
         # cost 0.1 ms, a tenth of a small file's whole budget
         origin = bulkhttp.url_origin(url)
@@ -242,7 +248,8 @@ class Downloader:
                 host = ""
             limiter = self._hosts.get(host)
             if limiter is None:
-                limiter = self._hosts[host] = anyio.CapacityLimiter(self.settings.per_host)
+                limiter = self._hosts[host] = anyio.Semaphore(self.settings.per_host,
+                                                              fast_acquire=True)
             self._origins[origin] = limiter
         return limiter
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
@@ -36,7 +36,9 @@ from .redact import redact
 from .registry import FetchError
 from .report import ArtifactError, RunReport
 from .staging import Staging, clean_stale_staging
-from .workers import WorkerLost, WorkerPool, offloadable
+
+if TYPE_CHECKING:
+    from .workers import WorkerPool
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -243,6 +245,8 @@ class MirrorRun:
     async def _plan_and_fetch_with(self, pool_tg: anyio.abc.TaskGroup,
                                    plugin: Any, options: Any, work_dir: Path) -> None:
         if self.settings.workers > 0 and not self.dry_run:
+            from .workers import WorkerPool  # opt-in: its imports are start-up cost otherwise
+
             self._pool = WorkerPool(self.download_settings, self.settings.workers,
                                     on_bytes=self.observer.bytes)
             self._pool.start(pool_tg)
@@ -268,6 +272,8 @@ class MirrorRun:
                         last_modified: str | None) -> FetchResult:
         """In a worker process when there are workers (once they are up), else in-process."""
         pool = self._pool
+        if pool is not None:
+            from .workers import WorkerLost, offloadable
         if pool is not None and offloadable(art):
             await pool.wait_ready()
             if pool.ready:
