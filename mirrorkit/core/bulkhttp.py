@@ -77,6 +77,8 @@ class BodyClient:
                                           sock_connect=connect_timeout, sock_read=read_timeout),
             headers={"User-Agent": user_agent},
             read_bufsize=READ_BUFFER,
+            # file downloads need no cookies: no jar to filter and update on every request
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._env_proxies = urllib.request.getproxies_environment()
         self._proxies: dict[str, str | None] = {}  # by url_origin
