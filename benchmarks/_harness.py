@@ -253,7 +253,8 @@ http {{
     tcp_nopush on;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
-    open_file_cache max=20000 inactive=60s;
+    # cached descriptors stay open: keep them under the 20,000 files a process may open
+    open_file_cache max=16000 inactive=60s;
     default_type application/octet-stream;
     client_body_temp_path {run}/tmp;
     server {{

@@ -43,7 +43,8 @@ CHUNK = 256 * 1024
 # file writes release the GIL), so a large download uses a second core while the event loop
 # keeps receiving; a body smaller than one batch is handled inline, which is cheaper.
 BATCH = 1024 * 1024
-# Downloads are spread over several small connection pools ("lanes"): httpcore scans every
+# Downloads through httpx (those with an auth flow) are spread over several small connection
+# pools ("lanes"): httpcore scans every
 # connection of its pool on each request, which made one pool of 20+ connections cost more
 # CPU per small file than everything else in a run together.
 LANE_CONNECTIONS = 4
