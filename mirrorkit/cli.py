@@ -419,7 +419,9 @@ def main() -> None:
     try:
         cli(prog_name="mirrorkit")
     except SystemExit as exc:
-        if _runs_done and isinstance(exc.code, int | None):
+        # not under a profiler or debugger: they report at the interpreter's exit
+        if (_runs_done and isinstance(exc.code, int | None) and sys.getprofile() is None
+                and sys.gettrace() is None):
             _exit_now(exc.code or 0)
         raise
     except ValidationError as exc:  # a plugin's model rejected a value late
