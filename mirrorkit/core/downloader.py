@@ -12,6 +12,7 @@ exponential backoff.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import logging
 import random
@@ -101,7 +102,10 @@ _RETRYABLE = (_Retryable, httpx.TransportError)
 _T = TypeVar("_T")
 
 
+@functools.lru_cache(maxsize=4096)
 def http_date_to_epoch(value: str | None) -> float | None:
+    # cached: files published together share their Last-Modified second, and parsing one
+    # through datetime cost 10 to 25 us, for every file of a run
     if not value:
         return None
     try:

@@ -145,7 +145,7 @@ class MirrorRun:
             mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
         )
         self._seq = 0
-        self._slots = anyio.Semaphore(max(2, s.concurrency * 2))
+        self._slots = anyio.Semaphore(max(2, s.concurrency * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
         self._pool: WorkerPool | None = None
 
