@@ -9,12 +9,12 @@ Exit codes: 0 ok, 1 the run had failures, 2 usage or configuration error.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import inspect
 import json
 import logging
 import os
 import sys
+import threading
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
@@ -182,13 +182,17 @@ def _exit_now(code: int) -> NoReturn:
     After a run, tearing the interpreter down (every module, every object of the plan, one
     by one) took 0.1 s for 5,000 files: 2.5% of that whole run. Exit handlers, log handlers
     and the standard streams are flushed first, so nothing a user or plugin sees is lost.
-    Only the console entry point does this; ``cli`` called from Python exits normally.
+    Only the console entry point does this, and only when no profiler, debugger or
+    non-daemon thread would expect the normal exit; ``cli`` called from Python exits
+    normally.
     """
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:
             stream.flush()
+        except Exception:
+            code = 120  # what the interpreter exits with when it cannot flush stdout
     os._exit(code)
 
 
@@ -421,7 +425,9 @@ def main() -> None:
     except SystemExit as exc:
         # not under a profiler or debugger: they report at the interpreter's exit
         if (_runs_done and isinstance(exc.code, int | None) and sys.getprofile() is None
-                and sys.gettrace() is None):
+                and sys.gettrace() is None
+                and all(t.daemon for t in threading.enumerate()
+                        if t is not threading.main_thread())):
             _exit_now(exc.code or 0)
         raise
     except ValidationError as exc:  # a plugin's model rejected a value late

@@ -16,7 +16,6 @@ retry loop, limits, size caps and digest checks stay in :mod:`.downloader`.
 from __future__ import annotations
 
 import ssl
-import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -61,46 +60,37 @@ def url_origin(url: str) -> str:
 class BodyClient:
     """An aiohttp session with the same environment rules as the run's httpx client.
 
-    Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY``, read once and decided once per
-    scheme and host: aiohttp's own ``trust_env`` would look them up, and read ``~/.netrc``,
-    on an executor thread for every request, which cost more than the request itself. The
-    SSL context is the downloader's (``ca_bundle``, ``SSL_CERT_FILE``). There is no
+    Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY``, decided by aiohttp for every URL
+    of a redirect chain (``trust_env``). That lookup runs on an executor thread for every
+    request (it also reads ``~/.netrc``), which cost more than the request itself, so it
+    is switched on only when a proxy variable is set. Proxy URLs need a scheme
+    (``http://proxy:3128``); ``ALL_PROXY`` and ``https://`` proxies are not read by aiohttp.
+    The SSL context is the downloader's (``ca_bundle``, ``SSL_CERT_FILE``). There is no
     connection limit here: the downloader's global and per-host limiters bound the requests
     in flight.
     """
 
     def __init__(self, *, ssl_context: ssl.SSLContext, connect_timeout: float,
                  read_timeout: float, user_agent: str) -> None:
+        proxied = any(scheme in urllib.request.getproxies_environment()
+                      for scheme in ("http", "https"))
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ssl_context, limit=0),
-            timeout=aiohttp.ClientTimeout(total=None, connect=None,
+            # connect covers name resolution too (there is no pool to wait for: limit=0)
+            timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout,
                                           sock_connect=connect_timeout, sock_read=read_timeout),
             headers={"User-Agent": user_agent},
             read_bufsize=READ_BUFFER,
             # file downloads need no cookies: no jar to filter and update on every request
             cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=proxied,
         )
-        self._env_proxies = urllib.request.getproxies_environment()
-        self._proxies: dict[str, str | None] = {}  # by url_origin
-
-    def _proxy(self, url: str) -> str | None:
-        origin = url_origin(url)
-        if origin not in self._proxies:
-            try:
-                parts = urllib.parse.urlsplit(url)
-            except ValueError:  # aiohttp reports the malformed URL
-                return None
-            proxy = self._env_proxies.get(parts.scheme)
-            if proxy and urllib.request.proxy_bypass(parts.hostname or ""):  # NO_PROXY
-                proxy = None
-            self._proxies[origin] = proxy or None
-        return self._proxies[origin]
 
     @asynccontextmanager
     async def open(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[Body]:
         """GET ``url`` (following redirects); raises :class:`BodyError` for what went wrong."""
         try:
-            resp = await self._session.get(url, headers=dict(headers), proxy=self._proxy(url))
+            resp = await self._session.get(url, headers=dict(headers))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _body_error(exc) from None
         try:
@@ -118,7 +108,9 @@ async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         async for chunk in resp.content.iter_any():
             received += len(chunk)
             yield chunk
-    except aiohttp.ClientPayloadError:
+    except aiohttp.ClientPayloadError as exc:
+        if "not completed" not in str(exc):  # e.g. a gzip body that does not decompress
+            raise BodyError(f"corrupt body: {_first_line(exc)}") from None
         of = f" of {resp.content_length}" if resp.content_length is not None else ""
         raise BodyError(f"truncated body: got {received}{of} bytes") from None
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -127,3 +127,26 @@ def test_redirect_to_a_url_that_is_not_http_is_not_retried(upstream: Upstream,
     with pytest.raises(FetchError, match=r"f: invalid URL: .*ftp://127\.0\.0\.1/f"):
         fetch(art, tmp_path / "out", DownloadSettings(retries=3, backoff_initial=0.01))
     assert len(upstream.requests("/r")) == 1
+
+
+def test_proxy_is_chosen_for_each_url_of_a_redirect(upstream: Upstream, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NO_PROXY upstream redirecting to an outside host: that hop goes through the proxy."""
+
+    def redirect(req: Handler) -> bool:
+        req.send_body(302, b"", {"Location": "http://mirror.invalid/f"})
+        return True
+
+    def proxy(req: Handler) -> bool:
+        req.send_body(200, b"via proxy")
+        return True
+
+    upstream.route("/r", redirect)
+    upstream.route("http://mirror.invalid/", proxy)
+    monkeypatch.setenv("HTTP_PROXY", upstream.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    art = Artifact.blob("f", upstream.url + "/r",
+                        sha256=hashlib.sha256(b"via proxy").hexdigest())
+    fetch(art, tmp_path / "out")
+    assert upstream.requests("/r")  # the first hop went direct
+    assert upstream.requests("http://mirror.invalid/f")  # the second through the proxy

@@ -33,6 +33,9 @@ log = logging.getLogger("mirrorkit.bundle.export")
 
 DEFAULT_PART_SIZE = int(3.5 * 1024**3)
 COPY_BUFFER = 1024 * 1024
+# above this many files per part, parts are written one after the other (about 1 KB of
+# layout per file is held for each part in flight when they are written in parallel)
+MAX_FILES_PER_PARALLEL_PART = 20_000
 STATE_SUFFIX = ".last-export.json"
 
 
@@ -204,21 +207,29 @@ def _write_stream(dest: Path, files: list[tuple[str, FileEntry]], name: str, par
 
     total = sum(entry.size for _, entry in files)
     pieces = tar_pieces(dest, files)
-    if compression == "none":  # parts are known ahead: several written (and hashed) at once
-        try:
+    # files in one part, about: the parallel writer holds each part's pieces (a header and
+    # two small records per file) for the parts in flight
+    per_part = min(len(files), len(files) * part_size / max(total, 1))
+    if compression == "none" and per_part <= MAX_FILES_PER_PARALLEL_PART:
+        try:  # parts are known ahead: several written (and hashed) at once
             return write_parts(name, cut_into_parts(pieces, part_size), open_part), total
         except PartDiverged as exc:
             raise _Diverged(str(exc)) from None
-    import zstandard
-
+    # one stream cut as it comes, in constant memory: zstd (one compressor's output), or
+    # parts of tens of thousands of small files each
     writer = PartWriter(name, part_size, compression, open_part)
     try:
-        zwriter: Any = zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(
-            cast(Any, writer), closefd=False, write_return_read=True)
+        sink: Any = writer
+        if compression == "zstd":
+            import zstandard
+
+            sink = zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(
+                cast(Any, writer), closefd=False, write_return_read=True)
         buf = bytearray(COPY_BUFFER)
         for piece in pieces:
-            copy_piece(piece, zwriter, buf)
-        zwriter.close()  # ends the zstd frame; closefd=False keeps the parts open
+            copy_piece(piece, sink, buf)
+        if sink is not writer:
+            sink.close()  # ends the zstd frame; closefd=False keeps the parts open
         return writer.close(), total
     except PartDiverged as exc:
         writer.abort()

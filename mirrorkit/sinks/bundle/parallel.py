@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,24 +28,31 @@ __all__ = ["write_parts"]
 SLICE = 1024 * 1024  # fits a core's L2 cache, so the hash reads what the read just wrote
 
 
-class _Hashing:
-    """A part output that hashes what goes through it."""
+class _Stopped(Exception):
+    """Another part failed or the export was interrupted: this part gives up too."""
 
-    def __init__(self, out: PartOutput) -> None:
+
+class _Hashing:
+    """A part output that hashes what goes through it, and stops when told to."""
+
+    def __init__(self, out: PartOutput, stop: threading.Event) -> None:
         self.out = out
         self.sha = hashlib.sha256()
         self.size = 0
+        self._stop = stop
 
     def write(self, data: memoryview) -> None:
+        if self._stop.is_set():  # checked per slice: a part stops within 1 MiB
+            raise _Stopped
         self.sha.update(data)
         self.out.write(data)
         self.size += len(data)
 
 
-def _write_part(name: str, pieces: list[Piece], open_part: Callable[[str], PartOutput]
-                ) -> PartInfo:
+def _write_part(name: str, pieces: list[Piece], open_part: Callable[[str], PartOutput],
+                stop: threading.Event) -> PartInfo:
     out = open_part(name)
-    hashing = _Hashing(out)
+    hashing = _Hashing(out, stop)
     try:
         buf = bytearray(SLICE)
         for piece in pieces:
@@ -73,17 +81,21 @@ def write_parts(bundle: str, parts: Iterable[list[Piece]],
     threads = threads or default_threads()
     done: list[PartInfo] = []
     inflight: deque[Future[PartInfo]] = deque()
+    stop = threading.Event()
     with ThreadPoolExecutor(threads, thread_name_prefix="bundle-part") as pool:
         try:
             for index, pieces in enumerate(parts):
                 name = part_name(bundle, index, "none")
-                inflight.append(pool.submit(_write_part, name, pieces, open_part))
+                inflight.append(pool.submit(_write_part, name, pieces, open_part, stop))
                 while len(inflight) >= threads:
                     done.append(inflight.popleft().result())
             while inflight:
                 done.append(inflight.popleft().result())
         except BaseException:
+            # the parts being written stop at their next slice and drop what they wrote;
+            # the pool's exit then waits only for that
+            stop.set()
             for fut in inflight:
                 fut.cancel()
-            raise  # the pool's exit waits for the parts still being written
+            raise
     return done

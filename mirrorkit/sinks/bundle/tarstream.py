@@ -6,7 +6,9 @@ So the stream can be described as pieces (header bytes, a range of a file, zero 
 and the pieces of part N are known without writing parts 0 to N-1. That lets parts be
 written, and above all hashed, in parallel: sha256 is the slowest step of an export (0.55 s
 per GB with SHA-NI) and one part's hash cannot be split, but two parts' can run on two
-cores. Pieces are produced lazily, one part ahead, so memory does not grow with the tree.
+cores. Pieces are produced lazily, part by part: memory grows with the files of the parts
+being written (about 1 KB each), not with the tree; the export falls back to one stream
+when parts would hold tens of thousands of files.
 """
 
 from __future__ import annotations
