@@ -41,6 +41,7 @@ class Piece:
     path: str | None = None   # full path of the file the bytes come from
     offset: int = 0           # where in that file
     file_size: int = 0        # the whole file's size, checked again when it is read
+    file_id: tuple[int, int, int] = (0, 0, 0)  # (device, inode, mtime_ns), checked too
 
     def part(self, start: int, length: int) -> Piece:
         """The bytes ``start`` to ``start + length`` of this piece."""
@@ -48,7 +49,7 @@ class Piece:
             return Piece(length, data=self.data[start:start + length])
         if self.path is not None:
             return Piece(length, path=self.path, offset=self.offset + start,
-                         file_size=self.file_size)
+                         file_size=self.file_size, file_id=self.file_id)
         return Piece(length)
 
 
@@ -78,7 +79,8 @@ def tar_pieces(dest: Path, files: Iterable[tuple[str, FileEntry]]) -> Iterator[P
         header = _header(path, entry.size, st.st_mtime)
         yield Piece(len(header), data=header)
         if entry.size:
-            yield Piece(entry.size, path=full, file_size=entry.size)
+            yield Piece(entry.size, path=full, file_size=entry.size,
+                        file_id=(st.st_dev, st.st_ino, st.st_mtime_ns))
         pad = (-entry.size) % BLOCK
         if pad:
             yield Piece(pad)
@@ -127,7 +129,11 @@ def copy_piece(piece: Piece, out: _Writable, buf: bytearray) -> None:
     except OSError as exc:
         raise ExportError(f"{piece.path}: cannot read ({exc.strerror or exc})") from None
     with fh:
-        if os.fstat(fh.fileno()).st_size != piece.file_size:
+        # the same file as when its header was made: a file read in two parts (maybe by two
+        # threads) must not mix an old and a new version of the same size
+        st = os.fstat(fh.fileno())
+        if (st.st_size != piece.file_size
+                or (st.st_dev, st.st_ino, st.st_mtime_ns) != piece.file_id):
             raise ExportError(f"{piece.path}: changed while being exported")
         fh.seek(piece.offset)
         left = piece.length

@@ -7,11 +7,14 @@ the other writer, or a re-run on another machine, must produce identical parts.
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import pytest
 
-from mirrorkit.sinks.bundle import export
+from mirrorkit.core.manifest import load_manifest
+from mirrorkit.sinks.bundle import export, tarstream
 from tests.sinks.bundle.bundle_helpers import make_mirror, random_files
 
 SNAP = "20260101T000000Z-aaaaaa"
@@ -37,3 +40,17 @@ def test_parallel_and_streamed_exports_are_byte_identical(
     assert len(parallel.toc.parts) > 4  # boundaries fall inside headers and file data
     assert parallel.toc.parts == streamed.toc.parts
     assert _parts(tmp_path / "parallel") == _parts(tmp_path / "streamed")
+
+
+def test_file_replaced_during_export_is_refused(tmp_path: Path) -> None:
+    """A same-size file swapped in after the layout was made must not be half-copied."""
+    src = tmp_path / "src"
+    make_mirror(src, random_files(2, 5000), snapshot=SNAP)
+    name, entry = sorted(load_manifest(src).files.items())[0]  # type: ignore[union-attr]
+    pieces = [p for p in tarstream.tar_pieces(src, [(name, entry)]) if p.path]
+    target = src / name
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"x" * entry.size)  # same size, another file
+    os.replace(replacement, target)
+    with pytest.raises(tarstream.ExportError, match="changed while being exported"):
+        tarstream.copy_piece(pieces[0], io.BytesIO(), bytearray(4096))
