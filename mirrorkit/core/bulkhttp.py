@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["Body", "BodyClient", "BodyError", "url_origin"]
+__all__ = ["Body", "BodyClient", "BodyError"]
 
 # How much aiohttp buffers per response before it pauses reading: 64 KiB (its default) made
 # it wake up the event loop four times as often for a large file, 1 MiB measured 0.36 CPU s
@@ -48,13 +48,6 @@ class Body:
     reason: str
     headers: Mapping[str, str]  # case-insensitive
     chunks: AsyncIterator[bytes]
-
-
-def url_origin(url: str) -> str:
-    """``scheme://host:port`` of an absolute URL, by slicing: a key for per-host lookups."""
-    start = url.find("//")
-    end = url.find("/", start + 2) if start >= 0 else -1
-    return url if end < 0 else url[:end]
 
 
 class BodyClient:

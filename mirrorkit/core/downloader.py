@@ -46,9 +46,8 @@ CHUNK = 256 * 1024
 # keeps receiving; a body smaller than one batch is handled inline, which is cheaper.
 BATCH = 1024 * 1024
 # Downloads through httpx (those with an auth flow) are spread over several small connection
-# pools ("lanes"): httpcore scans every
-# connection of its pool on each request, which made one pool of 20+ connections cost more
-# CPU per small file than everything else in a run together.
+# pools ("lanes"): httpcore scans every connection of its pool on each request, which made
+# one pool of 20+ connections cost more CPU per small file than everything else in a run.
 LANE_CONNECTIONS = 4
 USER_AGENT = "mirrorkit/0.1 (+offline mirror)"
 
@@ -146,6 +145,13 @@ class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self._cap)
         return random.uniform(0, min(self._max, self._initial * 2 ** (attempt - 1)))
+
+
+def _url_origin(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, by slicing: a key for per-host lookups."""
+    start = url.find("//")
+    end = url.find("/", start + 2) if start >= 0 else -1
+    return url if end < 0 else url[:end]
 
 
 def _log_retry(exc: BaseException | None, attempt: int, wait: float) -> None:
@@ -264,7 +270,7 @@ class Downloader:
     def _host_limiter(self, url: str) -> anyio.Semaphore:
         # looked up by the URL's origin, a slice of the string: parsing each URL (httpx.URL)
         # cost 0.1 ms, a tenth of a small file's whole budget
-        origin = bulkhttp.url_origin(url)
+        origin = _url_origin(url)
         limiter = self._origins.get(origin)
         if limiter is None:
             try:
@@ -329,7 +335,7 @@ class Downloader:
         try:
             return await self._with_retries(
                 lambda: self._download_once(artifact, target, headers))
-        except (_Retryable, _Permanent, httpx.TransportError) as exc:
+        except (*_RETRYABLE, _Permanent) as exc:
             target.unlink(missing_ok=True)
             raise FetchError(artifact.path, artifact.url, _describe(exc)) from None
         except BaseException:
@@ -411,7 +417,7 @@ class Downloader:
         try:
             return await self._with_retries(
                 lambda: self._get_once(url, headers or {}, auth, max_bytes, method))
-        except (_Retryable, _Permanent, httpx.TransportError) as exc:
+        except (*_RETRYABLE, _Permanent) as exc:
             raise FetchError(url, None, _describe(exc)) from None
 
     async def _get_once(

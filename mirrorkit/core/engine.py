@@ -274,13 +274,15 @@ class MirrorRun:
         pool = self._pool
         if pool is not None:
             from .workers import WorkerLost, offloadable
-        if pool is not None and offloadable(art):
-            await pool.wait_ready()
-            if pool.ready:
-                try:
-                    return await pool.download(art, tmp, etag=etag, last_modified=last_modified)
-                except WorkerLost:
-                    log.info("download worker lost; fetching %s in-process", art.path)
+
+            if offloadable(art):
+                await pool.wait_ready()
+                if pool.ready:
+                    try:
+                        return await pool.download(art, tmp, etag=etag,
+                                                   last_modified=last_modified)
+                    except WorkerLost:
+                        log.info("download worker lost; fetching %s in-process", art.path)
         return await self.downloader.download(art, tmp, etag=etag, last_modified=last_modified)
 
     def _kept_without_io(self, art: Artifact) -> bool:
