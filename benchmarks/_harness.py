@@ -33,6 +33,7 @@ __all__ = [
     "free_port",
     "measure",
     "mirrorkit_cmd",
+    "run_rounds",
     "set_aside",
 ]
 
@@ -182,6 +183,27 @@ def _compile_bytecode() -> None:
         subprocess.run([str(PYTHON), "-m", "compileall", "-q", "mirrorkit", "examples"],
                        cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
         _COMPILED = True
+
+
+def run_rounds(
+    rows: Sequence[Row],
+    runs: int,
+    command: Callable[[str], tuple[list[str] | str, Callable[[str], None] | None]],
+    *,
+    label: str,
+    rate: Callable[[Row, Measurement], str],
+    log: Callable[[str], None],
+    before_each: Callable[[], None] = lambda: None,
+) -> None:
+    """Measure every tool once per round, rounds interleaved, so that background noise lands
+    on every tool alike; ``command(tool)`` gives the argv and the output check."""
+    for r in range(runs):
+        for row in rows:
+            argv, check = command(row.tool)
+            before_each()
+            m = measure(argv, check=check)
+            row.runs.append(m)
+            log(f"{label} run {r + 1}/{runs} {row.tool}: {m.wall_s:.2f}s ({rate(row, m)})")
 
 
 def free_port() -> int:

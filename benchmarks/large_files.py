@@ -13,7 +13,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import ARIA2_TUNING, Nginx, Row, cached_index, measure, mirrorkit_cmd, rmtree
+from _harness import (
+    ARIA2_TUNING,
+    Nginx,
+    Row,
+    cached_index,
+    mirrorkit_cmd,
+    rmtree,
+    run_rounds,
+)
 
 __all__ = ["prepare", "run"]
 
@@ -92,13 +100,8 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], *, runs: int,
     }
     rows = [Row("large files", tool, cmd, work_bytes=total, work_files=n,
                 is_mirrorkit=tool == "mirrorkit") for tool, (_, _, cmd) in tools.items()]
-    for r in range(runs):
-        for row in rows:
-            argv, check, _ = tools[row.tool]
-            rmtree(dest)
-            m = measure(argv, check=check)
-            row.runs.append(m)
-            log(f"large files run {r + 1}/{runs} {row.tool}: {m.wall_s:.2f}s "
-                f"({total / 1e6 / m.wall_s:.0f} MB/s, {m.cpu_s:.1f} CPU s)")
+    run_rounds(rows, runs, lambda tool: tools[tool][:2], label="large files", log=log,
+               rate=lambda _, m: f"{total / 1e6 / m.wall_s:.0f} MB/s, {m.cpu_s:.1f} CPU s",
+               before_each=lambda: rmtree(dest))
     rmtree(dest)
     return rows

@@ -19,9 +19,9 @@ from _harness import (
     Nginx,
     Row,
     cached_index,
-    measure,
     mirrorkit_cmd,
     rmtree,
+    run_rounds,
     set_aside,
 )
 
@@ -121,14 +121,9 @@ def run(server: Nginx, work: Path, items: list[dict[str, object]], size: int, *,
         return (f"while read -r u o; do curl -sS --fail --create-dirs -o \"$o\" \"$u\"; "
                 f"done < {seq_list}", _check_tree(dest, len(sample), size))
 
-    for r in range(runs):
-        for row in rows:
-            argv, check = commands(row.tool)
-            set_aside(dest, trash)  # not deleted yet: see set_aside
-            m = measure(argv, check=check)
-            row.runs.append(m)
-            log(f"small files run {r + 1}/{runs} {row.tool}: {m.wall_s:.2f}s "
-                f"({row.work_files / m.wall_s:.0f} files/s)")
+    run_rounds(rows, runs, commands, label="small files", log=log,
+               rate=lambda row, m: f"{row.work_files / m.wall_s:.0f} files/s",
+               before_each=lambda: set_aside(dest, trash))  # not deleted yet: see set_aside
     rmtree(dest)
     rmtree(trash)
     return rows

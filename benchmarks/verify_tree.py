@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import Nginx, Row, measure, mirrorkit_cmd, rmtree
+from _harness import Nginx, Row, measure, mirrorkit_cmd, rmtree, run_rounds
 
 __all__ = ["run"]
 
@@ -62,12 +62,7 @@ def run(server: Nginx, root: Path, work: Path, items: list[dict[str, object]], *
     }
     rows = [Row("verify", tool, cmd, work_bytes=total, work_files=len(items),
                 is_mirrorkit=tool.startswith("mirrorkit")) for tool, (_, _, cmd) in tools.items()]
-    for r in range(runs):
-        for row in rows:
-            argv, check, _ = tools[row.tool]
-            m = measure(argv, check=check)
-            row.runs.append(m)
-            log(f"verify run {r + 1}/{runs} {row.tool}: {m.wall_s:.2f}s "
-                f"({total / 1e6 / m.wall_s:.0f} MB/s)")
+    run_rounds(rows, runs, lambda tool: tools[tool][:2], label="verify", log=log,
+               rate=lambda _, m: f"{total / 1e6 / m.wall_s:.0f} MB/s")
     rmtree(dest)
     return rows
