@@ -1,0 +1,38 @@
+"""Everything a mirrorkit plugin imports: registries, sinks, notifiers and their contexts.
+
+Plugin code imports from this module only; the modules behind it may move between releases.
+"""
+
+from .core.artifact import Artifact, Kind
+from .core.auth import BasicAuth
+from .core.digest import Digest
+from .core.hookspecs import hookimpl
+from .core.manifest import FileEntry, Manifest
+from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
+from .core.registry import FetchError, PlanContext, PlanError, RegistryPlugin
+from .core.report import ArtifactError, RunReport
+from .core.sink import SinkContext, SinkError, SinkPlugin
+from .core.verify import VerifyResult
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "BasicAuth",
+    "Digest",
+    "FetchError",
+    "FileEntry",
+    "Kind",
+    "Manifest",
+    "NotifierCollection",
+    "PlanContext",
+    "PlanError",
+    "RegistryCollection",
+    "RegistryPlugin",
+    "RunReport",
+    "SinkCollection",
+    "SinkContext",
+    "SinkError",
+    "SinkPlugin",
+    "VerifyResult",
+    "hookimpl",
+]
