@@ -4,7 +4,6 @@ Plugin code imports from this module only; the modules behind it may move betwee
 """
 
 from .core.artifact import Artifact, Kind
-from .core.auth import BasicAuth
 from .core.digest import Digest
 from .core.hookspecs import hookimpl
 from .core.manifest import FileEntry, Manifest
@@ -12,11 +11,13 @@ from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
 from .core.registry import FetchError, PlanContext, PlanError, RegistryPlugin
 from .core.report import ArtifactError, RunReport
 from .core.sink import SinkContext, SinkError, SinkPlugin
+from .core.transport import Auth, BasicAuth, OCIBearerAuth, Response
 from .core.verify import VerifyResult
 
 __all__ = [
     "Artifact",
     "ArtifactError",
+    "Auth",
     "BasicAuth",
     "Digest",
     "FetchError",
@@ -24,10 +25,12 @@ __all__ = [
     "Kind",
     "Manifest",
     "NotifierCollection",
+    "OCIBearerAuth",
     "PlanContext",
     "PlanError",
     "RegistryCollection",
     "RegistryPlugin",
+    "Response",
     "RunReport",
     "SinkCollection",
     "SinkContext",

@@ -128,7 +128,7 @@ def _notify_and_record(host: PluginHost, mirror: MirrorConfig, report: RunReport
 
 
 def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoReturn:
-    # imported here: httpx is start-up cost for commands that never download
+    # imported here: the HTTP client is start-up cost for commands that never download
     from .core.engine import MirrorRun
 
     host = _host_or_exit()

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from .digest import Digest
 from .paths import validate_relpath
 
-if TYPE_CHECKING:  # httpx is imported by whatever makes an Auth; start-up stays light
-    import httpx
+if TYPE_CHECKING:
+    from .transport.auth import Auth
 
 __all__ = ["Artifact", "Kind"]
 
@@ -44,6 +44,8 @@ class Artifact:
     ``link_to`` makes the file a hard link to another blob of the same plan (a second name
     for the same bytes, e.g. a flat download layout beside a content-addressed one): nothing
     is downloaded for it, and it is committed after every blob, before the index files.
+    ``max_bytes`` caps a body of unknown size (default: 2 GiB for an index, none for a blob;
+    a known ``size`` is exact).
     """
 
     path: str
@@ -52,12 +54,13 @@ class Artifact:
     size: int | None = None
     kind: Kind = Kind.BLOB
     headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
-    auth: httpx.Auth | None = None
+    auth: Auth | None = None
     source: Path | None = None
     immutable: bool = False
     response_digest_header: str | None = None
     order: int = 0
     link_to: str | None = None
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", validate_relpath(self.path))
@@ -71,6 +74,9 @@ class Artifact:
             raise ValueError(f"artifact {self.path}: give exactly one of url or source")
         if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
             raise ValueError(f"artifact {self.path}: size must be a non-negative integer")
+        if self.max_bytes is not None and (not isinstance(self.max_bytes, int)
+                                           or self.max_bytes < 0):
+            raise ValueError(f"artifact {self.path}: max_bytes must be a non-negative integer")
         if self.digest and self.digest.algorithm == "git-blob-sha1" and self.size is None:
             raise ValueError(f"artifact {self.path}: a git-blob-sha1 digest needs the size")
         if not isinstance(self.headers, MappingProxyType):
@@ -86,7 +92,7 @@ class Artifact:
         digest: Digest | None = None,
         size: int | None = None,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
         immutable: bool = False,
     ) -> Artifact:
         if sha256 is not None:
@@ -103,16 +109,17 @@ class Artifact:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
         digest: Digest | None = None,
         immutable: bool = False,
         response_digest_header: str | None = None,
         order: int = 0,
+        max_bytes: int | None = None,
     ) -> Artifact:
         return cls(
             path, url=url, digest=digest, kind=Kind.INDEX, headers=headers or _NO_HEADERS,
             auth=auth, immutable=immutable, response_digest_header=response_digest_header,
-            order=order,
+            order=order, max_bytes=max_bytes,
         )
 
     @classmethod

@@ -11,9 +11,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .plugins import PluginError, PluginHost
 
@@ -37,13 +37,31 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def _count_or_auto(value: Any) -> Any:
+    """``auto`` or a whole number from 1 to 1024 (from TOML or a flag's text): one error."""
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
+        return value
+    raise ValueError("must be 'auto' or a whole number from 1 to 1024")
+
+
+_Count = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
+
+
 class EngineSettings(BaseModel):
     """How the core fetches and commits; the same for every registry."""
 
     model_config = ConfigDict(extra="forbid")
 
-    concurrency: int = Field(16, ge=1, le=1024, description="Downloads in flight at once.")
-    per_host: int = Field(16, ge=1, le=1024, description="Downloads in flight per host.")
+    concurrency: _Count = Field(
+        "auto", description="Requests in flight at once: 'auto' (up to 256, each host finding "
+        "its own level) or a number (the cap).", json_schema_extra={"metavar": "N|auto"})
+    per_host: _Count = Field(
+        "auto", description="Requests in flight per host: 'auto' (adapts between 1 and 64 to "
+        "what the host answers) or a number (pinned).", json_schema_extra={"metavar": "N|auto"})
     retries: int = Field(5, ge=0, le=100, description="Retries per file after the first try.")
     backoff_initial: float = Field(
         0.5, ge=0, le=600, description="First retry wait in seconds (doubles, with jitter)."
@@ -53,11 +71,11 @@ class EngineSettings(BaseModel):
         300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
     )
     timeout: float = Field(60.0, gt=0, le=3600, description="Seconds without data before a retry.")
-    workers: int = Field(
-        0, ge=0, le=64, description="Download worker processes (0: every download in the "
-        "run's own process, the fastest on 2 cores; more can help where one event loop is the "
-        "limit: many cores and a fast link)."
-    )
+    min_rate: float = Field(
+        1024.0, ge=0, description="Bytes per second a body must average (after its first "
+        "min_rate_window seconds) or it is abandoned and retried; 0 turns the check off.")
+    min_rate_window: float = Field(
+        30.0, gt=0, le=3600, description="Seconds over which min_rate is averaged.")
     allow_partial: bool = Field(
         False, description="Commit the index even when some files failed (status 'partial')."
     )

@@ -11,9 +11,8 @@ from .artifact import Artifact
 from .registry import FetchError, PlanContext
 
 if TYPE_CHECKING:
-    import httpx
-
     from .engine import MirrorRun
+    from .transport import Auth, Response
 
 __all__ = ["EngineContext"]
 
@@ -47,14 +46,10 @@ class EngineContext(PlanContext):
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         method: str = "GET",
-    ) -> httpx.Response:
+    ) -> Response:
         return await self._run.downloader.get(
             url, headers=headers, auth=auth, max_bytes=max_bytes, method=method
         )
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self._run.downloader.client

@@ -8,6 +8,7 @@ snapshot served, and whatever it did commit is recorded so the next run can reus
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import logging
@@ -17,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -27,18 +28,16 @@ from .commit import commit_snapshot, record_failed_run
 from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
-from .downloader import Downloader, DownloadSettings, FetchResult
+from .downloader import Downloader, FetchResult
 from .fileops import copy_hashing, hash_file
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
 from .plugins import PluginHost
 from .redact import redact
 from .registry import FetchError
-from .report import ArtifactError, RunReport
+from .report import ArtifactError, HostReport, RunReport
 from .staging import Staging, clean_stale_staging
-
-if TYPE_CHECKING:
-    from .workers import WorkerPool
+from .transport import TransportSettings
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -117,9 +116,7 @@ class MirrorRun:
         self.command = command
         s = mirror.settings
         self.settings = s
-        self.download_settings = DownloadSettings(
-            concurrency=s.concurrency,
-            per_host=s.per_host,
+        self.download_settings = TransportSettings(
             retries=s.retries,
             backoff_initial=s.backoff_initial,
             backoff_max=s.backoff_max,
@@ -127,7 +124,12 @@ class MirrorRun:
             read_timeout=s.timeout,
             connect_timeout=min(30.0, s.timeout),
             ca_bundle=s.ca_bundle,
+            min_rate=s.min_rate,
+            min_rate_window=s.min_rate_window,
         )
+        # None: "auto" (the transport's own cap, and adaptive per-host limits)
+        self._concurrency = s.concurrency if isinstance(s.concurrency, int) else None
+        self._per_host = s.per_host if isinstance(s.per_host, int) else None
         self.prev: Manifest | None = None
         self.prev_files: dict[str, FileEntry] = {}
         self.planned: dict[str, Artifact] = {}
@@ -145,9 +147,8 @@ class MirrorRun:
             mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
         )
         self._seq = 0
-        self._slots = anyio.Semaphore(max(2, s.concurrency * 2), fast_acquire=True)
+        self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
-        self._pool: WorkerPool | None = None
 
     # ----------------------------------------------------------------- public
     async def run(self) -> RunReport:
@@ -228,28 +229,20 @@ class MirrorRun:
         if options is None:
             options = reg.cls.Options()
         work_dir.mkdir(parents=True, exist_ok=True)
-        async with (Downloader(self.download_settings, on_bytes=self.observer.bytes) as dl,
-                    anyio.create_task_group() as pool_tg):
+        async with Downloader(self.download_settings, on_bytes=self.observer.bytes,
+                              concurrency=self._concurrency, per_host=self._per_host) as dl:
             self.downloader = dl
             try:
-                await self._plan_and_fetch_with(pool_tg, plugin, options, work_dir)
+                await self._plan_and_fetch_with(plugin, options, work_dir)
             finally:
-                if self._pool is not None:
-                    await self._pool.aclose()
-                pool_tg.cancel_scope.cancel()
+                self.report.hosts = [HostReport(**dataclasses.asdict(h))
+                                     for h in dl.transport.limits.stats()]
         if self.plan_error and not self._plan_error_known:
             self.report.errors.insert(
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
 
-    async def _plan_and_fetch_with(self, pool_tg: anyio.abc.TaskGroup,
-                                   plugin: Any, options: Any, work_dir: Path) -> None:
-        if self.settings.workers > 0 and not self.dry_run:
-            from .workers import WorkerPool  # opt-in: its imports are start-up cost otherwise
-
-            self._pool = WorkerPool(self.download_settings, self.settings.workers,
-                                    on_bytes=self.observer.bytes)
-            self._pool.start(pool_tg)
+    async def _plan_and_fetch_with(self, plugin: Any, options: Any, work_dir: Path) -> None:
         ctx = EngineContext(self, work_dir)
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
@@ -267,23 +260,6 @@ class MirrorRun:
                 # a plan stopped by a failed index fetch is reported once, as that file
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
                 tg.cancel_scope.cancel()
-
-    async def _download(self, art: Artifact, tmp: Path, *, etag: str | None,
-                        last_modified: str | None) -> FetchResult:
-        """In a worker process when there are workers (once they are up), else in-process."""
-        pool = self._pool
-        if pool is not None:
-            from .workers import WorkerLost, offloadable
-
-            if offloadable(art):
-                await pool.wait_ready()
-                if pool.ready:
-                    try:
-                        return await pool.download(art, tmp, etag=etag,
-                                                   last_modified=last_modified)
-                    except WorkerLost:
-                        log.info("download worker lost; fetching %s in-process", art.path)
-        return await self.downloader.download(art, tmp, etag=etag, last_modified=last_modified)
 
     def _kept_without_io(self, art: Artifact) -> bool:
         """The no-op fast path: an unchanged file costs one stat, not a task."""
@@ -407,7 +383,7 @@ class MirrorRun:
             return "would-download"
         tmp = self.staging.new_path()
         has_prev_file = prev is not None and _size_on_disk(final) == prev.size
-        result = await self._download(
+        result = await self.downloader.download(
             art,
             tmp,
             etag=prev.etag if conditional and prev and has_prev_file else None,

@@ -18,7 +18,7 @@ from .artifact import Artifact
 from .manifest import Manifest
 
 if TYPE_CHECKING:
-    import httpx
+    from .transport import Auth, Response
 
 __all__ = ["FetchError", "PlanContext", "PlanError", "RegistryPlugin"]
 
@@ -66,13 +66,14 @@ class PlanContext(abc.ABC):
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         method: str = "GET",
-    ) -> httpx.Response:
-        """A transient request with the run's client, retries and limits; nothing is stored.
+    ) -> Response:
+        """A transient request through the run's transport (limits, retries, proxies, CA).
 
-        The response body is read into memory (at most ``max_bytes``).
+        Nothing is stored. The body is read into memory (at most ``max_bytes``); a status
+        of 300 or more (after redirects) raises :class:`FetchError`.
         """
 
     @abc.abstractmethod
@@ -83,11 +84,6 @@ class PlanContext(abc.ABC):
         promises): the run fails like on a bad download, no index is committed, and the
         report lists ``path`` with ``reason``.
         """
-
-    @property
-    @abc.abstractmethod
-    def client(self) -> httpx.AsyncClient:
-        """The run's pooled client, for requests the helpers above do not cover."""
 
 
 @runtime_checkable

@@ -6,13 +6,29 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ArtifactError", "RunReport"]
+__all__ = ["ArtifactError", "HostReport", "RunReport"]
 
 
 class ArtifactError(BaseModel):
     path: str
     url: str | None = None
     error: str
+
+
+class HostReport(BaseModel):
+    """What the transport found out about one host during the run."""
+
+    host: str
+    #: the in-flight limit it settled on (adaptive) or was given (pinned)
+    limit: int
+    pinned: bool
+    #: the highest limit it reached
+    max_limit: int
+    requests: int
+    #: requests refused (429, 503), reset or timed out
+    refusals: int
+    #: seconds no request started there because of a Retry-After
+    paused_s: float = 0.0
 
 
 class RunReport(BaseModel):
@@ -35,3 +51,4 @@ class RunReport(BaseModel):
     started: str | None = None
     errors: list[ArtifactError] = Field(default_factory=list)
     sinks: dict[str, str] = Field(default_factory=dict)
+    hosts: list[HostReport] = Field(default_factory=list)

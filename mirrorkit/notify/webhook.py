@@ -9,13 +9,15 @@ receiving side is the alert that mattered.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
-import httpx
-import tenacity
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from ..core.transport import TransportSettings
+from ..core.transport.client import Transport
+from ..core.transport.errors import Permanent, Retryable
 from .base import NotifyContext, NotifyError
 
 __all__ = ["WebhookNotifier", "WebhookOptions"]
@@ -34,10 +36,6 @@ class WebhookOptions(BaseModel):
     ca_bundle: Path | None = Field(None, description="PEM file of CA certificates to trust.")
 
 
-class _Retryable(Exception):
-    pass
-
-
 class WebhookNotifier:
     """POST the run report as JSON to a URL (chat webhooks, alert gateways, your own)."""
 
@@ -48,26 +46,19 @@ class WebhookNotifier:
     async def notify(self, options: WebhookOptions, ctx: NotifyContext) -> str:
         url = str(options.url)
         where = f"{options.url.scheme}://{options.url.host}"  # never echo paths: they hold tokens
-        body = {"text": ctx.summary, **ctx.payload}
-        verify: str | bool = str(options.ca_bundle) if options.ca_bundle else True
-        async with httpx.AsyncClient(timeout=options.timeout, verify=verify,
-                                     follow_redirects=False) as client:
+        body = json.dumps({"text": ctx.summary, **ctx.payload}).encode()
+        settings = TransportSettings(
+            retries=options.retries, backoff_initial=0.5, backoff_max=10.0,
+            max_retry_after=60.0, connect_timeout=options.timeout,
+            read_timeout=options.timeout, ca_bundle=options.ca_bundle, min_rate=0)
+        headers = {"Content-Type": "application/json", **options.headers}
+        async with Transport(settings, concurrency=1, per_host=1) as transport:
             try:
-                async for attempt in tenacity.AsyncRetrying(
-                    stop=tenacity.stop_after_attempt(options.retries + 1),
-                    wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
-                    retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
-                    reraise=True,
-                ):
-                    with attempt:
-                        resp = await client.post(url, json=body, headers=options.headers)
-                        if resp.status_code == 429 or resp.status_code >= 500:
-                            raise _Retryable(f"HTTP {resp.status_code}")
-            except _Retryable as exc:
-                raise NotifyError(f"webhook {where}: {exc} after {options.retries + 1} "
-                                  "attempts") from None
-            except httpx.HTTPError as exc:
-                raise NotifyError(f"webhook {where}: {type(exc).__name__}: {exc}") from None
-        if resp.status_code >= 300:
-            raise NotifyError(f"webhook {where}: HTTP {resp.status_code}")
+                resp = await transport.request(url, method="POST", body=body, headers=headers,
+                                               redirects=False)
+            except Retryable as exc:
+                raise NotifyError(f"webhook {where}: {exc.reason} after "
+                                  f"{options.retries + 1} attempts") from None
+            except Permanent as exc:
+                raise NotifyError(f"webhook {where}: {exc.reason}") from None
         return f"posted to {where} (HTTP {resp.status_code})"

@@ -10,14 +10,15 @@ import pytest
 
 from mirrorkit.core.artifact import Artifact
 from mirrorkit.core.digest import Digest
-from mirrorkit.core.downloader import Downloader, DownloadSettings
+from mirrorkit.core.downloader import Downloader
 from mirrorkit.core.registry import FetchError
+from mirrorkit.core.transport import TransportSettings
 from tests.support.upstream import Handler, Upstream
 
-FAST = DownloadSettings(retries=1, backoff_initial=0.01, backoff_max=0.02, read_timeout=5)
+FAST = TransportSettings(retries=1, backoff_initial=0.01, backoff_max=0.02, read_timeout=5)
 
 
-def fetch(art: Artifact, target: Path, settings: DownloadSettings = FAST) -> str:
+def fetch(art: Artifact, target: Path, settings: TransportSettings = FAST) -> str:
     async def go() -> str:
         async with Downloader(settings) as dl:
             return (await dl.download(art, target)).sha256
@@ -76,14 +77,14 @@ def test_git_blob_sha1_is_verified(upstream: Upstream, tmp_path: Path) -> None:
 def test_client_errors_are_not_retried(upstream: Upstream, tmp_path: Path) -> None:
     art = Artifact.blob("missing", upstream.url + "/missing")
     with pytest.raises(FetchError, match="HTTP 404"):
-        fetch(art, tmp_path / "out", DownloadSettings(retries=3, backoff_initial=0.01))
+        fetch(art, tmp_path / "out", TransportSettings(retries=3, backoff_initial=0.01))
     assert len(upstream.requests("/missing")) == 1
 
 
 def test_stall_past_the_timeout_is_retried(upstream: Upstream, tmp_path: Path) -> None:
     upstream.add("/slow", b"data")
     upstream.fault("/slow", "stall", seconds=1.5)
-    settings = DownloadSettings(retries=2, backoff_initial=0.01, read_timeout=0.5)
+    settings = TransportSettings(retries=2, backoff_initial=0.01, read_timeout=0.5)
     art = Artifact.blob("slow", upstream.url + "/slow", sha256=hashlib.sha256(b"data").hexdigest())
     fetch(art, tmp_path / "out", settings)
     assert len(upstream.requests("/slow")) == 2
@@ -125,7 +126,7 @@ def test_redirect_to_a_url_that_is_not_http_is_not_retried(upstream: Upstream,
     upstream.route("/r", redirect)
     art = Artifact.blob("f", upstream.url + "/r")
     with pytest.raises(FetchError, match=r"f: invalid URL: .*ftp://127\.0\.0\.1/f"):
-        fetch(art, tmp_path / "out", DownloadSettings(retries=3, backoff_initial=0.01))
+        fetch(art, tmp_path / "out", TransportSettings(retries=3, backoff_initial=0.01))
     assert len(upstream.requests("/r")) == 1
 
 

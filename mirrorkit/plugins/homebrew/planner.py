@@ -14,10 +14,9 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from mirrorkit import Artifact, FetchError, PlanContext
+from mirrorkit.api import Artifact, FetchError, OCIBearerAuth, PlanContext
 
 from .api import LegacyFormula, PackagesIndex
-from .auth import RegistryAuth
 from .oci import BottleRef
 from .options import HomebrewOptions
 
@@ -32,7 +31,8 @@ class HomebrewPlan:
 
     options: HomebrewOptions
     ctx: PlanContext
-    auth: RegistryAuth = field(default_factory=RegistryAuth)
+    #: ghcr.io's anonymous bearer flow (``QQ==``, tokens per repository), one per run
+    auth: OCIBearerAuth = field(default_factory=OCIBearerAuth)
     #: the bottle tags mirrored (the options' or every tag upstream has bottles for)
     tags: list[str] = field(default_factory=list)
     #: per tag, the reduced ``internal/packages.<tag>.jws.json``

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mirrorkit import PlanError
 from mirrorkit.plugins.homebrew.api import parse_formula_list, parse_packages
-from mirrorkit.plugins.homebrew.auth import RegistryAuth, parse_bearer_challenge
 from mirrorkit.plugins.homebrew.deps import DependencyError, runtime_dependencies
 from mirrorkit.plugins.homebrew.jws import read_jws_payload
 from mirrorkit.plugins.homebrew.oci import BottleRef, flat_name, image_name, manifest_tag
@@ -109,31 +107,3 @@ def test_jws_envelope_errors_name_the_file(tmp_path: Path) -> None:
         with pytest.raises(PlanError, match=r"^U: ") as info:
             read_jws_payload(path, "U")
         assert why in str(info.value)
-
-
-def test_bearer_challenge() -> None:
-    assert parse_bearer_challenge(
-        'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull"'
-    ) == {"realm": "https://ghcr.io/token", "service": "ghcr.io", "scope": "repository:a/b:pull"}
-    assert parse_bearer_challenge('Basic realm="x"') is None
-
-
-def test_auth_flow_gets_a_token_once_per_repository() -> None:
-    seen: list[tuple[str, str | None]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        auth = request.headers.get("Authorization")
-        seen.append((request.url.path, auth))
-        if request.url.path == "/token":
-            return httpx.Response(200, json={"token": "t1"})
-        if auth != "Bearer t1":
-            return httpx.Response(401, headers={
-                "WWW-Authenticate": 'Bearer realm="http://r/token",service="s",scope="x"'})
-        return httpx.Response(200, content=b"ok")
-
-    auth = RegistryAuth()
-    with httpx.Client(transport=httpx.MockTransport(handler), auth=auth) as client:
-        assert client.get("http://r/v2/a/manifests/1").content == b"ok"
-        assert client.get("http://r/v2/a/blobs/sha256:1").content == b"ok"
-    assert seen == [("/v2/a/manifests/1", "Bearer QQ=="), ("/token", None),
-                    ("/v2/a/manifests/1", "Bearer t1"), ("/v2/a/blobs/sha256:1", "Bearer t1")]

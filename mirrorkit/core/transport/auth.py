@@ -1,0 +1,159 @@
+"""Authentication as mirrorkit's own small protocol: headers for a URL, an answer to a 401.
+
+Plugins pick one of these objects and never an HTTP library's type. The transport asks
+``headers(url)`` for every request to the host the request was made for (never for a host a
+redirect leads to: a CDN never sees a registry token), and on a ``401`` from that host calls
+``answer`` once; when it returns True the request is sent again with fresh headers.
+``answer`` may ask other URLs (a token endpoint) through the same transport with ``ask``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+from .response import Response
+
+__all__ = ["ANONYMOUS_TOKEN", "Ask", "Auth", "BasicAuth", "OCIBearerAuth",
+           "parse_bearer_challenge"]
+
+log = logging.getLogger("mirrorkit.auth")
+
+#: GET a URL through the run's transport (its limits, proxies, CA) and return the answer.
+Ask = Callable[[str], Awaitable[Response]]
+
+
+@runtime_checkable
+class Auth(Protocol):
+    """What ``Artifact(auth=...)`` and ``ctx.get(auth=...)`` accept."""
+
+    def headers(self, url: str) -> Mapping[str, str]:
+        """Headers to add to a request for ``url`` (the artifact's own host only)."""
+        ...
+
+    async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
+                     ask: Ask) -> bool:
+        """React to a ``401`` (``challenge``, body not read) to a request sent with ``sent``.
+
+        True: send the request again (with ``headers(url)`` asked anew); False: the 401 stands.
+        """
+        ...
+
+
+class BasicAuth:
+    """HTTP Basic credentials (``https://user:token@host/`` upstreams, as apt sends them)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}"}
+
+    def headers(self, url: str) -> Mapping[str, str]:
+        return self._headers
+
+    async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
+                     ask: Ask) -> bool:
+        return False  # the credentials are all there is
+
+    def __repr__(self) -> str:  # never the password, in logs or reports
+        return f"BasicAuth({self.username!r}, '***')"
+
+
+ANONYMOUS_TOKEN = "QQ=="
+_PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_bearer_challenge(header: str) -> dict[str, str] | None:
+    """``Bearer realm="...",service="...",scope="..."`` -> its parameters; None if not Bearer."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+              for m in _PARAM_RE.finditer(rest)}
+    return params if params.get("realm") else None
+
+
+def _repository_key(url: str) -> str:
+    """``https://h/v2/homebrew/core/openssl/3/blobs/sha256:...`` -> ``https://h/v2/.../3``."""
+    base = url.split("?", 1)[0]
+    for marker in ("/blobs/", "/manifests/", "/tags/"):
+        if marker in base:
+            return base.split(marker, 1)[0]
+    start = base.find("//")
+    end = base.find("/", start + 2) if start >= 0 else -1
+    return base if end < 0 else base[:end]
+
+
+class OCIBearerAuth:
+    """Pulls from an OCI registry, as ``docker pull`` (and brew) do them.
+
+    Every request carries ``Authorization: Bearer <token>``, starting with an anonymous token
+    (``QQ==``, what brew sends to ghcr.io for public images). A ``401`` with
+    ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` is answered the standard
+    way: the realm is asked for a token for that service and scope, and the request is sent
+    again with it. Tokens are kept per repository; one instance serves a whole run, and
+    concurrent requests to one repository ask for its token once.
+    """
+
+    def __init__(self, anonymous_token: str = ANONYMOUS_TOKEN) -> None:
+        self._anonymous = anonymous_token
+        self._tokens: dict[str, str] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def _token(self, url: str) -> tuple[str, str]:
+        key = _repository_key(url)
+        return key, self._tokens.get(key, self._anonymous)
+
+    def headers(self, url: str) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self._token(url)[1]}"}
+
+    async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
+                     ask: Ask) -> bool:
+        params = parse_bearer_challenge(challenge.headers.get("WWW-Authenticate", ""))
+        if params is None:
+            return False
+        key = _repository_key(url)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = anyio.Lock()
+        async with lock:
+            current = self._tokens.get(key)
+            if current is not None and sent.get("Authorization") != f"Bearer {current}":
+                return True  # another request got a token meanwhile: try with that one
+            query = urllib.parse.urlencode(
+                {k: params[k] for k in ("service", "scope") if params.get(k)})
+            realm = params["realm"]
+            token_url = realm + (("&" if "?" in realm else "?") + query if query else "")
+            response = await ask(token_url)
+            token = self._read_token(response)
+            if token is None or token == current:
+                return False  # the registry's own 401 stands
+            self._tokens[key] = token
+            return True
+
+    @staticmethod
+    def _read_token(response: Response) -> str | None:
+        if response.status_code != 200:
+            log.warning("registry token endpoint %s answered HTTP %d", response.url,
+                        response.status_code)
+            return None
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            data = None
+        token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            log.warning("registry token endpoint %s gave no token", response.url)
+            return None
+        return token
+
+    def __repr__(self) -> str:
+        return f"OCIBearerAuth({len(self._tokens)} repository tokens)"

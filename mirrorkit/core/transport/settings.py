@@ -1,0 +1,31 @@
+"""The rules every request of a run follows, in one immutable value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TransportSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSettings:
+    """Limits, retries, timeouts and trust for one run's transport.
+
+    ``concurrency`` and ``per_host`` are the requests in flight overall and per host.
+    ``min_rate`` (bytes per second, averaged over ``min_rate_window`` seconds) is the total
+    deadline of a body besides the idle ``read_timeout``: a server that drips a byte now and
+    then never trips an idle timeout, but it does fall under the rate.
+    """
+
+    concurrency: int = 16
+    per_host: int = 16
+    retries: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 300.0
+    connect_timeout: float = 30.0
+    read_timeout: float = 60.0
+    ca_bundle: Path | None = None
+    min_rate: float = 1024.0
+    min_rate_window: float = 30.0
