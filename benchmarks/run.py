@@ -42,7 +42,7 @@ from _harness import (
     tool_versions,
 )
 
-SCENARIOS = ("small", "large", "noop", "export", "verify")
+SCENARIOS = ("small", "large", "noop", "export", "verify", "bottles")
 HERE = Path(__file__).resolve().parent
 
 
@@ -119,6 +119,10 @@ def main() -> None:
     if "noop" in only:
         extra["noop"] = _standalone("homebrew_noop.py",
                                     ["--formulae", "1000"] if args.quick else [])
+    if "bottles" in only:
+        extra["bottles"] = _standalone(
+            "homebrew_bottles.py",
+            (["--formulae", "200"] if args.quick else []) + ["--runs", str(args.runs)])
     if "export" in only:
         extra["export"] = _standalone(
             "bundle_export.py",

@@ -16,7 +16,6 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ..core.transport import TransportSettings
-from ..core.transport.client import Transport
 from ..core.transport.errors import Permanent, Retryable
 from .base import NotifyContext, NotifyError
 
@@ -44,6 +43,8 @@ class WebhookNotifier:
     Options: ClassVar[type[BaseModel]] = WebhookOptions
 
     async def notify(self, options: WebhookOptions, ctx: NotifyContext) -> str:
+        from ..core.transport.client import Transport  # aiohttp: only when a hook fires
+
         url = str(options.url)
         where = f"{options.url.scheme}://{options.url.host}"  # never echo paths: they hold tokens
         body = json.dumps({"text": ctx.summary, **ctx.payload}).encode()

@@ -42,7 +42,10 @@ class Response:
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        charset = self.charset.lower()
+        if charset in ("utf-8", "utf8"):
+            return json.loads(self.content)  # (also detects UTF-16/32 by their BOM)
+        return json.loads(self.text)
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] {self.url}>"

@@ -1,0 +1,172 @@
+"""The one transport against real loopback servers: auth flows, the response type, proxies."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+import pytest
+
+from mirrorkit.api import Auth, BasicAuth, OCIBearerAuth, Response
+from mirrorkit.core.registry import FetchError
+from mirrorkit.core.transport import TransportSettings
+from mirrorkit.core.transport.client import Transport
+from mirrorkit.core.transport.errors import Permanent
+from tests.support.upstream import Handler, Upstream
+
+FAST = TransportSettings(retries=1, backoff_initial=0.01, backoff_max=0.02, read_timeout=5)
+T = TypeVar("T")
+
+
+def run(job: Callable[[Transport], Awaitable[T]], settings: TransportSettings = FAST) -> T:
+    async def go() -> T:
+        async with Transport(settings) as transport:
+            return await job(transport)
+
+    return anyio.run(go)
+
+
+def registry(api: Upstream, cdn: Upstream) -> None:
+    """An OCI registry wanting a token per repository; blobs redirect to ``cdn``."""
+
+    def token(req: Handler) -> bool:
+        scope = urllib.parse.unquote(req.path.split("scope=", 1)[1])
+        req.send_body(200, json.dumps({"token": f"tok-{scope}"}).encode())
+        return True
+
+    def v2(req: Handler) -> bool:
+        repo = req.path.split("/v2/", 1)[1].split("/blobs/")[0].split("/manifests/")[0]
+        if req.headers.get("Authorization") != f"Bearer tok-repository:{repo}:pull":
+            req.send_body(401, b"", {"WWW-Authenticate": f'Bearer realm="{api.url}/token",'
+                                     f'service="reg",scope="repository:{repo}:pull"'})
+        elif "/blobs/" in req.path:
+            req.send_body(307, b"", {"Location": f"{cdn.url}/blob"})
+        else:
+            req.send_body(200, b'{"manifests": []}', {"Content-Type": "application/json"})
+        return True
+
+    def cdn_guard(req: Handler) -> bool:
+        if "Authorization" in req.headers:
+            req.send_body(400, b"credentials reached the CDN")
+            return True
+        return False
+
+    api.route("/token", token)
+    api.route("/v2/", v2)
+    cdn.add("/blob", b"bottle bytes")
+    cdn.route("/blob", cdn_guard)
+
+
+@pytest.fixture
+def cdn() -> Upstream:
+    server = Upstream().start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def test_oci_bearer_asks_one_token_per_repository_and_keeps_it_off_the_cdn(
+        upstream: Upstream, cdn: Upstream) -> None:
+    registry(upstream, cdn)
+    auth = OCIBearerAuth()
+
+    async def job(t: Transport) -> list[bytes]:
+        out: list[bytes] = []
+
+        async def get(url: str) -> None:
+            out.append((await t.request(url, auth=auth)).content)
+
+        async with anyio.create_task_group() as tg:  # ten at once: one token request
+            for _ in range(10):
+                tg.start_soon(get, f"{upstream.url}/v2/a/manifests/1")
+        await get(f"{upstream.url}/v2/a/blobs/sha256:1")
+        await get(f"{upstream.url}/v2/b/manifests/1")
+        return out
+
+    bodies = run(job)
+    assert bodies.count(b'{"manifests": []}') == 11 and b"bottle bytes" in bodies
+    tokens = upstream.requests("/token")
+    assert [urllib.parse.unquote(r.path.split("scope=")[1]) for r in tokens] == [
+        "repository:a:pull", "repository:b:pull"]
+    assert upstream.requests("/v2/a/")[0].headers["Authorization"] == "Bearer QQ=="
+    assert cdn.requests("/blob") and all("Authorization" not in r.headers
+                                         for r in cdn.requests("/blob"))
+
+
+def test_a_refused_token_leaves_the_401(upstream: Upstream) -> None:
+    def v2(req: Handler) -> bool:
+        req.send_body(401, b"", {"WWW-Authenticate": f'Bearer realm="{upstream.url}/token"'})
+        return True
+
+    upstream.route("/v2/", v2)  # /token itself is a 404
+    with pytest.raises(Permanent, match="HTTP 401"):
+        run(lambda t: t.request(f"{upstream.url}/v2/x/manifests/1", auth=OCIBearerAuth()))
+    assert len(upstream.requests("/v2/")) == 1 and len(upstream.requests("/token")) == 1
+
+
+def test_basic_auth_goes_to_its_own_host_only(upstream: Upstream, cdn: Upstream) -> None:
+    def redirect(req: Handler) -> bool:
+        req.send_body(302, b"", {"Location": f"{cdn.url}/file"})
+        return True
+
+    upstream.route("/r", redirect)
+    cdn.add("/file", b"payload")
+    auth: Auth = BasicAuth("user", "s3cret-pass")
+    resp = run(lambda t: t.request(f"{upstream.url}/r", auth=auth))
+    assert resp.content == b"payload"
+    assert upstream.requests("/r")[0].headers["Authorization"] == "Basic dXNlcjpzM2NyZXQtcGFzcw=="
+    assert "Authorization" not in cdn.requests("/file")[0].headers
+    assert "s3cret" not in repr(auth)
+
+
+def test_the_response_type_is_mirrorkits_own(upstream: Upstream) -> None:
+    upstream.add("/doc", "{\"name\": \"caf\u00e9\"}".encode("latin-1"),
+                 headers={"Content-Type": "application/json; charset=latin-1", "X-Thing": "1"})
+
+    def redirect(req: Handler) -> bool:
+        req.send_body(301, b"", {"Location": "/doc"})
+        return True
+
+    upstream.route("/old", redirect)
+    resp = run(lambda t: t.request(f"{upstream.url}/old"))
+    assert isinstance(resp, Response)
+    assert resp.status_code == 200
+    assert resp.url == f"{upstream.url}/doc"
+    assert resp.headers.get("x-thing") == "1" and resp.headers.get("X-THING") == "1"
+    assert resp.text == '{"name": "caf\u00e9"}'
+    assert resp.json() == {"name": "caf\u00e9"}
+
+
+def test_status_errors_and_the_size_cap_raise_fetch_errors_through_ctx_get(
+        upstream: Upstream) -> None:
+    from mirrorkit.core.downloader import Downloader
+
+    upstream.add("/big", b"x" * 5000)
+
+    async def go(url: str, max_bytes: int) -> Response:
+        async with Downloader(FAST) as dl:
+            return await dl.get(url, max_bytes=max_bytes)
+
+    with pytest.raises(FetchError, match="HTTP 404"):
+        anyio.run(go, f"{upstream.url}/missing", 100)
+    with pytest.raises(FetchError, match="larger than 1000 bytes"):
+        anyio.run(go, f"{upstream.url}/big", 1000)
+
+
+def test_all_proxy_is_used_when_no_scheme_proxy_is_set(
+        upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    def proxy(req: Handler) -> bool:
+        req.send_body(200, b"via proxy")
+        return True
+
+    upstream.route("http://mirror.invalid/", proxy)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", upstream.url.removeprefix("http://"))  # no scheme
+    assert run(lambda t: t.request("http://mirror.invalid/f")).content == b"via proxy"
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(Permanent, match="socks5 proxies are not supported"):
+        run(lambda t: t.request("http://mirror.invalid/f"))
