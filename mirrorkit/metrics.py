@@ -43,7 +43,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "mirrorkit_last_run_removed_files": ("Stale files removed by the last run.", "gauge"),
     "mirrorkit_last_run_sink_failures": ("Sinks that failed in the last run.", "gauge"),
     "mirrorkit_runs_total": ("Runs ended, by status.", "counter"),
+    # per host of the last run (label ``host``): what the transport's adaptive limit found
+    "mirrorkit_last_run_host_limit": (
+        "In-flight limit a host settled on in the last run (or was pinned to).", "gauge"),
+    "mirrorkit_last_run_host_requests": ("Requests made to a host in the last run.", "gauge"),
+    "mirrorkit_last_run_host_refusals": (
+        "Requests a host refused (429, 503), reset or let time out in the last run.", "gauge"),
 }
+_HOST_METRICS = ("mirrorkit_last_run_host_limit", "mirrorkit_last_run_host_requests",
+                 "mirrorkit_last_run_host_refusals")
 
 Series = dict[tuple[tuple[str, str], ...], float]
 
@@ -110,6 +118,14 @@ def _update(series: dict[str, Series], report: RunReport, now: float) -> None:
         values["mirrorkit_last_success_timestamp_seconds"] = now
     for name, value in values.items():
         series[name][mirror] = float(value)
+    for name in _HOST_METRICS:  # the last run's hosts replace the previous run's
+        series[name] = {k: v for k, v in series[name].items()
+                        if dict(k).get("mirror") != report.mirror}
+    for host in report.hosts:
+        key = (("host", host.host), ("mirror", report.mirror))
+        series["mirrorkit_last_run_host_limit"][key] = float(host.limit)
+        series["mirrorkit_last_run_host_requests"][key] = float(host.requests)
+        series["mirrorkit_last_run_host_refusals"][key] = float(host.refusals)
     runs = series["mirrorkit_runs_total"]
     for status in ("ok", "partial", "failed"):  # all three, so rate() sees a zero, not absence
         key = (("mirror", report.mirror), ("status", status))

@@ -237,6 +237,10 @@ class MirrorRun:
             finally:
                 self.report.hosts = [HostReport(**dataclasses.asdict(h))
                                      for h in dl.transport.limits.stats()]
+                for h in self.report.hosts:
+                    log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
+                             h.host, h.requests, h.refusals,
+                             "pinned at " if h.pinned else "settled at ", h.limit, h.max_limit)
         if self.plan_error and not self._plan_error_known:
             self.report.errors.insert(
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")

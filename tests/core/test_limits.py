@@ -1,0 +1,160 @@
+"""Per-host in-flight limits that find their level, against loopback servers with a capacity."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mirrorkit.core.transport import TransportSettings
+from mirrorkit.core.transport.client import Transport
+from mirrorkit.core.transport.limits import START, HostStats
+from tests.support.cli import run_cli
+from tests.support.static_list import publish, run_args
+from tests.support.upstream import Handler, Upstream
+
+SETTINGS = TransportSettings(retries=8, backoff_initial=0.01, backoff_max=0.05, read_timeout=5)
+
+
+class Capacity:
+    """A route answering after ``latency`` seconds, with ``503`` beyond ``cap`` at once."""
+
+    def __init__(self, server: Upstream, prefix: str, *, cap: int, latency: float,
+                 retry_after: str | None = None) -> None:
+        self.cap, self.latency, self.retry_after = cap, latency, retry_after
+        self.busy = self.peak = self.served = self.refused = 0
+        self._lock = threading.Lock()
+        server.route(prefix, self._handle)
+
+    def _handle(self, req: Handler) -> bool:
+        with self._lock:
+            full = self.busy >= self.cap
+            if full:
+                self.refused += 1
+            else:
+                self.busy += 1
+                self.peak = max(self.peak, self.busy)
+        if full:
+            req.send_body(503, b"busy", {"Retry-After": self.retry_after}
+                          if self.retry_after else {})
+            return True
+        try:
+            time.sleep(self.latency)
+            req.send_body(200, b"x" * 100)
+        finally:
+            with self._lock:
+                self.busy -= 1
+                self.served += 1
+        return True
+
+
+def fetch_many(urls: list[str], *, per_host: int | None = None,
+               settings: TransportSettings = SETTINGS) -> list[HostStats]:
+    async def go() -> list[HostStats]:
+        async with Transport(settings, per_host=per_host) as t:
+            async with anyio.create_task_group() as tg:
+                for url in urls:
+                    tg.start_soon(t.request, url)
+            return t.limits.stats()
+
+    return anyio.run(go)
+
+
+def test_the_limit_grows_while_the_host_keeps_up(upstream: Upstream) -> None:
+    roomy = Capacity(upstream, "/f/", cap=1000, latency=0.05)
+    [stats] = fetch_many([f"{upstream.url}/f/{i}" for i in range(400)])
+    assert stats.refusals == 0 and roomy.served == 400
+    assert stats.max_limit >= 4 * START  # slow start doubled it several times
+    assert roomy.peak >= 4 * START
+
+
+def test_the_limit_shrinks_on_503_and_every_request_succeeds(upstream: Upstream) -> None:
+    tight = Capacity(upstream, "/f/", cap=4, latency=0.05)
+    [stats] = fetch_many([f"{upstream.url}/f/{i}" for i in range(150)])
+    assert tight.served == 150  # nothing failed: refused requests were retried
+    assert stats.limit <= 5, stats
+    assert stats.refusals == tight.refused
+    assert tight.refused <= 0.25 * tight.served, (tight.refused, tight.served)
+
+
+def test_429_shrinks_it_too(upstream: Upstream) -> None:
+    count = {"n": 0}
+
+    def limited(req: Handler) -> bool:
+        count["n"] += 1
+        req.send_body(429 if count["n"] <= 3 else 200, b"slow down")
+        return True
+
+    upstream.route("/f/", limited)
+    [stats] = fetch_many([f"{upstream.url}/f/{i}" for i in range(20)])
+    assert stats.refusals == 3 and stats.limit < START
+
+
+def test_retry_after_pauses_that_host_only(upstream: Upstream) -> None:
+    other = Upstream().start()
+    try:
+        Capacity(upstream, "/f/", cap=1, latency=0.3, retry_after="2")
+        fast = Capacity(other, "/g/", cap=100, latency=0.01)
+        finished: dict[str, float] = {}
+
+        async def go() -> list[HostStats]:
+            started = time.monotonic()
+            async with Transport(SETTINGS) as t:
+                async def get(url: str) -> None:
+                    await t.request(url)
+                    finished[url] = time.monotonic() - started
+
+                async with anyio.create_task_group() as tg:
+                    for i in range(3):  # the second and third are refused: a 2 s pause
+                        tg.start_soon(get, f"{upstream.url}/f/{i}")
+                    await anyio.sleep(0.5)
+                    for i in range(20):  # meanwhile the other host is served at once
+                        tg.start_soon(get, f"{other.url}/g/{i}")
+                return t.limits.stats()
+
+        stats = {s.host.split(":")[1]: s for s in anyio.run(go)}
+        paused = stats[str(upstream.port)]
+        assert paused.paused_s >= 1.9 and paused.refusals >= 1
+        assert max(v for k, v in finished.items() if "/g/" in k) < 1.5
+        assert min(v for k, v in finished.items() if "/f/" in k and not k.endswith("/0")) >= 2
+        assert fast.served == 20 and stats[str(other.port)].refusals == 0
+    finally:
+        other.stop()
+
+
+def test_a_pinned_limit_stays_pinned(upstream: Upstream) -> None:
+    tight = Capacity(upstream, "/f/", cap=2, latency=0.05)
+    [stats] = fetch_many([f"{upstream.url}/f/{i}" for i in range(40)], per_host=3)
+    assert stats.pinned and stats.limit == 3 and stats.max_limit == 3
+    assert tight.peak <= 2 and tight.served == 40 and stats.refusals > 0
+    roomy = Capacity(upstream, "/g/", cap=100, latency=0.02)
+    [stats] = fetch_many([f"{upstream.url}/g/{i}" for i in range(100)], per_host=3)
+    assert stats.limit == 3 and roomy.peak <= 3
+
+
+def test_the_run_reports_what_it_found_per_host(upstream: Upstream, tmp_path: Path) -> None:
+    publish(upstream, {f"f{i}.bin": bytes([i]) * 100 for i in range(30)})
+    res = run_cli("--log-level", "info", *run_args(upstream, tmp_path / "m", "--json",
+                                                   "--metrics-file", str(tmp_path / "m.prom")))
+    assert res.code == 0, res.stderr
+    [host] = res.json["hosts"]
+    assert host["host"] == f"127.0.0.1:{upstream.port}"
+    assert host["requests"] == 31 and host["refusals"] == 0 and not host["pinned"]
+    assert f"host 127.0.0.1:{upstream.port}: 31 requests, 0 refused, in-flight limit " \
+           "settled at" in res.stderr
+    prom = (tmp_path / "m.prom").read_text()
+    assert (f'mirrorkit_last_run_host_requests{{host="127.0.0.1:{upstream.port}",'
+            'mirror="static-list"} 31.0') in prom
+    pinned = run_cli(*run_args(upstream, tmp_path / "p", "--json", "--per-host", "2"))
+    assert pinned.json["hosts"][0]["pinned"] and pinned.json["hosts"][0]["limit"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "auto-ish", "2000"])
+def test_concurrency_takes_auto_or_a_number(upstream: Upstream, tmp_path: Path,
+                                            value: str) -> None:
+    res = run_cli(*run_args(upstream, tmp_path / "m", "--concurrency", value))
+    assert res.code == 2
+    assert "must be 'auto' or a whole number from 1 to 1024" in res.stderr
