@@ -71,6 +71,7 @@ http {{
     keepalive_timeout 120s;
     default_type application/octet-stream;
     client_body_temp_path {run}/tmp;
+    limit_conn_zone $server_port zone=cdncap:1m;
     # the registry and API host
     server {{
         listen 127.0.0.1:{registry};
@@ -103,10 +104,15 @@ http {{
         listen 127.0.0.1:{cdn};
         root {root};
         location /fast/ {{ internal; }}
+        {cdn_cap}
         location /blobs/ {{
             if ($http_authorization) {{ return 400 'no credentials here'; }}
-            echo_sleep {delay};
+            echo_sleep {cdn_delay};
             echo_exec /fast$uri;
+        }}
+        location @busy {{
+            add_header Retry-After 1 always;
+            return 503 'over capacity';
         }}
     }}
 }}
@@ -167,8 +173,13 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 class Upstream:
     """The files on disk and nginx serving them on two ports (registry+API, CDN)."""
 
-    def __init__(self, root: Path, run: Path, formulae: int, delay_ms: float) -> None:
+    def __init__(self, root: Path, run: Path, formulae: int, delay_ms: float, *,
+                 cdn_delay_ms: float | None = None, cdn_capacity: int | None = None) -> None:
+        """``cdn_capacity``: requests the CDN serves at once; beyond, ``503`` +
+        ``Retry-After: 1`` (nginx's ``limit_conn``)."""
         self.root, self.run, self.delay_ms = root, run, delay_ms
+        self.cdn_delay_ms = delay_ms if cdn_delay_ms is None else cdn_delay_ms
+        self.cdn_capacity = cdn_capacity
         self.registry, self.cdn = free_port(), free_port()
         self.bottles: list[dict[str, str]] = []
         self._build(formulae)
@@ -225,6 +236,9 @@ class Upstream:
         conf.write_text(NGINX_CONF.format(
             echo_module=ECHO_MODULE, run=self.run, root=self.root, registry=self.registry,
             cdn=self.cdn, token=TOKEN, delay=f"{self.delay_ms / 1000:.3f}",
+            cdn_delay=f"{self.cdn_delay_ms / 1000:.3f}",
+            cdn_cap=(f"limit_conn cdncap {self.cdn_capacity}; limit_conn_status 503; "
+                     "error_page 503 @busy;") if self.cdn_capacity else "",
             challenge=f'Bearer realm="http://127.0.0.1:{self.registry}/token",service="bench",'
                       'scope="repository:$repo:pull"'))
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-e",

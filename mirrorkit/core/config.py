@@ -71,6 +71,9 @@ class EngineSettings(BaseModel):
         300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
     )
     timeout: float = Field(60.0, gt=0, le=3600, description="Seconds without data before a retry.")
+    max_index_bytes: int = Field(
+        2 * 1024**3, ge=1, description="Largest index file (of unknown size) accepted, in "
+        "bytes, after decompression; a plugin may set another cap per file.")
     min_rate: float = Field(
         1024.0, ge=0, description="Bytes per second a body must average (after its first "
         "min_rate_window seconds) or it is abandoned and retried; 0 turns the check off.")

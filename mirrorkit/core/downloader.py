@@ -24,14 +24,12 @@ from .transport.client import Transport
 from .transport.errors import Permanent, Retryable, http_date_to_epoch, raise_for_status
 from .transport.retries import describe, with_retries
 
-__all__ = ["INDEX_MAX_BYTES", "NOT_MODIFIED", "Downloader", "FetchResult"]
+__all__ = ["NOT_MODIFIED", "Downloader", "FetchResult"]
 
 # Bodies are hashed and written in batches of this size on a worker thread (hashlib and
 # file writes release the GIL), so a large download uses a second core while the event loop
 # keeps receiving; a body smaller than one batch is handled inline, which is cheaper.
 BATCH = 1024 * 1024
-#: the most an index file (of unknown size) may have, unless its artifact says otherwise
-INDEX_MAX_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +117,7 @@ class Downloader:
             if artifact.size is not None and declared is not None and declared != artifact.size:
                 raise Retryable(f"server announced {declared} bytes, expected {artifact.size}")
             limit = artifact.size
-            cap = limit if limit is not None else _cap(artifact)
+            cap = limit if limit is not None else _cap(artifact, self.settings)
             if declared is not None and cap is not None and declared > cap:
                 raise Permanent(f"server announced {declared} bytes, more than the "
                                 f"{cap} bytes allowed for this file")
@@ -171,11 +169,15 @@ class Downloader:
             )
 
 
-def _cap(artifact: Artifact) -> int | None:
-    """The most bytes a file of unknown size may have: indexes are capped, blobs are not."""
+def _cap(artifact: Artifact, settings: TransportSettings) -> int | None:
+    """The most bytes a file of unknown size may have: indexes are capped, blobs are not.
+
+    Counted after decompression (aiohttp decodes ``Content-Encoding`` as it receives), so a
+    compression bomb stops at the cap however small its compressed form.
+    """
     if artifact.max_bytes is not None:
         return artifact.max_bytes
-    return INDEX_MAX_BYTES if artifact.kind is Kind.INDEX else None
+    return settings.index_max_bytes if artifact.kind is Kind.INDEX else None
 
 
 class _BodySink:

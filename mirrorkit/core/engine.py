@@ -126,6 +126,7 @@ class MirrorRun:
             ca_bundle=s.ca_bundle,
             min_rate=s.min_rate,
             min_rate_window=s.min_rate_window,
+            index_max_bytes=s.max_index_bytes,
         )
         # None: "auto" (the transport's own cap, and adaptive per-host limits)
         self._concurrency = s.concurrency if isinstance(s.concurrency, int) else None

@@ -16,6 +16,7 @@ class TransportSettings:
     ``min_rate`` (bytes per second, averaged over ``min_rate_window`` seconds) is the total
     deadline of a body besides the idle ``read_timeout``: a server that drips a byte now and
     then never trips an idle timeout, but it does fall under the rate.
+    ``index_max_bytes`` caps index files (decompressed: a gzip bomb stops at the cap).
     """
 
     concurrency: int = 16
@@ -29,3 +30,6 @@ class TransportSettings:
     ca_bundle: Path | None = None
     min_rate: float = 1024.0
     min_rate_window: float = 30.0
+    #: the most an index file of unknown size may have (decompressed), unless its artifact
+    #: says otherwise
+    index_max_bytes: int = 2 * 1024**3

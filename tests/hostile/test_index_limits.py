@@ -1,0 +1,119 @@
+"""A hostile upstream index: endless, a compression bomb, or a drip. Each run ends soon,
+with one clear line, the previous snapshot untouched and the lock released."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import time
+from pathlib import Path
+
+from tests.hostile.harness import snapshot
+from tests.support.cli import run_cli
+from tests.support.static_list import INDEX, publish, run_args
+from tests.support.upstream import Handler, Upstream
+
+GOOD = {"pool/a.bin": b"a" * 1000}
+
+
+def _mirror_then_serve(upstream: Upstream, tmp_path: Path, route: object) -> tuple[Path, dict]:
+    publish(upstream, GOOD)
+    dest = tmp_path / "mirror"
+    first = run_cli(*run_args(upstream, dest))
+    assert first.code == 0, first.stderr
+    upstream.route(INDEX, route)  # type: ignore[arg-type]
+    return dest, snapshot(dest)
+
+
+def _assert_refused_and_unchanged(res: object, dest: Path, before: dict, *words: str,
+                                  upstream: Upstream) -> None:
+    assert res.code == 1, res.stderr  # type: ignore[attr-defined]
+    stderr: str = res.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    for word in words:
+        assert word in stderr, stderr
+    assert snapshot(dest) == before
+    # the lock was released: the next run (upstream good again) goes through
+    upstream.routes.clear()
+    again = run_cli(*run_args(upstream, dest, "--json"))
+    assert again.code == 0, again.stderr
+
+
+def test_an_endless_index_stops_at_the_cap(upstream: Upstream, tmp_path: Path) -> None:
+    def endless(req: Handler) -> bool:  # no Content-Length: the body ends when we hang up
+        req.send_response(200)
+        req.send_header("Connection", "close")
+        req.end_headers()
+        req.close_connection = True
+        chunk = b"[" + b" " * 65535
+        try:
+            for _ in range(100_000):  # 6.5 GB, if nobody stopped it
+                req.wfile.write(chunk)
+        except OSError:
+            pass
+        return True
+
+    dest, before = _mirror_then_serve(upstream, tmp_path, endless)
+    started = time.monotonic()
+    res = run_cli(*run_args(upstream, dest, "--max-index-bytes", "5000000", "--retries", "0"))
+    assert time.monotonic() - started < 30
+    _assert_refused_and_unchanged(res, dest, before, "index.json",
+                                  "larger than the 5000000 bytes allowed", upstream=upstream)
+
+
+def test_a_compression_bomb_stops_at_the_cap(upstream: Upstream, tmp_path: Path) -> None:
+    bomb = gzip.compress(b"[" + b" " * (50 * 1024 * 1024), compresslevel=9)  # 50 kB -> 50 MB
+    assert len(bomb) < 100_000
+
+    def serve(req: Handler) -> bool:
+        req.send_body(200, bomb, {"Content-Encoding": "gzip"})
+        return True
+
+    dest, before = _mirror_then_serve(upstream, tmp_path, serve)
+    res = run_cli(*run_args(upstream, dest, "--max-index-bytes", "1000000", "--retries", "0"))
+    _assert_refused_and_unchanged(res, dest, before, "index.json",
+                                  "larger than the 1000000 bytes allowed", upstream=upstream)
+
+
+def test_a_drip_ends_within_the_rate_window(upstream: Upstream, tmp_path: Path) -> None:
+    def drip(req: Handler) -> bool:
+        req.send_response(200)
+        req.send_header("Content-Length", "100000")
+        req.end_headers()
+        try:
+            for _ in range(120):  # a byte a second: never idle long enough for --timeout
+                req.wfile.write(b" ")
+                req.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            pass
+        return True
+
+    dest, before = _mirror_then_serve(upstream, tmp_path, drip)
+    started = time.monotonic()
+    res = run_cli(*run_args(upstream, dest, "--timeout", "2", "--retries", "1",
+                            "--min-rate", "1024", "--min-rate-window", "3"))
+    took = time.monotonic() - started
+    assert took < 20, took  # two tries of about 3 s each, not a minute of dripping
+    _assert_refused_and_unchanged(res, dest, before, "index.json", "too slow",
+                                  upstream=upstream)
+
+
+def test_a_mute_upstream_is_reported_on_stderr_while_waiting(upstream: Upstream,
+                                                             tmp_path: Path) -> None:
+    """Accepts connections, never answers: the wait is said at the default log level."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    try:
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}/index.json"
+        started = time.monotonic()
+        res = run_cli("run", "static-list", "--index-url", url, "--dest", str(tmp_path / "m"),
+                      "--timeout", "1", "--retries", "2", "--backoff-initial", "0.1",
+                      "--backoff-max", "0.2")
+        assert time.monotonic() - started < 20
+        assert res.code == 1
+        assert "retrying after timed out" in res.stderr and url in res.stderr
+        assert "attempt 1, next try in" in res.stderr
+    finally:
+        mute.close()
