@@ -70,7 +70,9 @@ class EngineSettings(BaseModel):
     max_retry_after: float = Field(
         300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
     )
-    timeout: float = Field(60.0, gt=0, le=3600, description="Seconds without data before a retry.")
+    timeout: float = Field(
+        15.0, gt=0, le=3600, description="Seconds without data (or to connect) before a "
+        "retry; two such timeouts end the file's tries.")
     max_index_bytes: int = Field(
         2 * 1024**3, ge=1, description="Largest index file (of unknown size) accepted, in "
         "bytes, after decompression; a plugin may set another cap per file.")

@@ -256,7 +256,7 @@ async def _chunks(resp: aiohttp.ClientResponse, settings: TransportSettings
                 if elapsed > window and received < floor * elapsed:
                     raise Retryable(
                         f"timed out: too slow ({received} bytes in {elapsed:.0f}s, under "
-                        f"{floor:.0f} bytes/s)", refused=True)
+                        f"{floor:.0f} bytes/s)", refused=True, silent=True)
             yield chunk
     except aiohttp.ClientPayloadError as exc:
         if "not completed" not in str(exc):  # e.g. a gzip body that does not decompress
@@ -276,7 +276,7 @@ def _request_error(exc: BaseException) -> Retryable | Permanent | None:
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
         return Permanent(f"invalid URL: {exc}")
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from it too
-        return Retryable(f"timed out ({type(exc).__name__})", refused=True)
+        return Retryable(f"timed out ({type(exc).__name__})", refused=True, silent=True)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}")
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError

@@ -15,12 +15,14 @@ class Retryable(Exception):
     """Connection errors, timeouts, 5xx, 429, truncated or wrong bodies."""
 
     def __init__(self, reason: str, retry_after: float | None = None, *,
-                 refused: bool = False) -> None:
+                 refused: bool = False, silent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         #: the server said "too many" (429, 503) or hung up: the host's limit shrinks
         self.refused = refused
+        #: nothing arrived in time (a timeout, a drip): said on stderr, tried fewer times
+        self.silent = silent
 
 
 class Permanent(Exception):

@@ -17,6 +17,10 @@ __all__ = ["describe", "with_retries"]
 
 log = logging.getLogger("mirrorkit.download")
 _T = TypeVar("_T")
+#: tries of one request that may end with nothing arriving in time: an upstream that accepts
+#: connections and never answers fails after two timeouts (about 2 x ``timeout``), not after
+#: every retry, so a mute or unreachable upstream ends a run in well under a minute
+SILENT_TRIES = 2
 
 
 class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -52,7 +56,7 @@ def describe(exc: BaseException) -> str:
 def _log_retry(url: str, exc: BaseException | None, attempt: int, wait: float) -> None:
     # a silent upstream (timeouts) is said at the default level: an operator watching a
     # run that seems stuck learns which URL it waits for and when the next try comes
-    quiet = isinstance(exc, Retryable) and not exc.reason.startswith("timed out")
+    quiet = isinstance(exc, Retryable) and not exc.silent
     log.log(logging.INFO if quiet else logging.WARNING,
             "retrying after %s (attempt %d, next try in %.1fs): %s",
             describe(exc) if exc else "?", attempt, wait, url)
@@ -73,12 +77,19 @@ async def with_retries(settings: TransportSettings, url: str,
         if settings.retries == 0:
             raise
         first = exc
+    silent = [first.silent]
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        silent.append(isinstance(exc, Retryable) and exc.silent)
+        return state.attempt_number >= settings.retries or sum(silent) >= SILENT_TRIES
+
     wait = _WaitRetryAfterOrBackoff(settings, done=1)
     pause = wait.after(first, 1)
     _log_retry(url, first, 1, pause)
     await anyio.sleep(pause)
     retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(settings.retries),
+        stop=stop,
         wait=wait,
         retry=tenacity.retry_if_exception_type(Retryable),
         reraise=True,

@@ -25,8 +25,8 @@ class TransportSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     max_retry_after: float = 300.0
-    connect_timeout: float = 30.0
-    read_timeout: float = 60.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 15.0
     ca_bundle: Path | None = None
     min_rate: float = 1024.0
     min_rate_window: float = 30.0
