@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 
 from .artifact import Artifact, Kind
-from .commit import commit_snapshot, record_failed_run
+from .commit import commit_snapshot, record_failed_run, roll_back_new
 from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
@@ -36,6 +36,9 @@ from .redact import redact
 from .registry import FetchError
 from .report import ArtifactError, RunReport
 from .staging import Staging, clean_stale_staging
+from .store.changeset import PathConflict, ancestors, path_conflict
+from .store.local import LocalStore, StoreRefused
+from .store.safefs import UnsafeDestination
 
 if TYPE_CHECKING:
     from .workers import WorkerPool
@@ -131,6 +134,8 @@ class MirrorRun:
         self.prev: Manifest | None = None
         self.prev_files: dict[str, FileEntry] = {}
         self.planned: dict[str, Artifact] = {}
+        self._planned_dirs: set[str] = set()  # every parent directory of a planned path
+        self.refused = False  # the plan cannot be committed: undo what was put in place
         self.entries: dict[str, FileEntry] = {}
         self.readable: dict[str, Path] = {}
         self.staged_index: list[_Staged] = []
@@ -200,16 +205,30 @@ class MirrorRun:
         work_dir.mkdir(parents=True, exist_ok=True)
         try:
             await self._plan_and_fetch(work_dir=work_dir)
-            if self.plan_error or (self.failed and not self.settings.allow_partial):
+            if self.refused:
+                roll_back_new(self)
+            elif self.plan_error or (self.failed and not self.settings.allow_partial):
                 record_failed_run(self)
             else:
-                commit_snapshot(self, run_id)
+                commit_snapshot(self, run_id, LocalStore(
+                    self.staging, keep_snapshots=self.settings.keep_snapshots))
+        except (StoreRefused, UnsafeDestination) as exc:
+            roll_back_new(self)
+            self._stop_run(f"commit refused: {exc}; the mirror is unchanged")
         except OSError as exc:  # the commit itself failed (disk full writing the manifest)
             self._stop_run(f"commit failed: {exc.strerror or exc} ({exc.filename or self.dest})"
                            "; the next run completes it")
         finally:
             self.staging.remove()
         self._finish_status()
+
+    def describe_dest(self) -> str:
+        return str(self.dest)
+
+    def _refuse(self, message: str) -> None:
+        """The plan cannot be committed as a whole: stop, and undo early commits."""
+        self.refused = True
+        self._stop_run(message)
 
     def _stop_run(self, message: str) -> None:
         """A failure no retry can fix (no space left): one error, and the run winds down."""
@@ -263,6 +282,7 @@ class MirrorRun:
                     tg.start_soon(self._process_slot, art)
             except Exception as exc:
                 log.debug("planning failed", exc_info=True)
+                self.refused = self.refused or isinstance(exc, PathConflict)
                 self.plan_error = redact(_one_line(exc))
                 # a plan stopped by a failed index fetch is reported once, as that file
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
@@ -328,6 +348,11 @@ class MirrorRun:
         """Record ``art`` in the plan; False when the same file was already planned."""
         other = self.planned.get(art.path)
         if other is None:
+            conflict = path_conflict(art.path, self.planned, self._planned_dirs)
+            if conflict is not None:
+                raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
+                                   f"{conflict}; nothing was changed")
+            self._planned_dirs.update(ancestors(art.path))
             self.planned[art.path] = art
             self.observer.planned(art)
             return True
@@ -355,6 +380,8 @@ class MirrorRun:
             self.observer.done(art, outcome)
         except FetchError as exc:
             self._fail(art, exc.reason)
+        except UnsafeDestination as exc:
+            self._refuse(f"refused: {exc}; the mirror is unchanged")
         except OSError as exc:
             if exc.errno in _FATAL_ERRNOS:
                 self._stop_run(f"{exc.strerror} in {self.dest}: the run stopped; the previous "
@@ -445,7 +472,10 @@ class MirrorRun:
             return
         if art.kind is Kind.INDEX:
             self.staged_index.append(staged)
-        elif art.path in self.prev_files or os.path.lexists(final):
+        elif (art.path in self.prev_files or os.path.lexists(final)
+              or any(a in self.prev_files for a in ancestors(art.path))):
+            # replaces a file, or needs the name of one (a file becoming a directory):
+            # committed in order with the rest of the changeset
             self.deferred_blobs.append(staged)
         else:
             self.staging.commit(tmp, art.path, mtime)
@@ -542,7 +572,8 @@ def _size_on_disk(path: Path) -> int | None:
 # no retry and no other file can succeed after these: stop the run at the first one
 _FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
-_KNOWN_ERRORS = ("PlanError", "PlanConflict", "UnsafePathError", "FetchError", "DigestError")
+_KNOWN_ERRORS = ("PlanError", "PlanConflict", "PathConflict", "UnsafePathError", "FetchError",
+                 "DigestError")
 
 
 def _one_line(exc: BaseException) -> str:
