@@ -41,6 +41,7 @@ from .store.local import LocalStore, StoreRefused
 from .store.safefs import UnsafeDestination
 
 if TYPE_CHECKING:
+    from .store.s3.remote import Remote
     from .workers import WorkerPool
 
 __all__ = ["MirrorRun", "RunObserver"]
@@ -115,6 +116,9 @@ class MirrorRun:
         self.host = host
         self.mirror = mirror
         self.dest = Path(os.path.abspath(mirror.dest))
+        self.dest_url = mirror.dest_url  # s3://bucket/prefix: self.dest is a scratch dir
+        self._remote: Remote | None = None
+        self._remote_kept: set[str] = set()  # kept files whose bytes are only in the bucket
         self.dry_run = dry_run
         self.observer: RunObserver = observer or _NullObserver()
         self.command = command
@@ -147,8 +151,8 @@ class MirrorRun:
         self._scope: anyio.CancelScope | None = None
         self._plan_error_known = False
         self.report = RunReport(
-            mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
-        )
+            mirror=mirror.name, registry=mirror.registry, dest=self.describe_dest(),
+            dry_run=dry_run)
         self._seq = 0
         self._slots = anyio.Semaphore(max(2, s.concurrency * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
@@ -159,8 +163,15 @@ class MirrorRun:
         started = time.monotonic()
         self.report.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         try:
+            if self.dest_url is not None:
+                from .store.s3.remote import Remote, run_into_bucket  # boto3: only for S3
+
+                self._remote = Remote(self.dest_url, self.settings.concurrency)
             if self.dry_run:
                 await self._run_dry()
+            elif self._remote is not None:
+                await run_into_bucket(self, self._remote)
+                self._finish_status()
             else:
                 self.dest.mkdir(parents=True, exist_ok=True)
                 with MirrorLock(self.dest, self.command):
@@ -175,7 +186,10 @@ class MirrorRun:
 
     # ------------------------------------------------------------------ phases
     async def _run_dry(self) -> None:
-        self.prev = load_manifest(self.dest) if self.dest.exists() else None
+        if self._remote is not None:
+            self.prev = await anyio.to_thread.run_sync(self._remote.load_state, self.mirror.name)
+        else:
+            self.prev = load_manifest(self.dest) if self.dest.exists() else None
         self.prev_files = self.prev.files if self.prev else {}
         self.report.previous_snapshot = self.prev.snapshot if self.prev else None
         scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-plan-"))
@@ -223,7 +237,7 @@ class MirrorRun:
         self._finish_status()
 
     def describe_dest(self) -> str:
-        return str(self.dest)
+        return self.dest_url or str(self.dest)
 
     def _refuse(self, message: str) -> None:
         """The plan cannot be committed as a whole: stop, and undo early commits."""
@@ -333,7 +347,8 @@ class MirrorRun:
         prev = self.prev_files.get(art.path)
         if prev is None or not _entry_matches(art, prev):
             return None
-        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+        if (not self.dry_run and self._remote is None
+                and _size_on_disk(self.dest / art.path) != prev.size):
             return None
         return prev
 
@@ -370,8 +385,18 @@ class MirrorRun:
             event = self._in_progress.get(art.path)
             if event is not None:
                 await event.wait()
-            return self.readable.get(art.path)
-        return await self._process_claimed(art)
+        else:
+            await self._process_claimed(art)
+        return await self._readable(art.path)
+
+    async def _readable(self, path: str) -> Path | None:
+        """Where to read a processed file's bytes (a kept file of a bucket is fetched now)."""
+        if path in self._remote_kept and self._remote is not None:
+            self._remote_kept.discard(path)
+            tmp = self.staging.new_path()
+            await anyio.to_thread.run_sync(self._remote.download, path, tmp)
+            self.readable[path] = tmp
+        return self.readable.get(path)
 
     async def _process_claimed(self, art: Artifact) -> Path | None:
         event = self._in_progress[art.path] = anyio.Event()
@@ -407,6 +432,8 @@ class MirrorRun:
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry
         self.readable[art.path] = self.dest / art.path
+        if self._remote is not None:
+            self._remote_kept.add(art.path)
         self.report.skipped += 1
         return "kept"
 
@@ -421,7 +448,8 @@ class MirrorRun:
         unchanged = self._unchanged(art)
         if unchanged is not None:
             return self._keep(art, unchanged)
-        if not conditional and not self.dry_run and art.digest is not None:
+        if (not conditional and not self.dry_run and art.digest is not None
+                and self._remote is None):
             adopted = await self._adopt_existing(art, final)
             if adopted is not None:
                 return self._keep(art, adopted)
@@ -433,7 +461,8 @@ class MirrorRun:
                 self.report.bytes_to_download += art.size
             return "would-download"
         tmp = self.staging.new_path()
-        has_prev_file = prev is not None and _size_on_disk(final) == prev.size
+        has_prev_file = prev is not None and (self._remote is not None
+                                              or _size_on_disk(final) == prev.size)
         result = await self._download(
             art,
             tmp,
@@ -472,7 +501,7 @@ class MirrorRun:
             return
         if art.kind is Kind.INDEX:
             self.staged_index.append(staged)
-        elif (art.path in self.prev_files or os.path.lexists(final)
+        elif (self._remote is not None or art.path in self.prev_files or os.path.lexists(final)
               or any(a in self.prev_files for a in ancestors(art.path))):
             # replaces a file, or needs the name of one (a file becoming a directory):
             # committed in order with the rest of the changeset
@@ -532,10 +561,12 @@ class MirrorRun:
                                  f"got {got}")
         entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind, order=art.order,
                           digest=_recorded_digest(art))
-        if prev is not None and prev.sha256 == sha and _size_on_disk(final) == prev.size:
+        if prev is not None and prev.sha256 == sha and (
+                self._remote is not None or _size_on_disk(final) == prev.size):
             # same bytes, only the timestamp moved: adopt the source's mtime in place
             tmp.unlink(missing_ok=True)
-            os.utime(final, ns=(st.st_mtime_ns, st.st_mtime_ns))
+            if self._remote is None:
+                os.utime(final, ns=(st.st_mtime_ns, st.st_mtime_ns))
             return self._keep(art, entry)
         self.report.downloaded += 1
         self.report.bytes_downloaded += st.st_size
