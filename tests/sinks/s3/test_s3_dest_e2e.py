@@ -49,14 +49,13 @@ def assert_served_tree(s3: LoggedS3, bucket: str, prefix: str,
 
 
 def index_after_blobs(s3: LoggedS3, bucket: str, index_key: str) -> None:
-    is_index = (lambda e: e.key == index_key)
-    is_state = (lambda e: e.key.endswith(".mirrorkit/published.json"))
-    is_lock = (lambda e: e.key.endswith(".mirrorkit/lock"))
+    state_key = index_key.rsplit("/", 1)[0] + "/.mirrorkit/published.json"
+    lock_key = index_key.rsplit("/", 1)[0] + "/.mirrorkit/lock"
     blob_ends = [end for _, end in s3.spans(
-        bucket, lambda e: e.method in ("PUT", "POST") and not (is_index(e) or is_state(e)
-                                                              or is_lock(e)))]
-    index_spans = s3.spans(bucket, lambda e: is_index(e) and e.method == "PUT")
-    state_spans = s3.spans(bucket, lambda e: is_state(e) and e.method == "PUT")
+        bucket, lambda e: e.method in ("PUT", "POST")
+        and e.key not in (index_key, state_key, lock_key))]
+    index_spans = s3.spans(bucket, lambda e: e.key == index_key and e.method == "PUT")
+    state_spans = s3.spans(bucket, lambda e: e.key == state_key and e.method == "PUT")
     assert blob_ends and len(index_spans) == 1 and len(state_spans) == 1
     assert max(blob_ends) < index_spans[0][0] < index_spans[0][1] < state_spans[0][0]
 
