@@ -24,7 +24,7 @@ from ...core.manifest import Manifest, ManifestError, load_manifest
 from ...core.store import Put, apply_changeset, build_changeset, diff_files
 from ...core.store.s3.client import S3Error, describe, make_client
 from ...core.store.s3.state import load_published, published_manifest
-from ...core.store.s3.store import S3Store
+from ...core.store.s3.store import S3Lock, S3Store
 from ...core.store.s3.target import S3Target
 from .options import S3Options
 
@@ -77,6 +77,7 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
 def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
                     log: logging.Logger) -> PublishResult:
     client = make_client(options.concurrency)
+    S3Lock(client, target, "mirrorkit publish").refuse_if_held()  # a run into the bucket
     published = load_published(client, target)
     if published is not None and published.mirror and published.mirror != manifest.mirror \
             and not options.force:

@@ -132,3 +132,30 @@ def test_a_held_bucket_lock_refuses_the_run_and_names_the_object(
     assert f"delete s3://{bucket}/p/.mirrorkit/lock" in lines[0]
     listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert [o["Key"] for o in listed] == ["p/.mirrorkit/lock"]  # nothing else written
+
+
+def test_publish_into_a_prefix_a_run_holds_is_refused_and_writes_nothing(
+    upstream: Upstream, s3_logged: LoggedS3, bucket: str, tmp_path: Path
+) -> None:
+    publish(upstream, {"a.bin": b"a" * 100})
+    local = tmp_path / "mirror"
+    assert run_cli(*run_args(upstream, local)).code == 0
+    client = s3_logged.client()
+    client.put_object(Bucket=bucket, Key="p/.mirrorkit/lock", Body=json.dumps(
+        {"pid": 77, "host": "h", "since": "2026-01-01T00:00:00+00:00",
+         "command": "mirrorkit run"}).encode())
+    s3_logged.clear()
+    res = run_cli("publish", local, f"s3://{bucket}/p", env=s3_logged.env())
+    assert res.code == 1 and "in use by a run mirroring into it (pid 77" in res.stderr
+    assert s3_logged.writes(bucket) == []
+
+
+def test_sinks_with_an_s3_dest_are_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "mirrors.toml"
+    config.write_text('[[mirrors]]\nname = "m"\nregistry = "static-list"\n'
+                      'index_url = "http://127.0.0.1:9/index.json"\n'
+                      'dest = "s3://some-bucket/m"\n'
+                      '[[mirrors.sinks]]\ntype = "s3"\ntarget = "s3://other-bucket/m"\n')
+    res = run_cli("run", "--config", config)
+    assert res.code == 2
+    assert "the mirror is already in the bucket" in res.stderr

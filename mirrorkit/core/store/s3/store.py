@@ -23,7 +23,7 @@ from typing import Any
 
 from ...manifest import Manifest
 from ..changeset import Changeset, Link, Put
-from .client import S3Error, describe, is_precondition_failed
+from .client import S3Error, describe, is_not_found, is_precondition_failed
 from .state import published_manifest, save_published
 from .target import S3Target
 from .upload import Uploader, UploadSettings
@@ -120,6 +120,17 @@ class S3Lock:
             raise S3Error(f"{self.target}: cannot take the lock: {describe(exc)}") from None
         self._held = True
         return self
+
+    def refuse_if_held(self) -> None:
+        """For a writer that does not take the lock (publish): refuse while a run holds it."""
+        try:
+            self.client.head_object(Bucket=self.target.bucket, Key=self.key)
+        except Exception as exc:
+            if is_not_found(exc):
+                return
+            raise S3Error(f"{self.target}: cannot check the lock: {describe(exc)}") from None
+        raise S3Locked(f"{self.target} is in use by a run mirroring into it "
+                       f"({self._holder()}); publish elsewhere, or wait for it to finish")
 
     def _holder(self) -> str:
         try:
