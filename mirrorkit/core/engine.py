@@ -367,7 +367,6 @@ class MirrorRun:
             if conflict is not None:
                 raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
                                    f"{conflict}; nothing was changed")
-            self._planned_dirs.update(ancestors(art.path))
             self.planned[art.path] = art
             self.observer.planned(art)
             return True

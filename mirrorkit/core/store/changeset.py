@@ -91,13 +91,22 @@ def ancestors(path: str) -> Iterable[str]:
 
 
 def path_conflict(path: str, files: Mapping[str, object] | set[str],
-                  dirs: Mapping[str, object] | set[str]) -> str | None:
-    """The reason ``path`` cannot join a set of ``files`` whose parents are ``dirs``."""
+                  dirs: set[str]) -> str | None:
+    """The reason ``path`` cannot join a set of ``files`` whose parents are ``dirs``.
+
+    Adds the parents of an accepted path to ``dirs``. A parent already in ``dirs`` was
+    checked, with its own parents, when it got there, which makes the common case (a file
+    in a known directory) two set lookups.
+    """
     if path in dirs:
         return f"{path} is both a file and the directory of other files"
+    cut = path.rfind("/")
+    if cut < 0 or path[:cut] in dirs:
+        return None
     for parent in ancestors(path):
         if parent in files:
             return f"{parent} is both a file and the directory of {path}"
+    dirs.update(ancestors(path))
     return None
 
 
