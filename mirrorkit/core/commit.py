@@ -1,69 +1,80 @@
-"""The commit phase of a run: replaced blobs, links, index files in order, prune, manifest.
+"""The commit phase of a run: turn what the run verified into a changeset and apply it.
 
-Kept apart from the fetching so the order that makes a mirror consistent reads in one place:
-nothing here runs until every download of the plan has been verified.
+Which files are stale, which stay for their grace period, whether the snapshot id changes:
+those are the run's decisions, made here. The order in which the writes happen is not:
+that lives in :mod:`.store.apply`, shared with bundle import and S3 publishing. Nothing here
+runs until every download of the plan has been verified.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import shutil
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .manifest import FileEntry, Manifest
-from .staging import remove_with_empty_parents
+from .store import Link, Put, apply_changeset, build_changeset
+from .store.changeset import ancestors
 
 if TYPE_CHECKING:
     from .engine import MirrorRun
+    from .store import Store
 
-__all__ = ["commit_links", "commit_snapshot", "prune_stale", "record_failed_run"]
+__all__ = ["commit_snapshot", "record_failed_run", "roll_back_new"]
 
 log = logging.getLogger("mirrorkit.engine")
 
 
-def commit_links(run: MirrorRun) -> int:
-    """Hard-link every planned link to its committed target; returns how many were made."""
-    made = 0
-    replaced = {s.artifact.path for s in run.deferred_blobs}
+def _resolve_links(run: MirrorRun) -> list[Link]:
+    """Every planned link whose target is in the snapshot (--allow-partial may drop some)."""
+    links = []
     for art in run.links:
         assert art.link_to is not None
         entry = run.entries.get(art.link_to)
         if entry is None:  # the target failed and --allow-partial is on
             run._fail(art, f"link target {art.link_to} is not in the mirror")
             continue
-        final, target = run.dest / art.path, run.dest / art.link_to
-        if art.link_to in replaced or not _same_file(final, target):
-            tmp = run.staging.new_path()
-            try:
-                os.link(target, tmp)
-            except OSError as exc:  # a filesystem without hard links: copy instead
-                log.warning("cannot hard-link %s (%s); copying", art.path, exc.strerror)
-                shutil.copy2(target, tmp)
-            run.staging.commit(tmp, art.path)
-            made += 1
+        links.append(Link(art.path, art.link_to))
         run.entries[art.path] = FileEntry(size=entry.size, sha256=entry.sha256,
                                            digest=entry.digest)
-    return made
+    return links
 
-def commit_snapshot(run: MirrorRun, run_id: str) -> None:
-    for staged in run.deferred_blobs:
-        run.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
-    linked = commit_links(run)
-    for staged in sorted(run.staged_index, key=lambda s: (s.artifact.order, s.seq)):
-        run.staging.commit(staged.tmp, staged.artifact.path, staged.mtime)
-    log.info("committed %d blobs and %d index files",
-             len(run.committed_new) + len(run.deferred_blobs), len(run.staged_index))
-    removed = prune_stale(run)
-    for path, err in run.failed.items():  # --allow-partial: keep what we had
-        del err
+
+def _stale(run: MirrorRun) -> list[str]:
+    """Files of the previous snapshot to remove; those in their grace period stay listed.
+
+    A stale file in the way of a new path (a file that became a directory, or the reverse)
+    goes now, whatever the grace: both cannot exist at once.
+    """
+    now = time.time()
+    grace = run.settings.prune_grace
+    new_dirs = {a for p in run.entries for a in ancestors(p)}
+    gone = []
+    for path, entry in run.prev_files.items():
+        if path in run.entries or path in run.failed:
+            continue
+        in_the_way = path in new_dirs or any(a in run.entries for a in ancestors(path))
+        if grace > 0 and not in_the_way:
+            since = entry.stale_since or now
+            if now - since < grace:
+                entry.stale_since = since
+                run.entries[path] = entry
+                continue
+        gone.append(path)
+    return gone
+
+
+def commit_snapshot(run: MirrorRun, run_id: str, store: Store) -> None:
+    links = _resolve_links(run)
+    for path in run.failed:  # --allow-partial: keep what we had
         if path in run.prev_files and path not in run.entries:
             run.entries[path] = run.prev_files[path]
-    changed = bool(run.committed_new or run.deferred_blobs or run.staged_index or removed
-                   or linked or len(run.entries) != len(run.prev_files))
+    gone = _stale(run)
+    puts = [Put(s.artifact.path, s.entry, s.tmp, s.mtime)
+            for s in (*run.deferred_blobs, *run.staged_index)]
+    changed = bool(run.committed_new or puts or gone or links
+                   or len(run.entries) != len(run.prev_files))
     snapshot = run_id if changed or run.prev is None or not run.prev.snapshot else (
         run.prev.snapshot)
     manifest = Manifest(
@@ -73,30 +84,19 @@ def commit_snapshot(run: MirrorRun, run_id: str) -> None:
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         files=run.entries,
     )
-    if changed or run.prev is None or any(
-        run.prev_files.get(p) != e for p, e in run.entries.items()
-    ):
-        manifest.save(run.dest, keep_snapshots=run.settings.keep_snapshots)
+    changes = build_changeset(run.prev_files, manifest, puts, links=links, deletes=gone,
+                              where=run.describe_dest())
+    if not (changed or run.prev is None or any(
+            run.prev_files.get(p) != e for p, e in run.entries.items())):
+        changes.manifest = None  # nothing changed: the manifest (and snapshot id) stay
+    removed = apply_changeset(changes, store)
+    log.info("committed %d blobs and %d index files",
+             len(run.committed_new) + len(changes.blobs),
+             sum(len(w) for w in changes.index_waves))
     run.report.snapshot = snapshot
     run.report.files = len(run.entries)
     run.report.removed = removed
 
-def prune_stale(run: MirrorRun) -> int:
-    now = time.time()
-    grace = run.settings.prune_grace
-    removed = 0
-    for path, entry in run.prev_files.items():
-        if path in run.entries or path in run.failed:
-            continue
-        if grace > 0:
-            since = entry.stale_since or now
-            if now - since < grace:
-                entry.stale_since = since
-                run.entries[path] = entry
-                continue
-        remove_with_empty_parents(run.dest, path)
-        removed += 1
-    return removed
 
 def record_failed_run(run: MirrorRun) -> None:
     """Keep the old snapshot served; remember the verified blobs we did commit."""
@@ -114,8 +114,14 @@ def record_failed_run(run: MirrorRun) -> None:
     run.report.files = len(run.prev_files)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def roll_back_new(run: MirrorRun) -> None:
+    """A refused run (its plan is impossible): remove the new blobs it already put in place.
+
+    They were committed early (new paths, named by no index yet), so removing them gives the
+    tree back exactly as it was.
+    """
+    for path in run.committed_new:
+        run.staging.tree.unlink(path)
+    run.committed_new.clear()
+    run.report.snapshot = run.prev.snapshot if run.prev else None
+    run.report.files = len(run.prev_files)

@@ -13,7 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from .plugins import PluginError, PluginHost
 
@@ -129,10 +136,26 @@ class MirrorConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     registry: str
     dest: Path = Path("./mirror")
+    # dest = "s3://bucket/prefix": the mirror lives in the bucket, with no local tree
+    dest_url: str | None = None
     settings: EngineSettings = Field(default_factory=lambda: EngineSettings())
     sinks: list[SinkConfig] = Field(default_factory=list)
     notify: list[NotifyConfig] = Field(default_factory=list)
     options: Any = None  # the registry's validated Options instance, filled by load_config
+
+    @model_validator(mode="before")
+    @classmethod
+    def _s3_dest(cls, data: Any) -> Any:
+        dest = data.get("dest") if isinstance(data, dict) else None
+        if isinstance(dest, str) and dest.startswith("s3://"):
+            from .store.s3.target import S3Target  # parsing only: no boto3
+
+            S3Target.parse(dest)  # a ValueError: reported as a problem of dest
+            if data.get("sinks"):
+                raise ValueError("sinks publish a local mirror; with an s3:// dest the mirror "
+                                 "is already in the bucket (drop the sinks)")
+            data = {**data, "dest_url": dest, "dest": Path(dest)}
+        return data
 
 
 class MirrorsFile(BaseModel):
@@ -250,7 +273,7 @@ def build_mirror(
     problems += _check_typed_entries(raw, "notify", host.notifiers, where, ("type", "on"))
     if mirror is not None:
         mirror.options = options
-        if base_dir is not None and not mirror.dest.is_absolute():
+        if base_dir is not None and not mirror.dest.is_absolute() and mirror.dest_url is None:
             mirror.dest = base_dir / mirror.dest
     if problems:
         raise ConfigError(_unexpand(problems, refs))

@@ -18,13 +18,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
 
 from .artifact import Artifact, Kind
-from .commit import commit_snapshot, record_failed_run
+from .commit import commit_snapshot, record_failed_run, roll_back_new
 from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
@@ -37,7 +37,13 @@ from .redact import redact
 from .registry import FetchError
 from .report import ArtifactError, HostReport, RunReport
 from .staging import Staging, clean_stale_staging
+from .store.changeset import PathConflict, ancestors, path_conflict
+from .store.local import LocalStore, StoreRefused
+from .store.safefs import UnsafeDestination
 from .transport import TransportSettings
+
+if TYPE_CHECKING:
+    from .store.s3.remote import Remote
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -111,6 +117,9 @@ class MirrorRun:
         self.host = host
         self.mirror = mirror
         self.dest = Path(os.path.abspath(mirror.dest))
+        self.dest_url = mirror.dest_url  # s3://bucket/prefix: self.dest is a scratch dir
+        self._remote: Remote | None = None
+        self._remote_kept: set[str] = set()  # kept files whose bytes are only in the bucket
         self.dry_run = dry_run
         self.observer: RunObserver = observer or _NullObserver()
         self.command = command
@@ -134,6 +143,8 @@ class MirrorRun:
         self.prev: Manifest | None = None
         self.prev_files: dict[str, FileEntry] = {}
         self.planned: dict[str, Artifact] = {}
+        self._planned_dirs: set[str] = set()  # every parent directory of a planned path
+        self.refused = False  # the plan cannot be committed: undo what was put in place
         self.entries: dict[str, FileEntry] = {}
         self.readable: dict[str, Path] = {}
         self.staged_index: list[_Staged] = []
@@ -145,8 +156,8 @@ class MirrorRun:
         self._scope: anyio.CancelScope | None = None
         self._plan_error_known = False
         self.report = RunReport(
-            mirror=mirror.name, registry=mirror.registry, dest=str(self.dest), dry_run=dry_run
-        )
+            mirror=mirror.name, registry=mirror.registry, dest=self.describe_dest(),
+            dry_run=dry_run)
         self._seq = 0
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
@@ -156,8 +167,15 @@ class MirrorRun:
         started = time.monotonic()
         self.report.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         try:
+            if self.dest_url is not None:
+                from .store.s3.remote import Remote, run_into_bucket  # boto3: only for S3
+
+                self._remote = Remote(self.dest_url, self._concurrency or 16)
             if self.dry_run:
                 await self._run_dry()
+            elif self._remote is not None:
+                await run_into_bucket(self, self._remote)
+                self._finish_status()
             else:
                 self.dest.mkdir(parents=True, exist_ok=True)
                 with MirrorLock(self.dest, self.command):
@@ -172,7 +190,10 @@ class MirrorRun:
 
     # ------------------------------------------------------------------ phases
     async def _run_dry(self) -> None:
-        self.prev = load_manifest(self.dest) if self.dest.exists() else None
+        if self._remote is not None:
+            self.prev = await anyio.to_thread.run_sync(self._remote.load_state, self.mirror.name)
+        else:
+            self.prev = load_manifest(self.dest) if self.dest.exists() else None
         self.prev_files = self.prev.files if self.prev else {}
         self.report.previous_snapshot = self.prev.snapshot if self.prev else None
         scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-plan-"))
@@ -202,16 +223,30 @@ class MirrorRun:
         work_dir.mkdir(parents=True, exist_ok=True)
         try:
             await self._plan_and_fetch(work_dir=work_dir)
-            if self.plan_error or (self.failed and not self.settings.allow_partial):
+            if self.refused:
+                roll_back_new(self)
+            elif self.plan_error or (self.failed and not self.settings.allow_partial):
                 record_failed_run(self)
             else:
-                commit_snapshot(self, run_id)
+                commit_snapshot(self, run_id, LocalStore(
+                    self.staging, keep_snapshots=self.settings.keep_snapshots))
+        except (StoreRefused, UnsafeDestination) as exc:
+            roll_back_new(self)
+            self._stop_run(f"commit refused: {exc}; the mirror is unchanged")
         except OSError as exc:  # the commit itself failed (disk full writing the manifest)
             self._stop_run(f"commit failed: {exc.strerror or exc} ({exc.filename or self.dest})"
                            "; the next run completes it")
         finally:
             self.staging.remove()
         self._finish_status()
+
+    def describe_dest(self) -> str:
+        return self.dest_url or str(self.dest)
+
+    def _refuse(self, message: str) -> None:
+        """The plan cannot be committed as a whole: stop, and undo early commits."""
+        self.refused = True
+        self._stop_run(message)
 
     def _stop_run(self, message: str) -> None:
         """A failure no retry can fix (no space left): one error, and the run winds down."""
@@ -261,6 +296,7 @@ class MirrorRun:
                     tg.start_soon(self._process_slot, art)
             except Exception as exc:
                 log.debug("planning failed", exc_info=True)
+                self.refused = self.refused or isinstance(exc, PathConflict)
                 self.plan_error = redact(_one_line(exc))
                 # a plan stopped by a failed index fetch is reported once, as that file
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
@@ -294,7 +330,8 @@ class MirrorRun:
         prev = self.prev_files.get(art.path)
         if prev is None or not _entry_matches(art, prev):
             return None
-        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+        if (not self.dry_run and self._remote is None
+                and _size_on_disk(self.dest / art.path) != prev.size):
             return None
         return prev
 
@@ -309,6 +346,10 @@ class MirrorRun:
         """Record ``art`` in the plan; False when the same file was already planned."""
         other = self.planned.get(art.path)
         if other is None:
+            conflict = path_conflict(art.path, self.planned, self._planned_dirs)
+            if conflict is not None:
+                raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
+                                   f"{conflict}; nothing was changed")
             self.planned[art.path] = art
             self.observer.planned(art)
             return True
@@ -326,8 +367,18 @@ class MirrorRun:
             event = self._in_progress.get(art.path)
             if event is not None:
                 await event.wait()
-            return self.readable.get(art.path)
-        return await self._process_claimed(art)
+        else:
+            await self._process_claimed(art)
+        return await self._readable(art.path)
+
+    async def _readable(self, path: str) -> Path | None:
+        """Where to read a processed file's bytes (a kept file of a bucket is fetched now)."""
+        if path in self._remote_kept and self._remote is not None:
+            self._remote_kept.discard(path)
+            tmp = self.staging.new_path()
+            await anyio.to_thread.run_sync(self._remote.download, path, tmp)
+            self.readable[path] = tmp
+        return self.readable.get(path)
 
     async def _process_claimed(self, art: Artifact) -> Path | None:
         event = self._in_progress[art.path] = anyio.Event()
@@ -336,6 +387,8 @@ class MirrorRun:
             self.observer.done(art, outcome)
         except FetchError as exc:
             self._fail(art, exc.reason)
+        except UnsafeDestination as exc:
+            self._refuse(f"refused: {exc}; the mirror is unchanged")
         except OSError as exc:
             if exc.errno in _FATAL_ERRNOS:
                 self._stop_run(f"{exc.strerror} in {self.dest}: the run stopped; the previous "
@@ -361,6 +414,8 @@ class MirrorRun:
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry
         self.readable[art.path] = self.dest / art.path
+        if self._remote is not None:
+            self._remote_kept.add(art.path)
         self.report.skipped += 1
         return "kept"
 
@@ -375,7 +430,8 @@ class MirrorRun:
         unchanged = self._unchanged(art)
         if unchanged is not None:
             return self._keep(art, unchanged)
-        if not conditional and not self.dry_run and art.digest is not None:
+        if (not conditional and not self.dry_run and art.digest is not None
+                and self._remote is None):
             adopted = await self._adopt_existing(art, final)
             if adopted is not None:
                 return self._keep(art, adopted)
@@ -387,7 +443,8 @@ class MirrorRun:
                 self.report.bytes_to_download += art.size
             return "would-download"
         tmp = self.staging.new_path()
-        has_prev_file = prev is not None and _size_on_disk(final) == prev.size
+        has_prev_file = prev is not None and (self._remote is not None
+                                              or _size_on_disk(final) == prev.size)
         result = await self.downloader.download(
             art,
             tmp,
@@ -426,7 +483,10 @@ class MirrorRun:
             return
         if art.kind is Kind.INDEX:
             self.staged_index.append(staged)
-        elif art.path in self.prev_files or os.path.lexists(final):
+        elif (self._remote is not None or art.path in self.prev_files or os.path.lexists(final)
+              or any(a in self.prev_files for a in ancestors(art.path))):
+            # replaces a file, or needs the name of one (a file becoming a directory):
+            # committed in order with the rest of the changeset
             self.deferred_blobs.append(staged)
         else:
             self.staging.commit(tmp, art.path, mtime)
@@ -483,10 +543,12 @@ class MirrorRun:
                                  f"got {got}")
         entry = FileEntry(size=st.st_size, sha256=sha, kind=art.kind, order=art.order,
                           digest=_recorded_digest(art))
-        if prev is not None and prev.sha256 == sha and _size_on_disk(final) == prev.size:
+        if prev is not None and prev.sha256 == sha and (
+                self._remote is not None or _size_on_disk(final) == prev.size):
             # same bytes, only the timestamp moved: adopt the source's mtime in place
             tmp.unlink(missing_ok=True)
-            os.utime(final, ns=(st.st_mtime_ns, st.st_mtime_ns))
+            if self._remote is None:
+                os.utime(final, ns=(st.st_mtime_ns, st.st_mtime_ns))
             return self._keep(art, entry)
         self.report.downloaded += 1
         self.report.bytes_downloaded += st.st_size
@@ -523,7 +585,8 @@ def _size_on_disk(path: Path) -> int | None:
 # no retry and no other file can succeed after these: stop the run at the first one
 _FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
-_KNOWN_ERRORS = ("PlanError", "PlanConflict", "UnsafePathError", "FetchError", "DigestError")
+_KNOWN_ERRORS = ("PlanError", "PlanConflict", "PathConflict", "UnsafePathError", "FetchError",
+                 "DigestError")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -7,12 +7,12 @@ renamed into place; whatever a killed run left there is removed by the next one,
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 from pathlib import Path
 
 from .fileops import set_mtime
 from .manifest import state_dir
+from .store.safefs import SafeTree
 
 __all__ = ["Staging", "clean_stale_staging", "remove_with_empty_parents"]
 
@@ -43,6 +43,7 @@ class Staging:
     def __init__(self, dest: Path, run_id: str) -> None:
         self.dest = dest
         self.dir = state_dir(dest) / TMP_DIR / run_id
+        self.tree = SafeTree(dest)
         self._names = itertools.count()
 
     def create(self) -> None:
@@ -52,34 +53,17 @@ class Staging:
         return self.dir / f"{next(self._names)}.part"
 
     def commit(self, tmp: Path, relpath: str, mtime: float | None = None) -> None:
-        final = os.path.join(self.dest, relpath)
+        """Rename a verified file into place (never through a symlink inside the mirror)."""
         set_mtime(tmp, mtime)
-        try:
-            os.replace(tmp, final)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(tmp, final)
-        except IsADirectoryError:
-            raise OSError(f"cannot commit {relpath}: a directory is in the way") from None
+        self.tree.replace(tmp, relpath)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def remove_with_empty_parents(dest: Path, relpath: str) -> bool:
-    """Unlink a committed file and prune the directories it leaves empty."""
-    path = os.path.join(dest, relpath)
-    try:
-        os.unlink(path)
-        removed = True
-    except FileNotFoundError:
-        removed = False
-    parent = os.path.dirname(path)
-    root = os.path.normpath(dest)
-    while os.path.normpath(parent) != root and parent.startswith(root):
-        try:
-            os.rmdir(parent)
-        except OSError:
-            break
-        parent = os.path.dirname(parent)
-    return removed
+def remove_with_empty_parents(dest: Path, relpath: str, tree: SafeTree | None = None) -> bool:
+    """Unlink a committed file and prune the directories it leaves empty.
+
+    Refuses (:class:`~.store.safefs.UnsafeDestination`) a path under a symlink.
+    """
+    return (tree or SafeTree(dest)).unlink(relpath)

@@ -103,15 +103,24 @@ def forget_bad_files(dest: Path, result: VerifyResult) -> int:
 
     The next run then fetches them again; without this a run trusts the manifest and only
     checks sizes, which is what keeps a no-op run fast. Call with the mirror lock held.
+    A corrupt file reached through a symlinked directory is not deleted (that would delete
+    outside the mirror): the repair is refused as a whole, with a problem naming the link.
     """
-    from .staging import remove_with_empty_parents
+    from .store.safefs import SafeTree, UnsafeDestination
 
     manifest = load_manifest(dest)
     if manifest is None:
         return 0
     bad = set(result.missing) | set(result.corrupt)
+    tree = SafeTree(dest)
+    try:
+        for path in sorted(result.corrupt):
+            tree.check_parents(path)
+    except UnsafeDestination as exc:
+        result.problems.append(f"repair refused, nothing changed: {exc}")
+        return 0
     for path in result.corrupt:
-        remove_with_empty_parents(dest, path)
+        tree.unlink(path)
     for path in bad:
         manifest.files.pop(path, None)
     if bad:

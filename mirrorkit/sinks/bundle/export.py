@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from mirrorkit.core.lock import MirrorLock
 from mirrorkit.core.manifest import FileEntry, Manifest, ManifestError, load_manifest
+from mirrorkit.core.store import diff_files
 
 from .parallel import write_parts
 from .parts import PartWriter
@@ -165,14 +166,9 @@ def _forget(target: Target) -> None:
 
 def _diff(manifest: Manifest, base: Manifest | None
           ) -> tuple[list[tuple[str, FileEntry]], list[str]]:
-    if base is None:
-        return sorted(manifest.files.items()), []
-    old = base.files
-    changed = [(p, e) for p, e in sorted(manifest.files.items())
-               if p not in old or old[p].sha256 != e.sha256 or old[p].size != e.size
-               or old[p].kind is not e.kind]
-    deleted = sorted(p for p in old if p not in manifest.files)
-    return changed, deleted
+    """What a bundle carries: the changeset diff of the snapshot against its base."""
+    changed, deleted = diff_files(manifest.files, base.files if base is not None else {})
+    return [(p, manifest.files[p]) for p in changed], deleted
 
 
 def _last_exported(target: Target, mirror: str) -> str | None:

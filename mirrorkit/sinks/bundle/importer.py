@@ -5,8 +5,16 @@ problems reported together) and the delta's base is compared with the snapshot D
 before DEST is touched. Then, under the mirror lock, the tar is read across the parts in
 place and every member is checked (regular files only, safe paths, listed in the TOC, no
 duplicates, right size and sha256) while it is extracted into staging. Only when the whole
-bundle is staged are blobs committed, then index files, then deleted paths pruned, then the
-new manifest written. Any failure before the commit removes staging and leaves DEST as it was.
+bundle is staged is it committed, as a changeset through the local store, in the commit
+order every mirror write shares (:mod:`mirrorkit.core.store.apply`): blobs, index files,
+deletions, the new manifest. Any failure before the commit removes staging and leaves DEST
+as it was. The new file set is checked before anything is extracted (no path both a file
+and a directory, a delta deletes only files of its base), and the tree before anything is
+written (no symlinked directory, nothing in the way).
+
+A commit killed half-way is completed by importing the same bundle again: the base is
+still the current manifest (deltas), or ``.mirrorkit/import.json`` names the bundle whose
+commit began in what was an empty directory (a first full import).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -22,18 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mirrorkit.core.artifact import Kind
 from mirrorkit.core.lock import MirrorLock
 from mirrorkit.core.manifest import (
     STATE_DIR,
     FileEntry,
     Manifest,
     ManifestError,
+    atomic_write_bytes,
     load_manifest,
     new_snapshot_id,
 )
 from mirrorkit.core.paths import UnsafePathError, validate_relpath
-from mirrorkit.core.staging import Staging, clean_stale_staging, remove_with_empty_parents
+from mirrorkit.core.staging import Staging, clean_stale_staging
+from mirrorkit.core.store import PathConflict, Put, apply_changeset, build_changeset
+from mirrorkit.core.store.changeset import check_path_set
+from mirrorkit.core.store.local import LocalStore, StoreRefused
+from mirrorkit.core.store.safefs import UnsafeDestination
 
 from .catalog import Catalog, import_chain, verify_parts
 from .parts import PartReader, TruncatedPart
@@ -46,6 +59,7 @@ log = logging.getLogger("mirrorkit.bundle.import")
 
 READ_BUFFER = 1024 * 1024
 MAX_REPORTED = 50
+JOURNAL = "import.json"  # under .mirrorkit/: the bundle whose commit began in an empty DEST
 
 
 class ImportError_(Exception):
@@ -120,6 +134,10 @@ def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
             if problems:
                 raise ImportError_(problems)
             files = _new_files(toc, current)
+            try:
+                check_path_set(files, where=f"{toc.name}")
+            except PathConflict as exc:
+                raise ImportError_([f"{exc}; import refused, {dest} is unchanged"]) from None
             digest = tree_digest((p, e.size, e.sha256) for p, e in files.items())
             if len(files) != toc.tree_files or digest != toc.tree_sha256:
                 raise ImportError_([
@@ -131,12 +149,29 @@ def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
             staging.create()
             try:
                 staged = _extract(target, toc, staging)
-                _check_in_the_way(dest, toc, staged)
+                manifest = Manifest(
+                    mirror=toc.mirror, registry=toc.registry, snapshot=toc.snapshot,
+                    created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), files=files)
+                changes = build_changeset(
+                    current.files if current is not None else {}, manifest,
+                    [Put(s.info.path, files[s.info.path], s.tmp, s.mtime)
+                     for s in staged.values()], where=toc.name)
+                store = LocalStore(staging)
+                try:
+                    store.preflight(changes)
+                except StoreRefused as exc:
+                    raise ImportError_([f"{toc.name}: {p}" for p in exc.problems]) from None
+                except UnsafeDestination as exc:
+                    raise ImportError_([f"{toc.name}: {exc}"]) from None
                 undo.committing = True
-                removed = _commit(dest, toc, staged, current, staging)
-                Manifest(mirror=toc.mirror, registry=toc.registry, snapshot=toc.snapshot,
-                         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                         files=files).save(dest)
+                journal = dest / STATE_DIR / JOURNAL
+                if current is None:
+                    atomic_write_bytes(journal, json.dumps(
+                        {"bundle": toc.name, "snapshot": toc.snapshot}).encode())
+                removed = apply_changeset(changes, store)
+                journal.unlink(missing_ok=True)
+                log.info("imported %s: %d files committed, %d removed", toc.name,
+                         len(staged), removed)
             finally:
                 staging.remove()
     except BaseException:
@@ -195,6 +230,12 @@ def _base_problems(toc: Toc, current: Manifest | None, dest: Path) -> list[str]:
                 f"{current.mirror!r}"]
     if toc.base is None:
         if current is None and dest.is_dir() and any(_visible(dest)):
+            begun = _interrupted_import(dest)
+            if begun == toc.name:
+                return []  # the commit of this very bundle was cut short: complete it
+            if begun is not None:
+                return [f"{dest} holds an interrupted import of {begun}; import that bundle "
+                        "again to complete it"]
             return [f"{dest} is not empty and has no mirrorkit manifest; import a full bundle "
                     "into an empty directory or an existing mirror"]
         return []
@@ -202,7 +243,23 @@ def _base_problems(toc: Toc, current: Manifest | None, dest: Path) -> list[str]:
         return [f"{toc.name} is a delta from snapshot {toc.base}, but {dest} holds "
                 f"{('snapshot ' + held) if held else 'no snapshot'}; import the bundle of "
                 f"snapshot {toc.base} first (or a full bundle)"]
+    assert current is not None
+    foreign = [p for p in toc.deleted if p not in current.files]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        return [f"{toc.name} deletes {foreign[0][:200]!r}{more}, which is not a file of its "
+                f"base snapshot {toc.base}; import refused, {dest} is unchanged"]
     return []
+
+
+def _interrupted_import(dest: Path) -> str | None:
+    """The bundle whose first full import into ``dest`` began committing and never ended."""
+    try:
+        data = json.loads((dest / STATE_DIR / JOURNAL).read_bytes())
+    except (OSError, ValueError):
+        return None
+    name = data.get("bundle") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _visible(dest: Path) -> list[str]:
@@ -324,45 +381,3 @@ def _copy(tf: tarfile.TarFile, member: tarfile.TarInfo, tmp: Path, buf: bytearra
             h.update(view[:n])
             out.write(view[:n])
     return h.hexdigest()
-
-
-def _check_in_the_way(dest: Path, toc: Toc, staged: dict[str, _Staged]) -> None:
-    """A new file whose path is now a directory (or under a file) would fail half-way."""
-    going = set(toc.deleted)
-    problems = []
-    for path in staged:
-        full = dest / path
-        if full.is_dir() and not full.is_symlink():
-            problems.append(f"{full}: a directory is where {toc.name} puts a file")
-        parent = full.parent
-        while parent != dest:
-            rel = parent.relative_to(dest).as_posix()
-            if parent.is_symlink() or (parent.exists() and not parent.is_dir()
-                                       and rel not in going):
-                problems.append(f"{parent}: not a directory, but {toc.name} puts {path} "
-                                "under it")
-                break
-            parent = parent.parent
-    if problems:
-        raise ImportError_(problems[:MAX_REPORTED])
-
-
-def _commit(dest: Path, toc: Toc, staged: dict[str, _Staged], current: Manifest | None,
-            staging: Staging) -> int:
-    order = sorted(staged.values(), key=lambda s: (
-        s.info.kind is Kind.INDEX, s.info.order if s.info.kind is Kind.INDEX else 0, s.info.path))
-    going = set(toc.deleted)
-    if toc.base is None and current is not None:  # a full bundle replaces the mirror
-        going |= {p for p in current.files if p not in staged}
-    # a file being replaced by a directory must go first; nothing else is removed early
-    parents = {p.rsplit("/", i)[0] for p in staged for i in range(1, p.count("/") + 1)}
-    for path in sorted(going & parents):
-        remove_with_empty_parents(dest, path)
-    for item in order:
-        staging.commit(item.tmp, item.info.path, item.mtime)
-    removed = 0
-    for path in sorted(going):
-        if remove_with_empty_parents(dest, path):
-            removed += 1
-    log.info("imported %s: %d files committed, %d removed", toc.name, len(order), removed)
-    return removed

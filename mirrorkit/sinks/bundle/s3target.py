@@ -11,17 +11,23 @@ Memory: one upload chunk (8 MiB, or part_size/10000 for huge parts) is buffered 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
-import math
 import threading
 from typing import Any, BinaryIO, cast
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from mirrorkit.core.store.s3.client import (
+    MIN_CHUNK,
+    S3Error,
+    StreamingUpload,
+    b64_sha256,
+    chunk_size_for,
+    describe,
+    is_not_found,
+    make_client,
+)
 
 from .parts import PartOutput
 from .targets import TargetError
@@ -30,8 +36,6 @@ __all__ = ["PartDiverged", "S3Target"]
 
 log = logging.getLogger("mirrorkit.bundle.s3")
 
-MIN_CHUNK = 8 * 1024 * 1024
-MAX_S3_PARTS = 10_000
 MAX_PART_SIZE = 1024**4  # 1 TiB: keeps one upload chunk near 100 MiB
 JOURNAL_SUFFIX = ".partial.json"
 
@@ -44,23 +48,14 @@ class PartDiverged(Exception):
         self.name = name
 
 
-def _b64_sha256(data: bytes | memoryview) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def chunk_size_for(part_size: int) -> int:
-    per = math.ceil(part_size / MAX_S3_PARTS)
-    mib = 1024 * 1024
-    return max(MIN_CHUNK, math.ceil(per / mib) * mib)
-
-
 class S3Target:
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client: Any = boto3.session.Session().client(
-            "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"})
-        )
+        try:
+            self.client: Any = make_client()
+        except S3Error as exc:
+            raise TargetError(str(exc)) from None
         self.part_size = 0
         self._journal: dict[str, dict[str, Any]] = {}
         self._journal_name = ""
@@ -85,17 +80,11 @@ class S3Target:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     def _error(self, what: str, name: str, exc: Exception) -> TargetError:
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            detail = f"{err.get('Code', '?')}: {err.get('Message', '')}".rstrip(": ")
-        else:
-            detail = str(exc)
-        return TargetError(f"{self.url(name)}: {what} failed ({detail})")
+        return TargetError(f"{self.url(name)}: {what} failed ({describe(exc)})")
 
     @staticmethod
     def _missing(exc: ClientError) -> bool:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return code in ("404", "NoSuchKey", "NotFound")
+        return is_not_found(exc)
 
     # ------------------------------------------------------------- Target API
     def names(self) -> list[str]:
@@ -135,7 +124,7 @@ class S3Target:
     def write_bytes(self, name: str, data: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.key(name), Body=data,
-                                   ChecksumSHA256=_b64_sha256(data))
+                                   ChecksumSHA256=b64_sha256(data))
         except (ClientError, BotoCoreError) as exc:
             raise self._error("PUT", name, exc) from None
 
@@ -224,71 +213,27 @@ class _AlreadyUploaded:
 
 
 class _MultipartPart:
+    """A part streamed into its object; recorded in the journal once stored."""
+
     def __init__(self, target: S3Target, name: str, chunk_size: int) -> None:
         self.target = target
         self.name = name
-        self.key = target.key(name)
-        self.chunk_size = chunk_size
-        self.buffer = bytearray()
-        self.upload_id: str | None = None
-        self.done: list[dict[str, Any]] = []
-
-    @property
-    def client(self) -> Any:
-        return self.target.client
+        self.upload = StreamingUpload(target.client, target.bucket, target.key(name),
+                                      chunk_size)
 
     def write(self, data: memoryview) -> None:
-        self.buffer += data
-        while len(self.buffer) >= self.chunk_size:
-            chunk = bytes(memoryview(self.buffer)[:self.chunk_size])
-            del self.buffer[:self.chunk_size]
-            self._upload(chunk)
-
-    def _upload(self, chunk: bytes) -> None:
         try:
-            if self.upload_id is None:
-                self.upload_id = self.client.create_multipart_upload(
-                    Bucket=self.target.bucket, Key=self.key, ChecksumAlgorithm="SHA256",
-                )["UploadId"]
-            number = len(self.done) + 1
-            checksum = _b64_sha256(chunk)
-            resp = self.client.upload_part(
-                Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id,
-                PartNumber=number, Body=chunk, ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise self.target._error("upload", self.name, exc) from None
-        self.done.append({"PartNumber": number, "ETag": resp["ETag"],
-                          "ChecksumSHA256": resp.get("ChecksumSHA256", checksum)})
+            self.upload.write(data)
+        except S3Error as exc:
+            raise TargetError(str(exc)) from None
 
     def commit(self, size: int, sha256: str) -> None:
         try:
-            if self.upload_id is None:  # small part: one PUT
-                body = bytes(self.buffer)
-                self.client.put_object(
-                    Bucket=self.target.bucket, Key=self.key, Body=body,
-                    ChecksumSHA256=_b64_sha256(body), Metadata={"sha256": sha256},
-                )
-            else:
-                if self.buffer:
-                    chunk = bytes(self.buffer)
-                    self.buffer.clear()
-                    self._upload(chunk)
-                self.client.complete_multipart_upload(
-                    Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id,
-                    MultipartUpload={"Parts": self.done},
-                )
-        except (ClientError, BotoCoreError) as exc:
-            raise self.target._error("upload", self.name, exc) from None
-        self.buffer = bytearray()
+            self.upload.complete({"sha256": sha256})
+        except S3Error as exc:
+            raise TargetError(str(exc)) from None
         self.target.record_part(self.name, size, sha256)
 
     def abort(self) -> None:
-        self.buffer = bytearray()
-        if self.upload_id is not None:
-            try:
-                self.client.abort_multipart_upload(
-                    Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id)
-            except (ClientError, BotoCoreError):
-                log.warning("%s: could not abort the multipart upload", self.key)
+        if not self.upload.abort():
+            log.warning("%s: could not abort the multipart upload", self.upload.key)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .target import S3Target
+from ...core.store.s3.target import S3Target
+
+if TYPE_CHECKING:
+    from ...core.store.s3.upload import UploadSettings
 
 __all__ = ["MIB", "S3Options"]
 
@@ -48,3 +53,10 @@ class S3Options(BaseModel):
     @property
     def part_size(self) -> int:
         return self.part_size_mb * MIB
+
+    def upload_settings(self) -> UploadSettings:
+        from ...core.store.s3.upload import UploadSettings  # boto3: only when uploading
+
+        return UploadSettings(concurrency=self.concurrency, part_size=self.part_size,
+                              content_types=self.content_types,
+                              index_cache_control=self.index_cache_control, rehash=True)

@@ -1,16 +1,12 @@
 """Publish a mirror's committed snapshot to S3, in the order that keeps clients consistent.
 
-S3 has no rename, so the engine's trick (stage, then rename) is not available; the order of
-writes is what keeps a client reading the bucket from ever meeting an index that names a
-missing object:
-
-1. new and changed blobs (concurrently; each object is replaced atomically by S3),
-2. new and changed index files, after every blob is stored,
-3. deletion of stale keys, after the indexes no longer name them,
-4. the published state, last, so it only ever describes a complete target.
-
-If any step fails, the later steps are not taken: the previous indexes stay served, and
-the next publish (which compares against the previous state) redoes the work.
+The difference between the mirror's manifest and the published state is a changeset
+(:mod:`mirrorkit.core.store.changeset`), applied to the bucket through the S3 store in the
+one commit order of :mod:`mirrorkit.core.store.apply`: blobs, then index files in waves,
+then the deletion of stale keys, then the published state, last, so it only ever describes
+a complete target. If any step fails, the later steps are not taken: the previous indexes
+stay served, and the next publish (which compares against the previous state) redoes the
+work.
 """
 
 from __future__ import annotations
@@ -25,16 +21,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ...core.lock import MirrorLock, MirrorLocked
 from ...core.manifest import Manifest, ManifestError, load_manifest
-from .client import S3Error, describe, make_client
+from ...core.store import Put, apply_changeset, build_changeset, diff_files
+from ...core.store.s3.client import S3Error, describe, make_client
+from ...core.store.s3.state import load_published, published_manifest
+from ...core.store.s3.store import S3Lock, S3Store
+from ...core.store.s3.target import S3Target
 from .options import S3Options
-from .plan import make_plan
-from .state import load_published, published_manifest, save_published
-from .target import S3Target
-from .upload import Uploader
 
 __all__ = ["PublishError", "PublishResult", "publish_mirror"]
-
-DELETE_BATCH = 1000  # DeleteObjects' limit
 
 
 class PublishError(Exception):
@@ -83,6 +77,7 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
 def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
                     log: logging.Logger) -> PublishResult:
     client = make_client(options.concurrency)
+    S3Lock(client, target, "mirrorkit publish").refuse_if_held()  # a run into the bucket
     published = load_published(client, target)
     if published is not None and published.mirror and published.mirror != manifest.mirror \
             and not options.force:
@@ -90,38 +85,22 @@ def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S
         raise S3Error(f"{target} holds the mirror {published.mirror!r}, not "
                       f"{manifest.mirror!r}: give each mirror its own prefix (or --force "
                       "to replace it)")
-    plan = make_plan(manifest, published, force=options.force)
+    old = published.files if published is not None else {}
+    changed, deleted = diff_files(manifest.files, old, force=options.force)
     result = PublishResult(target=str(target), snapshot=manifest.snapshot,
-                           unchanged=plan.unchanged)
-    if plan.nothing_to_do:
+                           unchanged=len(manifest.files) - len(changed))
+    state_changed = (published is None or published.snapshot != manifest.snapshot
+                     or published.mirror != manifest.mirror)
+    if not (changed or deleted or state_changed):
         log.info("%s: already up to date (snapshot %s)", target, manifest.snapshot)
         return result
+    changes = build_changeset(
+        old, published_manifest(manifest),
+        [Put(p, manifest.files[p], dest / p) for p in changed], where=str(target))
     log.info("%s: uploading %d blobs and %d index files (%.1f MB), then deleting %d",
-             target, len(plan.blobs), plan.uploads - len(plan.blobs),
-             plan.upload_bytes / 1e6, len(plan.deletes))
-    uploader = Uploader(client, target, dest, options, log)
-    uploader.upload(plan.blobs, manifest.files)
-    for wave in plan.index_waves:
-        uploader.upload(wave, manifest.files)
-    result.uploaded, result.uploaded_bytes = uploader.uploaded, uploader.bytes
-    result.deleted = _delete(client, target, plan.deletes)
-    save_published(client, target, published_manifest(manifest))
+             target, len(changes.blobs), len(changes.puts) - len(changes.blobs),
+             changes.write_bytes / 1e6, len(deleted))
+    store = S3Store(client, target, options.upload_settings(), log)
+    result.deleted = apply_changeset(changes, store)
+    result.uploaded, result.uploaded_bytes = store.uploader.uploaded, store.uploader.bytes
     return result
-
-
-def _delete(client: Any, target: S3Target, paths: list[str]) -> int:
-    for start in range(0, len(paths), DELETE_BATCH):
-        batch = paths[start:start + DELETE_BATCH]
-        try:
-            resp = client.delete_objects(
-                Bucket=target.bucket,
-                Delete={"Objects": [{"Key": target.key(p)} for p in batch], "Quiet": True},
-            )
-        except Exception as exc:
-            raise S3Error(f"{target}: deleting stale objects failed: {describe(exc)}") from None
-        errors = resp.get("Errors") or []
-        if errors:
-            first = errors[0]
-            raise S3Error(f"{target}: {len(errors)} stale objects could not be deleted: "
-                          f"{first.get('Key')}: {first.get('Code')}: {first.get('Message')}")
-    return len(paths)

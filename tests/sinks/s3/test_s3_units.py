@@ -1,14 +1,16 @@
-"""Small pure parts of the s3 sink: targets, content types, the publish plan's order."""
+"""Small pure parts of S3 publishing: targets, content types, the changeset's order."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from mirrorkit.core.artifact import Kind
 from mirrorkit.core.manifest import FileEntry, Manifest
-from mirrorkit.sinks.s3.content_type import content_type
-from mirrorkit.sinks.s3.plan import make_plan
-from mirrorkit.sinks.s3.target import S3Target, TargetError
+from mirrorkit.core.store import Put, build_changeset, diff_files
+from mirrorkit.core.store.s3.content_type import content_type
+from mirrorkit.core.store.s3.target import S3Target, TargetError
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -46,23 +48,25 @@ def manifest(files: dict[str, FileEntry], snapshot: str = "s2") -> Manifest:
     return Manifest(mirror="m", snapshot=snapshot, files=files)
 
 
-def test_plan_uploads_changes_only_and_orders_index_waves() -> None:
+def test_changeset_uploads_changes_only_and_orders_index_waves(tmp_path: Path) -> None:
     new = manifest({
         "same.bin": FileEntry(1, SHA_A),
         "changed.bin": FileEntry(2, SHA_B),
         "new.bin": FileEntry(3, SHA_A),
-        "api.json": FileEntry(1, SHA_B, Kind.INDEX),
+        "api.json": FileEntry(1, SHA_B, Kind.INDEX, order=1),
         "m/1.0": FileEntry(1, SHA_A, Kind.INDEX),
+        "m/2.0": FileEntry(1, SHA_A, Kind.INDEX),
     })
     old = manifest({"same.bin": FileEntry(1, SHA_A), "changed.bin": FileEntry(2, SHA_A),
                     "gone.bin": FileEntry(1, SHA_A)}, snapshot="s1")
-    plan = make_plan(new, old)
-    assert plan.blobs == ["changed.bin", "new.bin"]
-    assert plan.index_waves == [["api.json", "m/1.0"]]
-    assert plan.deletes == ["gone.bin"]
-    assert plan.unchanged == 1
-    assert plan.state_changed
-    same = make_plan(new, manifest(dict(new.files)))
-    assert same.nothing_to_do
-    forced = make_plan(new, manifest(dict(new.files)), force=True)
-    assert forced.uploads == 5 and not forced.deletes
+    changed, deleted = diff_files(new.files, old.files)
+    assert deleted == ["gone.bin"]
+    assert len(new.files) - len(changed) == 1
+    changes = build_changeset(old.files, new,
+                              [Put(p, new.files[p], tmp_path / p) for p in changed], where="t")
+    assert [p.path for p in changes.blobs] == ["changed.bin", "new.bin"]
+    assert [[p.path for p in w] for w in changes.index_waves] == [["m/1.0", "m/2.0"],
+                                                                  ["api.json"]]
+    assert changes.deletes == ["gone.bin"] and changes.clear_first == []
+    assert diff_files(new.files, dict(new.files)) == ([], [])
+    assert len(diff_files(new.files, dict(new.files), force=True)[0]) == 6
