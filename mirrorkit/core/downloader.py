@@ -412,21 +412,37 @@ class Downloader:
         auth: httpx.Auth | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         method: str = "GET",
+        content: bytes | None = None,
+        max_retry_after: float | None = None,
     ) -> httpx.Response:
-        """A transient request with retries; the body is read into memory."""
+        """A transient request with retries; the body is read into memory.
+
+        A ``Retry-After`` (or rate-limit reset) beyond ``max_retry_after`` ends the request
+        at once instead of being waited for.
+        """
+
+        async def once() -> httpx.Response:
+            try:
+                return await self._get_once(url, headers or {}, auth, max_bytes, method, content)
+            except _Retryable as exc:
+                wait = exc.retry_after
+                if max_retry_after is not None and wait is not None and wait > max_retry_after:
+                    raise _Permanent(f"{exc.reason} (retry in {wait:.0f}s, beyond the "
+                                     f"{max_retry_after:g}s allowed)") from None
+                raise
+
         try:
-            return await self._with_retries(
-                lambda: self._get_once(url, headers or {}, auth, max_bytes, method))
+            return await self._with_retries(once)
         except (*_RETRYABLE, _Permanent) as exc:
             raise FetchError(url, None, _describe(exc)) from None
 
     async def _get_once(
         self, url: str, headers: Mapping[str, str], auth: httpx.Auth | None, max_bytes: int,
-        method: str,
+        method: str, content: bytes | None = None,
     ) -> httpx.Response:
         async with self._host_limiter(url), self._global:
             self.requests += 1
-            req = self.client.build_request(method, url, headers=headers)
+            req = self.client.build_request(method, url, headers=headers, content=content)
             resp = await self.client.send(
                 req, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
