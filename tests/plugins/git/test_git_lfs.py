@@ -17,6 +17,16 @@ from tests.plugins.git.servers import LfsStore, StaticServer
 from tests.support.cli import Result, run_cli
 
 ATTRIBUTES = b"*.dat filter=lfs diff=lfs merge=lfs -text\n"
+# The plain-HTTP recipe of docs/git.md, with the mirror's URL as $1.
+PLAIN_HTTP_RECIPE = r"""
+mirror=$1
+git lfs ls-files --long | while read -r oid _ _; do
+  dir=.git/lfs/objects/${oid:0:2}/${oid:2:2}
+  mkdir -p "$dir"
+  curl -fsS -o "$dir/$oid" "$mirror/lfs/objects/${oid:0:2}/${oid:2:2}/$oid"
+done
+git lfs checkout
+"""
 
 
 @dataclass
@@ -106,6 +116,14 @@ def test_lfs_objects_are_mirrored_and_cloned_without_an_lfs_server(
     assert (skip / "video.dat").read_bytes().startswith(b"version https://git-lfs")
     git("-c", f"lfs.url={lfs_url}", "lfs", "pull", cwd=skip)
     assert (skip / "video.dat").read_bytes() == video
+
+    # Without access to the mirror's directory: the objects over plain HTTP (docs/git.md).
+    plain = tmp_path / "plain"
+    subprocess.run(["git", "clone", "-q", f"{static.url}/", plain], check=True,
+                   env={**os.environ, "GIT_LFS_SKIP_SMUDGE": "1"})
+    subprocess.run(["bash", "-euc", PLAIN_HTTP_RECIPE, "recipe", static.url], cwd=plain,
+                   check=True)
+    assert (plain / "video.dat").read_bytes() == video
 
     # Nothing new: the batch API is not asked, nothing is copied.
     lfs_repo.store.clear_log()
