@@ -24,11 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mirrorkit.plugins.git.lfs import _scan, _tips, scan_pointers
 
-from mirrorkit.plugins.git.lfs import _scan, _tips, scan_pointers  # noqa: E402
+T = TypeVar("T")
 
 
 def _pointer(i: int, version: int) -> bytes:
@@ -64,11 +66,11 @@ def build(repo: Path, files: int, commits: int) -> int:
     return len(oids)
 
 
-def timed(fn: object, runs: int) -> tuple[float, object]:
-    times, result = [], None
+def timed(fn: Callable[[], T], runs: int) -> tuple[float, T]:
+    times = []
     for _ in range(runs):
         start = time.perf_counter()
-        result = fn()  # type: ignore[operator]
+        result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
 
@@ -101,7 +103,6 @@ def main() -> None:
         cache = Path(scratch) / "cache.json"
         scan_pointers(repo, cache, history=False)
         cached, _ = timed(lambda: scan_pointers(repo, cache, history=False), args.runs)
-    assert isinstance(found, dict) and isinstance(tip_found, dict)
     print(f"repository: {args.files} files, {args.commits} commits, {len(tips)} refs")
     print(f"whole history: mirrorkit {ours_all:.2f}s ({len(found)} objects), "
           f"git lfs ls-files --all {peer_all:.2f}s ({peer_found} objects): "
