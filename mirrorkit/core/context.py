@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .artifact import Artifact
 from .registry import FetchError, PlanContext
@@ -28,6 +28,7 @@ class EngineContext(PlanContext):
         self.dry_run = run.dry_run
         self.previous = run.prev
         self.log = logging.getLogger(f"mirrorkit.registry.{run.mirror.registry}")
+        self.prune_grace = run.settings.prune_grace
 
     async def fetch(self, artifact: Artifact) -> Path:
         path = await self._run.process(artifact)
@@ -49,7 +50,14 @@ class EngineContext(PlanContext):
         auth: Auth | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         method: str = "GET",
+        content: bytes | None = None,
+        max_retry_after: float | None = None,
     ) -> Response:
         return await self._run.downloader.get(
-            url, headers=headers, auth=auth, max_bytes=max_bytes, method=method
+            url, headers=headers, auth=auth, max_bytes=max_bytes, method=method,
+            content=content, max_retry_after=max_retry_after,
         )
+
+    def note(self, key: str, value: Any) -> None:
+        self._run.report.notes[key] = value
+

@@ -69,11 +69,17 @@ class Downloader:
 
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None,
                   auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
-                  method: str = "GET") -> Response:
-        """A transient request with retries; the body is read into memory."""
+                  method: str = "GET", content: bytes | None = None,
+                  max_retry_after: float | None = None) -> Response:
+        """A transient request with retries; the body is read into memory.
+
+        A ``Retry-After`` (or rate-limit reset) beyond ``max_retry_after`` ends the request
+        at once instead of being waited for.
+        """
         try:
             return await self.transport.request(url, headers=headers, auth=auth,
-                                                max_bytes=max_bytes, method=method)
+                                                max_bytes=max_bytes, method=method,
+                                                body=content, max_retry_after=max_retry_after)
         except (Retryable, Permanent) as exc:
             raise FetchError(url, None, describe(exc)) from None
 

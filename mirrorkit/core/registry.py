@@ -51,6 +51,9 @@ class PlanContext(abc.ABC):
     #: The last committed manifest, or None on the first run.
     previous: Manifest | None
     log: logging.Logger
+    #: Seconds a file that left the plan stays published (``--prune-grace``); a plugin that
+    #: keeps private state per published thing (git work repositories) drops it after this.
+    prune_grace: float = 0.0
 
     @abc.abstractmethod
     async def fetch(self, artifact: Artifact) -> Path:
@@ -69,11 +72,16 @@ class PlanContext(abc.ABC):
         auth: Auth | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         method: str = "GET",
+        content: bytes | None = None,
+        max_retry_after: float | None = None,
     ) -> Response:
         """A transient request through the run's transport (limits, retries, proxies, CA).
 
         Nothing is stored. The body is read into memory (at most ``max_bytes``); a status
-        of 300 or more (after redirects) raises :class:`FetchError`.
+        of 300 or more (after redirects) raises :class:`FetchError`. ``content`` is the
+        request body (a JSON API's POST). ``max_retry_after`` is the longest ``Retry-After``
+        or rate-limit reset this request waits for: a longer one fails it at once, so the
+        plugin can take another way (the run's ``--max-retry-after`` still caps every wait).
         """
 
     @abc.abstractmethod
@@ -84,6 +92,15 @@ class PlanContext(abc.ABC):
         promises): the run fails like on a bad download, no index is committed, and the
         report lists ``path`` with ``reason``.
         """
+
+    def note(self, key: str, value: Any) -> None:
+        """Record a fact about this run in the report's ``notes`` (``--json``, notifiers).
+
+        For what only the plugin knows and an operator may act on (the git-tree registry
+        notes that it fell back to a clone). Values must be JSON-serialisable. A context
+        without a report (this default) only logs the fact.
+        """
+        self.log.debug("note: %s = %r", key, value)
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,3 +52,5 @@ class RunReport(BaseModel):
     errors: list[ArtifactError] = Field(default_factory=list)
     sinks: dict[str, str] = Field(default_factory=dict)
     hosts: list[HostReport] = Field(default_factory=list)
+    #: facts a registry plugin recorded with ``ctx.note`` (e.g. ``git-tree.fell_back``)
+    notes: dict[str, Any] = Field(default_factory=dict)

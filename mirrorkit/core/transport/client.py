@@ -206,7 +206,8 @@ class Transport:
     async def request(self, url: str, *, headers: Mapping[str, str] | None = None,
                       auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
                       method: str = "GET", body: bytes | None = None,
-                      redirects: bool = True) -> Response:
+                      redirects: bool = True,
+                      max_retry_after: float | None = None) -> Response:
         """A request with retries, its body read into memory (at most ``max_bytes``).
 
         A status of 300 or more raises :class:`Permanent` or :class:`Retryable`.
@@ -214,7 +215,7 @@ class Transport:
         hdrs = dict(headers or {})
         return await with_retries(self.settings, url, lambda: self._buffered(
             url, hdrs, auth, max_bytes, method, nested=False, fail_on_status=True, body=body,
-            redirects=redirects))
+            redirects=redirects), max_retry_after=max_retry_after)
 
     async def _buffered(self, url: str, headers: Mapping[str, str], auth: Auth | None,
                         max_bytes: int, method: str, *, nested: bool,

@@ -62,15 +62,32 @@ def _log_retry(url: str, exc: BaseException | None, attempt: int, wait: float) -
             describe(exc) if exc else "?", attempt, wait, url)
 
 
+def _bounded_wait(attempt: Callable[[], Awaitable[_T]],
+                  longest: float) -> Callable[[], Awaitable[_T]]:
+    async def bounded() -> _T:
+        try:
+            return await attempt()
+        except Retryable as exc:
+            if exc.retry_after is not None and exc.retry_after > longest:
+                raise Permanent(f"{exc.reason} (retry in {exc.retry_after:.0f}s, beyond the "
+                                f"{longest:g}s allowed)") from None
+            raise
+    return bounded
+
+
 async def with_retries(settings: TransportSettings, url: str,
-                       attempt: Callable[[], Awaitable[_T]]) -> _T:
+                       attempt: Callable[[], Awaitable[_T]], *,
+                       max_retry_after: float | None = None) -> _T:
     """``attempt()``, tried again after :class:`Retryable` failures, up to ``retries`` times.
 
     The first try runs outside tenacity: setting up its loop (with its checks of whether
     each callback is a coroutine) was 6% of a small file's CPU, and almost every request
     succeeds at once. After a failure tenacity takes over for the tries that are left,
-    starting with the wait that failure calls for.
+    starting with the wait that failure calls for. A ``Retry-After`` beyond
+    ``max_retry_after`` makes the failure final at once (for a caller with another way to go).
     """
+    if max_retry_after is not None:
+        attempt = _bounded_wait(attempt, max_retry_after)
     try:
         return await attempt()
     except Retryable as exc:

@@ -105,6 +105,14 @@ class GitOptions(BaseModel):
         False, description="Rewrite each repository into one pack this run (drops "
                            "unreachable objects; the whole pack is published again).",
     )
+    lfs: bool = Field(
+        False, description="Mirror the Git LFS objects the branches and tags point to "
+                           "(fetched through upstream's LFS batch API).",
+    )
+    lfs_history: bool = Field(
+        False, description="With --lfs: every LFS object of the whole history, not only "
+                           "of the branch and tag tips.",
+    )
 
     @field_validator("path")
     @classmethod

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-from mirrorkit import Artifact, Digest, PlanContext, PlanError
-from mirrorkit.core.artifact import Kind
+from mirrorkit.api import Artifact, Digest, Kind, PlanContext, PlanError
 
 from .gitcmd import GitError, git, redact
+from .lfs import lfs_endpoint, plan_lfs
 from .options import RepoSpec
 from .workrepo import ORDER_HEAD, ORDER_INFO_REFS, ORDER_PACKS_INFO, ORDER_REFS, WorkRepo
 from .workrepo import published_files as work_files
@@ -26,11 +27,13 @@ from .workrepo import published_files as work_files
 __all__ = ["plan_repos", "work_dir_for"]
 
 WORK_SUBDIR = "git"
+_ROOT_NAME = ".root"
+_ORPHANED = "orphaned-since"
 
 
 def work_dir_for(ctx: PlanContext, path: str) -> Path:
     """The work repository behind mirror path ``path`` ("" is the mirror root)."""
-    return ctx.work_dir / WORK_SUBDIR / (path or ".root") / "work.git"
+    return ctx.work_dir / WORK_SUBDIR / (path or _ROOT_NAME) / "work.git"
 
 
 def _join(prefix: str, rel: str) -> str:
@@ -38,15 +41,26 @@ def _join(prefix: str, rel: str) -> str:
 
 
 async def plan_repos(
-    repos: Iterable[RepoSpec], ctx: PlanContext, *, max_packs: int = 16, full_repack: bool = False
+    repos: Iterable[RepoSpec], ctx: PlanContext, *, max_packs: int = 16,
+    full_repack: bool = False, lfs: bool = False, lfs_history: bool = False,
 ) -> AsyncIterator[Artifact]:
-    """Yield every file of every repository's dumb-HTTP mirror (see the module docstring)."""
+    """Yield every file of every repository's dumb-HTTP mirror (see the module docstring).
+
+    ``lfs``: also the LFS objects the branch and tag tips need (``lfs_history``: that any
+    commit needs). ``repos`` is every repository of the mirror: work repositories of others
+    are removed once the grace period of their published files has passed.
+    """
+    repos = list(repos)
+    if not ctx.dry_run:
+        _clean_orphans(ctx, {r.path for r in repos})
     for repo in repos:
         try:
             if ctx.dry_run:
                 async for art in _plan_dry(repo, ctx):
                     yield art
                 continue
+            if lfs:
+                lfs_endpoint(repo.url)  # a remote without one is a config error: say so first
             work = WorkRepo(work_dir_for(ctx, repo.path))
             await work.ensure()
             head = await work.remote_head(repo.url)
@@ -58,8 +72,50 @@ async def plan_repos(
         ctx.log.info("git %s: %d refs, fetched %d new pack(s), %d bytes, from %s",
                      repo.path or "<root>", stats.refs, stats.new_packs, stats.new_bytes,
                      redact(repo.url))
+        if lfs:
+            async for art in plan_lfs(repo.url, work.git_dir, work.git_dir.parent /
+                                      "lfs-pointers.json", repo.path, ctx,
+                                      history=lfs_history):
+                yield art
         for art in _artifacts(work.git_dir, repo.path, ctx):
             yield art
+
+
+def _clean_orphans(ctx: PlanContext, paths: set[str]) -> None:
+    """Remove work repositories of repositories no longer in the mirror.
+
+    The first run without a repository marks its work repository; a run at least
+    ``prune_grace`` seconds later (the same run when there is no grace) removes it, so a
+    repository put back within the grace period is not fetched again from scratch.
+    """
+    base = ctx.work_dir / WORK_SUBDIR
+    if not base.is_dir():
+        return
+    now = time.time()
+    for work in sorted(base.glob("**/work.git")):
+        holder = work.parent
+        rel = holder.relative_to(base).as_posix()
+        path = "" if rel == _ROOT_NAME else rel
+        marker = holder / _ORPHANED
+        if path in paths:
+            marker.unlink(missing_ok=True)
+            continue
+        try:
+            since = float(marker.read_text())
+        except (OSError, ValueError):
+            since = now
+            marker.write_text(f"{now}\n")
+        if now - since >= ctx.prune_grace:
+            ctx.log.info("git %s: no longer mirrored; removing its work repository",
+                         path or "<root>")
+            shutil.rmtree(holder, ignore_errors=True)
+            for parent in holder.parents:  # directories of nested paths, now empty
+                if parent == base or not parent.is_relative_to(base):
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
 
 
 def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext) -> list[Artifact]:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from mirrorkit import Artifact, PlanContext
+from mirrorkit.api import Artifact, PlanContext
 
 from .options import GitOptions
 from .planner import plan_repos
@@ -29,5 +29,6 @@ class GitRegistry:
 
     async def plan(self, options: GitOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
         async for art in plan_repos(options.repo_specs(), ctx, max_packs=options.max_packs,
-                                    full_repack=options.full_repack):
+                                    full_repack=options.full_repack, lfs=options.lfs,
+                                    lfs_history=options.lfs_history):
             yield art

@@ -5,22 +5,31 @@ through the proxy), the tree of one commit is listed with GitHub's git trees API
 file is downloaded from its raw URL. Every tree entry carries the file's git blob SHA-1
 (``sha1("blob <size>\\0" + content)``): the core verifies each download against it and, since
 the manifest records it, skips every file whose blob SHA-1 has not changed.
+
+When the API fails (a rate limit that resets beyond ``rate_limit_patience``, 5xx after the
+retries, no trees endpoint) and git can reach the repository, the same tree is taken from a
+shallow clone instead (:mod:`.treeclone`), and the run report says so.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mirrorkit import Artifact, Digest, FetchError, PlanContext, PlanError
+from mirrorkit.api import Artifact, Digest, FetchError, PlanContext, PlanError
 from mirrorkit.core.paths import UnsafePathError
 
+from .gitcmd import GitError, redact
 from .options import normalise_path
+from .treeclone import ClonedTree, TreeEntry, clone_tree, extract_blobs
 
 __all__ = ["GitTreeOptions", "GitTreeRegistry"]
 
@@ -53,6 +62,19 @@ class GitTreeOptions(BaseModel):
         description="Name of the environment variable holding an API token (never logged).",
         json_schema_extra={"metavar": "VAR"},
     )
+    clone_url: str | None = Field(
+        None, description="Where git clones the repository from when the API fails; {owner} "
+        "and {repo} are filled in. [default: https://github.com/{owner}/{repo}.git for "
+        "api.github.com, https://HOST/{owner}/{repo}.git for https://HOST/api/v3]",
+        json_schema_extra={"metavar": "URL"},
+    )
+    fallback: bool = Field(
+        True, description="Take the tree from a shallow git clone when the API fails.",
+    )
+    rate_limit_patience: float = Field(
+        60.0, ge=0, description="Longest wait, in seconds, for an API rate limit to reset; a "
+        "later reset falls back to a clone at once.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -70,34 +92,64 @@ class GitTreeOptions(BaseModel):
             raise ValueError(f"raw_url has an unknown placeholder ({exc})") from None
         return value
 
+    @field_validator("clone_url")
+    @classmethod
+    def _clone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(owner="o", repo="r")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"clone_url has an unknown placeholder ({exc})") from None
+        return value
+
+    def clone_from(self) -> str | None:
+        """The git URL of the repository, for the fallback (None: not known)."""
+        owner, repo = self.repo.split("/", 1)
+        template = self.clone_url
+        if template is None:
+            api = urlsplit(self.api_url.rstrip("/"))
+            if api.netloc == "api.github.com":
+                template = "https://github.com/{owner}/{repo}.git"
+            elif api.path.endswith("/api/v3"):
+                template = f"{api.scheme}://{api.netloc}{api.path[:-7]}/{{owner}}/{{repo}}.git"
+            else:
+                return None
+        return template.format(owner=owner, repo=repo)
+
+
+class _ApiFailed(PlanError):
+    """The hosting API did not answer (after the core's retries): a reason to fall back."""
+
 
 class _Api:
     """The few hosting-API calls the plan needs, through the core's retrying client."""
 
-    def __init__(self, opts: GitTreeOptions, ctx: PlanContext, headers: Mapping[str, str]):
+    def __init__(self, opts: GitTreeOptions, ctx: PlanContext, headers: Mapping[str, str],
+                 patience: float | None):
         self.base = opts.api_url.rstrip("/") + "/repos/" + opts.repo
         self.ctx = ctx
         self.headers = {"Accept": "application/vnd.github+json", **headers}
+        self.patience = patience
 
     async def get(self, suffix: str) -> Any:
         url = self.base + suffix
         try:
-            resp = await self.ctx.get(url, headers=self.headers)
+            resp = await self.ctx.get(url, headers=self.headers, max_retry_after=self.patience)
         except FetchError as exc:
-            raise PlanError(f"hosting API: {exc.reason} ({url})") from None
+            raise _ApiFailed(f"hosting API: {exc.reason} ({url})") from None
         try:
             return json.loads(resp.content)
         except ValueError:
             raise PlanError(f"hosting API: {url} did not answer JSON") from None
 
 
-def _auth_headers(opts: GitTreeOptions) -> dict[str, str]:
+def _token(opts: GitTreeOptions) -> str | None:
     if opts.token_env is None:
-        return {}
+        return None
     token = os.environ.get(opts.token_env)
     if not token:
         raise PlanError(f"token_env: environment variable {opts.token_env} is not set")
-    return {"Authorization": f"Bearer {token}"}
+    return token
 
 
 def _field(data: Any, *keys: str) -> Any:
@@ -152,19 +204,35 @@ class GitTreeRegistry:
     Options: ClassVar[type[BaseModel]] = GitTreeOptions
 
     async def plan(self, options: GitTreeOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
-        auth = _auth_headers(options)
-        api = _Api(options, ctx, auth)
-        ref = options.ref
-        if ref is None:
-            ref = str(_field(await api.get(""), "default_branch"))
-        commit = await api.get(f"/commits/{quote(ref, safe='')}")
-        commit_sha = str(_field(commit, "sha"))
-        tree_sha = str(_field(commit, "commit", "tree", "sha"))
-        ctx.log.info("git-tree %s: %s is commit %s", options.repo, ref, commit_sha)
+        token = _token(options)
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        clone_from = options.clone_from() if options.fallback else None
+        scratch = ctx.work_dir / "git-tree"
+        if not ctx.dry_run:
+            shutil.rmtree(scratch, ignore_errors=True)  # files a previous fallback extracted
+        api = _Api(options, ctx, auth, options.rate_limit_patience if clone_from else None)
+        cloned: ClonedTree | None = None
+        try:
+            commit_sha, entries = await _from_api(api, options)
+        except _ApiFailed as exc:
+            if clone_from is None:
+                raise
+            ctx.log.warning("git-tree %s: %s; fell back to a shallow git clone of %s",
+                            options.repo, exc, redact(clone_from))
+            ctx.note("git-tree", {"fell_back": True, "reason": str(exc),
+                                  "clone_url": redact(clone_from)})
+            try:
+                cloned = await clone_tree(clone_from, options.ref, scratch, token)
+            except GitError as git_exc:
+                raise PlanError(f"{exc}; the git fallback failed too: {git_exc}") from None
+            commit_sha, entries = cloned.commit, [_as_api_entry(e) for e in cloned.entries]
+        ctx.log.info("git-tree %s: %s is commit %s", options.repo,
+                     options.ref or "the default branch", commit_sha)
         owner, repo = options.repo.split("/", 1)
         includes = [normalise_path(p, allow_root=False) + "/" for p in options.include]
+        planned: list[Artifact] = []
         skipped = 0
-        async for entry in _entries(api, tree_sha):
+        for entry in entries:
             kind, mode, path = entry.get("type"), str(entry.get("mode")), entry.get("path")
             if kind == "commit":
                 skipped += 1  # a submodule: another repository, not files of this one
@@ -180,8 +248,8 @@ class GitTreeRegistry:
                                          path=quote(path))
             target = f"{options.path}/{path}" if options.path else path
             try:
-                yield Artifact.blob(target, url, size=int(entry["size"]), headers=auth,
-                                    digest=Digest("git-blob-sha1", str(entry["sha"])))
+                planned.append(Artifact.blob(target, url, size=int(entry["size"]), headers=auth,
+                                             digest=Digest("git-blob-sha1", str(entry["sha"]))))
             except UnsafePathError as exc:  # git itself refuses such names: a hostile listing
                 raise PlanError(f"hosting API: tree entry {path[:200]!r} is unsafe ({exc})"
                                 ) from None
@@ -191,3 +259,55 @@ class GitTreeRegistry:
         if skipped:
             ctx.log.info("git-tree %s: skipped %d symbolic links and submodules", options.repo,
                          skipped)
+        if cloned is not None:
+            planned = await _from_clone(planned, cloned, scratch / "files", ctx)
+        for art in planned:
+            yield art
+
+
+async def _from_api(api: _Api, options: GitTreeOptions) -> tuple[str, list[dict[str, Any]]]:
+    """The commit the ref names and every entry of its tree, as the API lists them."""
+    ref = options.ref
+    if ref is None:
+        ref = str(_field(await api.get(""), "default_branch"))
+    commit = await api.get(f"/commits/{quote(ref, safe='')}")
+    commit_sha = str(_field(commit, "sha"))
+    tree_sha = str(_field(commit, "commit", "tree", "sha"))
+    return commit_sha, [entry async for entry in _entries(api, tree_sha)]
+
+
+def _as_api_entry(entry: TreeEntry) -> dict[str, Any]:
+    return {"path": entry.path, "mode": entry.mode, "type": entry.type, "sha": entry.sha,
+            "size": entry.size}
+
+
+def _unchanged(ctx: PlanContext, art: Artifact) -> bool:
+    prev = ctx.previous.files.get(art.path) if ctx.previous else None
+    if prev is None or prev.digest != str(art.digest) or prev.size != art.size:
+        return False
+    try:
+        return os.stat(ctx.dest / art.path).st_size == art.size
+    except OSError:
+        return False
+
+
+async def _from_clone(planned: list[Artifact], cloned: ClonedTree, files: Path,
+                      ctx: PlanContext) -> list[Artifact]:
+    """The plan with the bytes of every changed file read from the clone.
+
+    A file the mirror already has keeps its raw-URL artifact (the core keeps it without a
+    request); the others become local files, verified by the same git blob SHA-1.
+    """
+    changed = [a for a in planned if not _unchanged(ctx, a)]
+    if ctx.dry_run or not changed:
+        return planned
+    shas = [a.digest.hex for a in changed if a.digest is not None]
+    try:
+        await anyio.to_thread.run_sync(extract_blobs, cloned.git_dir, shas, files)
+    except (GitError, OSError) as exc:
+        raise PlanError(f"git-tree fallback: {exc}") from None
+    finally:
+        shutil.rmtree(cloned.git_dir, ignore_errors=True)  # only the extracted files are needed
+    swap = {a.path: Artifact(a.path, source=files / a.digest.hex, digest=a.digest, size=a.size)
+            for a in changed if a.digest is not None}
+    return [swap.get(a.path, a) for a in planned]

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mirrorkit.core.manifest import Manifest
+from mirrorkit.api import Manifest
 
 from .gitcmd import git_env
 
@@ -42,6 +42,9 @@ def _run(args: list[str], git_dir: Path,
 def _check_repo(repo: Path, label: str) -> list[str]:
     if not (repo / "objects").is_dir():
         return [f"git {label}: no objects directory"]
+    if not (repo / "refs").is_dir():
+        return [f"git {label}: no refs/ directory, so git does not accept it as a repository "
+                "(a run of this version publishes refs/heads/.keep)"]
     scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-gitverify-"))
     try:
         gd = scratch / "check.git"
@@ -84,11 +87,19 @@ def _check_info_refs(repo: Path, gd: Path, label: str) -> list[str]:
             if answer.endswith(" missing")]
 
 
+def _check_lfs_names(manifest: Manifest, roots: list[str]) -> list[str]:
+    """An LFS object is named by its sha256: the manifest's digest must be its name."""
+    prefixes = tuple(f"{root}/lfs/objects/" if root else "lfs/objects/" for root in roots)
+    return [f"git: LFS object {path} is recorded with sha256 {entry.sha256}"
+            for path, entry in manifest.files.items()
+            if path.startswith(prefixes) and path.rsplit("/", 1)[-1] != entry.sha256]
+
+
 def verify_git_mirror(dest: Path, manifest: Manifest) -> list[str] | None:
     roots = git_roots(manifest)
     if not roots:
         return None
-    problems: list[str] = []
+    problems: list[str] = _check_lfs_names(manifest, roots)
     for root in roots:
         try:
             problems += _check_repo(dest / root if root else dest, root or "<root>")

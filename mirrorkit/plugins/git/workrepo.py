@@ -17,11 +17,11 @@ from pathlib import Path
 
 import anyio
 
-from mirrorkit.core.artifact import Kind
+from mirrorkit.api import Kind
 
 from .gitcmd import GitError, git, redact
 
-__all__ = ["FetchStats", "PublishedFile", "WorkRepo", "published_files"]
+__all__ = ["REFS_KEEP", "FetchStats", "PublishedFile", "WorkRepo", "published_files"]
 
 log = logging.getLogger("mirrorkit.registry.git")
 
@@ -42,6 +42,12 @@ _CONFIG = {
 #: Index files, in commit order: the packs list before the refs, ``info/refs`` (what a dumb
 #: client reads first) last.
 ORDER_PACKS_INFO, ORDER_REFS, ORDER_HEAD, ORDER_INFO_REFS = 0, 1, 2, 3
+
+#: An empty file the mirror carries so that its ``refs/`` directory exists: git accepts a
+#: directory as a repository only with ``HEAD``, ``objects/`` and ``refs/``, and manifests,
+#: S3 and bundles carry files, not empty directories. git ignores names starting with a dot
+#: in ``refs/``, so it is never read as a ref.
+REFS_KEEP = "refs/heads/.keep"
 
 _LOOSE_DIR = re.compile(r"[0-9a-f]{2}")
 _PACK = re.compile(r"pack-[0-9a-f]{40,64}\.(pack|idx)")
@@ -77,6 +83,10 @@ class WorkRepo:
                       what="git init")
         for key, value in _CONFIG.items():
             await self._git("config", key, value)
+        keep = self.git_dir / REFS_KEEP
+        if not keep.is_file():
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            keep.touch()
         self._remove_stale_locks()
 
     def _remove_stale_locks(self) -> None:
@@ -186,10 +196,12 @@ def published_files(git_dir: Path) -> list[PublishedFile]:
     if refs.is_dir():
         for dirpath, _dirs, files in os.walk(refs):
             for name in sorted(files):
-                if name.endswith(".lock"):
+                if name.endswith(".lock") or name.startswith("."):
                     continue
                 rel = Path(dirpath, name).relative_to(git_dir).as_posix()
                 out.append(PublishedFile(rel, Kind.INDEX, ORDER_REFS))
+    if (git_dir / REFS_KEEP).is_file():
+        out.append(PublishedFile(REFS_KEEP, Kind.BLOB))
     out.append(PublishedFile("HEAD", Kind.INDEX, ORDER_HEAD))
     if (git_dir / "info" / "refs").is_file():
         out.append(PublishedFile("info/refs", Kind.INDEX, ORDER_INFO_REFS))

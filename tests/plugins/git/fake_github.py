@@ -28,6 +28,9 @@ class FakeGitHub:
         self.files: dict[str, bytes] = {}
         self.symlinks: dict[str, str] = {}
         self.rate_limited = 0  # answer this many API calls with a 403 rate-limit response
+        self.reset_in = 1  # seconds until that rate limit resets
+        self.errors: list[int] = []  # statuses to answer the next API calls with
+        self.trees_status: int | None = None  # answer every trees call with this status
         self.truncate = False
         up.route(f"/api/repos/{owner}/{repo}", self._api)
 
@@ -83,9 +86,15 @@ class FakeGitHub:
         path = req.path.split("?", 1)[0][len(prefix):]
         if self.rate_limited:
             self.rate_limited -= 1
-            reset = int(time.time()) + 1
+            reset = int(time.time()) + self.reset_in
             req.send_body(403, b'{"message": "API rate limit exceeded"}',
                           {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+            return True
+        if self.errors:
+            req.send_body(self.errors.pop(0), b'{"message": "injected"}')
+            return True
+        if self.trees_status is not None and path.startswith("/git/trees/"):
+            req.send_body(self.trees_status, b'{"message": "Not Found"}')
             return True
         if path == "":
             body: object = {"default_branch": "main"}

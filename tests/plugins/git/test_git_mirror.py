@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 from tests.plugins.git.conftest import Upstream
 from tests.plugins.git.gitutil import commit, git, refs_of
-from tests.plugins.git.servers import StaticServer
+from tests.plugins.git.servers import GitHttpServer, StaticServer
 from tests.support.cli import run_cli
 
 
@@ -207,3 +210,80 @@ def test_lock_files_of_a_killed_run_do_not_block_the_next(
     _run(upstream_git, mirror_dir)
     assert refs_of(static.url) == refs_of(upstream_git.url)
     assert not (work / "packed-refs.lock").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _daemon_refs(base: Path, name: str) -> dict[str, str]:
+    """``git ls-remote`` through a ``git daemon`` serving ``base`` (started and stopped here)."""
+    port = _free_port()
+    daemon = subprocess.Popen(["git", "daemon", "--export-all", f"--base-path={base}",
+                               "--listen=127.0.0.1", f"--port={port}", "--reuseaddr", str(base)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return refs_of(f"git://127.0.0.1:{port}/{name}")
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        daemon.terminate()
+        daemon.wait()
+
+
+def test_the_mirror_is_a_repository_git_accepts_after_publish_and_import(
+    upstream_git: Upstream, mirror_dir: Path, tmp_path: Path
+) -> None:
+    _run(upstream_git, mirror_dir)
+    expected = refs_of(upstream_git.url)
+    assert (mirror_dir / "refs/heads/.keep").is_file()  # refs/ exists through a managed file
+    git(f"--git-dir={mirror_dir}", "fsck", "--no-dangling")
+    git("clone", "-q", mirror_dir, tmp_path / "local")
+    assert refs_of(mirror_dir) == expected
+    assert (tmp_path / "local" / "README").read_bytes() == b"hello\n"
+    assert _daemon_refs(mirror_dir.parent, mirror_dir.name) == expected
+    smart = GitHttpServer(mirror_dir.parent)  # git http-backend, as CGI
+    try:
+        assert refs_of(f"{smart.url}/{mirror_dir.name}") == expected
+        git("clone", "-q", f"{smart.url}/{mirror_dir.name}", tmp_path / "smart")
+    finally:
+        smart.stop()
+
+    # Through a bundle to the inside: the imported copy is a repository too.
+    res = run_cli("export", mirror_dir, "--to", tmp_path / "bundles", "--full")
+    assert res.code == 0, res.stderr
+    inside = tmp_path / "inside.git"
+    res = run_cli("import", tmp_path / "bundles", "--into", inside)
+    assert res.code == 0, res.stderr
+    git(f"--git-dir={inside}", "fsck", "--no-dangling")
+    git("clone", "-q", inside, tmp_path / "from-inside")
+    assert refs_of(inside) == expected
+    assert run_cli("verify", inside).code == 0
+
+
+def test_work_repository_of_a_removed_repository_goes_after_the_grace_period(
+    upstream_git: Upstream, mirror_dir: Path
+) -> None:
+    both = ("--repo", f"a.git={upstream_git.url}", "--repo", f"b/c.git={upstream_git.url}")
+    assert run_cli("run", "git", "--dest", mirror_dir, *both).code == 0
+    work = mirror_dir / ".mirrorkit" / "work" / "git"
+    assert (work / "b" / "c.git" / "work.git").is_dir()
+    only_a = ("run", "git", "--dest", mirror_dir, "--repo", f"a.git={upstream_git.url}")
+
+    res = run_cli(*only_a, "--prune-grace", "3600")
+    assert res.code == 0, res.stderr
+    assert (work / "b" / "c.git" / "work.git").is_dir()  # within the grace period: kept
+    assert (mirror_dir / "b" / "c.git" / "info" / "refs").is_file()
+
+    res = run_cli("--log-level", "info", *only_a)
+    assert res.code == 0, res.stderr
+    assert "b/c.git: no longer mirrored; removing its work repository" in res.stderr
+    assert not (work / "b").exists() and (work / "a.git" / "work.git").is_dir()
+    assert not (mirror_dir / "b").exists()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.plugins.git.fake_github import FakeGitHub
+from tests.plugins.git.gitutil import commit, git
+from tests.plugins.git.servers import GitHttpServer
 from tests.support.cli import Result, run_cli
 from tests.support.upstream import Upstream
 
@@ -121,3 +127,94 @@ def test_bad_options_are_one_line_each(tmp_path: Path) -> None:
     assert res.code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and "--repo" in lines[0] and "{path}" in lines[1], res.stderr
+
+
+@dataclass
+class HubGit:
+    template: str  # for --clone-url
+    work: Path  # a clone that pushes to the served repository
+
+    def commit(self, path: str, content: bytes) -> None:
+        commit(self.work, path, content, f"change {path}")
+        git("push", "-q", "origin", "main", cwd=self.work)
+
+
+@pytest.fixture
+def hub_git(hub: FakeGitHub, tmp_path: Path, git_home: Path) -> Iterator[HubGit]:
+    """The same repository over git (smart HTTP): its main branch holds ``hub.files`` and the
+    symbolic link."""
+    work = tmp_path / "tools-work"
+    git("init", "-q", "-b", "main", work)
+    for path, content in hub.files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_bytes(content)
+    for path, target in hub.symlinks.items():
+        os.symlink(target, work / path)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "tools", cwd=work)
+    root = tmp_path / "git-upstream"
+    git("clone", "-q", "--bare", work, root / "acme" / "tools.git")
+    git("remote", "add", "origin", root / "acme" / "tools.git", cwd=work)
+    server = GitHttpServer(root)
+    try:
+        yield HubGit(server.url + "/{owner}/{repo}.git", work)
+    finally:
+        server.stop()
+
+
+def _manifest_digests(dest: Path) -> dict[str, tuple[str, str | None]]:
+    files = json.loads((dest / ".mirrorkit" / "manifest.json").read_text())["files"]
+    return {p: (e["sha256"], e.get("digest")) for p, e in files.items()}
+
+
+def test_a_rate_limit_beyond_the_patience_falls_back_to_a_clone_at_once(
+    hub: FakeGitHub, hub_git: HubGit, tmp_path: Path
+) -> None:
+    by_api = tmp_path / "by-api"
+    assert _run(hub, by_api).code == 0
+    hub.up.clear_log()
+    hub.rate_limited, hub.reset_in = 100, 3600
+    dest = tmp_path / "mirror"
+    res = _run(hub, dest, "--clone-url", hub_git.template, "--rate-limit-patience", "30",
+               log_level="info")
+    assert res.code == 0, res.stderr
+    assert len(hub.up.requests("/api/")) == 1  # no waiting, no retry: fell back at once
+    assert "fell back to a shallow git clone" in res.stderr
+    assert res.json["notes"]["git-tree"]["fell_back"] is True
+    assert hub.raw_requests() == []  # every byte came from the clone
+    assert _tree(dest) == _tree(by_api) == hub.files  # the symbolic link skipped alike
+    assert _manifest_digests(dest) == _manifest_digests(by_api)
+
+    # The API is back: an unchanged re-run through it downloads nothing.
+    hub.rate_limited = 0
+    hub.up.clear_log()
+    res = _run(hub, dest, "--clone-url", hub_git.template)
+    assert res.code == 0, res.stderr
+    assert res.json["downloaded"] == 0 and res.json["removed"] == 0
+    assert hub.raw_requests() == [] and "git-tree" not in res.json["notes"]
+
+
+@pytest.mark.parametrize("failure", ["500s", "no-trees-endpoint"])
+def test_api_failures_fall_back_to_the_same_tree(
+    hub: FakeGitHub, hub_git: HubGit, tmp_path: Path, failure: str
+) -> None:
+    dest = tmp_path / "mirror"
+    assert _run(hub, dest).code == 0  # a first run through the API
+    hub.files["README.md"] = b"# tools, changed in git and the API alike\n"
+    if failure == "500s":
+        hub.errors = [500] * 3  # the first try and both retries of the first call
+    else:
+        hub.trees_status = 404
+    hub_git.commit("README.md", hub.files["README.md"])
+    res = _run(hub, dest, "--ref", "main", "--clone-url", hub_git.template)
+    assert res.code == 0, res.stderr
+    assert res.json["notes"]["git-tree"]["fell_back"] is True and "fell back" in res.stderr
+    assert res.json["downloaded"] == 1  # only the changed file, read from the clone
+    assert _tree(dest) == hub.files
+    assert run_cli("verify", dest).code == 0
+
+
+def test_without_a_clone_url_an_api_failure_is_one_line(hub: FakeGitHub, tmp_path: Path) -> None:
+    hub.trees_status = 404
+    res = _run(hub, tmp_path / "mirror")
+    assert res.code == 1 and "HTTP 404" in res.stderr and "fell back" not in res.stderr
