@@ -153,6 +153,7 @@ class Transport:
             send = headers if same else {k: v for k, v in headers.items()
                                          if k.lower() not in _CREDENTIAL_HEADERS}
             if auth is not None and same:
+                await auth.prepare(hop, self._ask)
                 send = {**send, **auth.headers(hop)}
             host = self.limits.host(hop_origin)
             sent = await host.acquire()
