@@ -91,6 +91,10 @@ def test_oci_bearer_asks_one_token_per_repository_and_keeps_it_off_the_cdn(
     assert [urllib.parse.unquote(r.path.split("scope=")[1]) for r in tokens] == [
         "repository:a:pull", "repository:b:pull"]
     assert upstream.requests("/v2/a/")[0].headers["Authorization"] == "Bearer QQ=="
+    # once the registry has challenged, a new repository's token is asked before its first
+    # request: no 401 round trip for it
+    [b] = upstream.requests("/v2/b/")
+    assert b.headers["Authorization"] == "Bearer tok-repository:b:pull"
     assert cdn.requests("/blob") and all("Authorization" not in r.headers
                                          for r in cdn.requests("/blob"))
 

@@ -38,6 +38,10 @@ class Auth(Protocol):
         """Headers to add to a request for ``url`` (the artifact's own host only)."""
         ...
 
+    async def prepare(self, url: str, ask: Ask) -> None:
+        """Called before a request to ``url``: a chance to get credentials ahead of a 401."""
+        ...
+
     async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
                      ask: Ask) -> bool:
         """React to a ``401`` (``challenge``, body not read) to a request sent with ``sent``.
@@ -58,6 +62,9 @@ class BasicAuth:
 
     def headers(self, url: str) -> Mapping[str, str]:
         return self._headers
+
+    async def prepare(self, url: str, ask: Ask) -> None:
+        pass
 
     async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
                      ask: Ask) -> bool:
@@ -92,6 +99,18 @@ def _repository_key(url: str) -> str:
     return base if end < 0 else base[:end]
 
 
+def _origin(url: str) -> str:
+    start = url.find("//")
+    end = url.find("/", start + 2) if start >= 0 else -1
+    return url if end < 0 else url[:end]
+
+
+def _token_url(realm: str, service: str | None, scope: str | None) -> str:
+    query = urllib.parse.urlencode({k: v for k, v in (("service", service), ("scope", scope))
+                                    if v})
+    return realm + (("&" if "?" in realm else "?") + query if query else "")
+
+
 class OCIBearerAuth:
     """Pulls from an OCI registry, as ``docker pull`` (and brew) do them.
 
@@ -100,13 +119,17 @@ class OCIBearerAuth:
     ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` is answered the standard
     way: the realm is asked for a token for that service and scope, and the request is sent
     again with it. Tokens are kept per repository; one instance serves a whole run, and
-    concurrent requests to one repository ask for its token once.
+    concurrent requests to one repository ask for its token once. Once a registry has
+    challenged, a repository it has not seen yet gets its token (``repository:NAME:pull``
+    from the same realm and service) before its first request, saving a round trip per
+    repository; if that guess is refused, the 401 is answered as usual.
     """
 
     def __init__(self, anonymous_token: str = ANONYMOUS_TOKEN) -> None:
         self._anonymous = anonymous_token
         self._tokens: dict[str, str] = {}
         self._locks: dict[str, anyio.Lock] = {}
+        self._realms: dict[str, tuple[str, str | None]] = {}  # origin -> (realm, service)
 
     def _token(self, url: str) -> tuple[str, str]:
         key = _repository_key(url)
@@ -115,24 +138,44 @@ class OCIBearerAuth:
     def headers(self, url: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self._token(url)[1]}"}
 
+    def _lock(self, key: str) -> anyio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = anyio.Lock()
+        return lock
+
+    async def prepare(self, url: str, ask: Ask) -> None:
+        key = _repository_key(url)
+        if key in self._tokens or "/v2/" not in key:
+            return
+        known = self._realms.get(_origin(url))
+        if known is None:
+            return
+        async with self._lock(key):
+            if key in self._tokens:
+                return
+            realm, service = known
+            scope = f"repository:{key.split('/v2/', 1)[1]}:pull"
+            try:
+                token = self._read_token(await ask(_token_url(realm, service, scope)))
+            except Exception:  # a guess: the 401, if it comes, is answered as usual
+                return
+            if token is not None:
+                self._tokens[key] = token
+
     async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
                      ask: Ask) -> bool:
         params = parse_bearer_challenge(challenge.headers.get("WWW-Authenticate", ""))
         if params is None:
             return False
         key = _repository_key(url)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = anyio.Lock()
-        async with lock:
+        self._realms[_origin(url)] = (params["realm"], params.get("service"))
+        async with self._lock(key):
             current = self._tokens.get(key)
             if current is not None and sent.get("Authorization") != f"Bearer {current}":
                 return True  # another request got a token meanwhile: try with that one
-            query = urllib.parse.urlencode(
-                {k: params[k] for k in ("service", "scope") if params.get(k)})
-            realm = params["realm"]
-            token_url = realm + (("&" if "?" in realm else "?") + query if query else "")
-            response = await ask(token_url)
+            response = await ask(_token_url(params["realm"], params.get("service"),
+                                            params.get("scope")))
             token = self._read_token(response)
             if token is None or token == current:
                 return False  # the registry's own 401 stands

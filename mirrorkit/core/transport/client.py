@@ -46,6 +46,10 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 # an ``ask`` from an Auth (a token endpoint) reads at most this much
 _TOKEN_MAX_BYTES = 1024 * 1024
+# A body that inflates (Content-Encoding) more than this ratio past this size is refused as a
+# compression bomb: real indexes compress 5 to 20 times, gzip's own limit is about 1,000.
+BOMB_RATIO = 200
+BOMB_FLOOR = 16 * 1024 * 1024
 
 
 def url_origin(url: str) -> str:
@@ -149,6 +153,7 @@ class Transport:
             send = headers if same else {k: v for k, v in headers.items()
                                          if k.lower() not in _CREDENTIAL_HEADERS}
             if auth is not None and same:
+                await auth.prepare(hop, self._ask)
                 send = {**send, **auth.headers(hop)}
             host = self.limits.host(hop_origin)
             sent = await host.acquire()
@@ -249,9 +254,15 @@ async def _chunks(resp: aiohttp.ClientResponse, settings: TransportSettings
     received = 0
     started = time.monotonic()
     window, floor = settings.min_rate_window, settings.min_rate
+    encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
     try:
         async for chunk in resp.content.iter_any():
             received += len(chunk)
+            if encoded and received > BOMB_FLOOR:
+                raw = getattr(resp.content, "total_raw_bytes", 0)  # aiohttp >= 3.12
+                if raw and received > raw * BOMB_RATIO:
+                    raise Permanent(f"refused a compression bomb: {received} bytes inflated "
+                                    f"from {raw} (more than {BOMB_RATIO} times)")
             if floor > 0:
                 elapsed = time.monotonic() - started
                 if elapsed > window and received < floor * elapsed:
