@@ -5,7 +5,7 @@ Plugin code imports from this module only; the modules behind it may move betwee
 
 from .core.artifact import Artifact, Kind
 from .core.auth import BasicAuth
-from .core.digest import Digest
+from .core.digest import Digest, register_algorithm
 from .core.hookspecs import hookimpl
 from .core.manifest import FileEntry, Manifest
 from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
@@ -35,4 +35,5 @@ __all__ = [
     "SinkPlugin",
     "VerifyResult",
     "hookimpl",
+    "register_algorithm",
 ]
