@@ -8,6 +8,7 @@ tenth of the size) when the channel publishes that.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -85,7 +86,7 @@ def _write_decoded(url: str, body: bytes, target: Path) -> None:
                 import zstandard
 
                 try:
-                    zstandard.ZstdDecompressor().copy_stream(_Bytes(body), out)
+                    zstandard.ZstdDecompressor().copy_stream(io.BytesIO(body), out)  # shares body
                 except zstandard.ZstdError as exc:
                     raise PlanError(f"{url}: not a zstd stream ({exc})") from None
             else:
@@ -93,17 +94,3 @@ def _write_decoded(url: str, body: bytes, target: Path) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-class _Bytes:
-    """A read()-able view of a body, without copying it into a BytesIO."""
-
-    def __init__(self, data: bytes) -> None:
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size < 0 else self._pos + size
-        chunk = bytes(self._view[self._pos:end])
-        self._pos += len(chunk)
-        return chunk

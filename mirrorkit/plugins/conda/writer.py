@@ -87,7 +87,9 @@ def write_channeldata(upstream: Path, names: set[str], subdirs: list[str],
         doc = {}
     if not isinstance(doc, dict):
         doc = {}
-    packages = doc.get("packages") if isinstance(doc.get("packages"), dict) else {}
+    packages = doc.get("packages")
+    if not isinstance(packages, dict):
+        packages = {}
     kept: dict[str, Any] = {}
     for name, entry in sorted(packages.items()):
         if name.lower() in names and isinstance(entry, dict):
