@@ -140,7 +140,7 @@ def main() -> None:
     dest = args.workdir / f"mirror-{args.records}"
     base = ["conda", "--dest", str(dest), "--json", "--channel-url", f"{up.url}/chan",
             "--subdir", "linux-64"]
-    rows = []
+    rows: list[tuple[str, float, float, float, Any]] = []
     try:
         ref = measure([str(PYTHON), "-c", "import json,sys; json.load(open(sys.argv[1]))",
                        str(chan / "linux-64/repodata.json")])

@@ -21,6 +21,8 @@ from mirrorkit.api import Artifact, Digest, PlanError
 # a plain file name: no directory part, no control characters, not hidden
 _FILENAME = re.compile(r"^[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$")
 
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
+
 __all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "read_top_level"]
 
 #: repodata's two package maps: ``.tar.bz2`` files and ``.conda`` files
@@ -42,7 +44,10 @@ class PackageRef:
         return f"{self.subdir}/{self.filename}"
 
     def artifact(self, channel_url: str) -> Artifact:
-        url = f"{channel_url}/{self.subdir}/{quote(self.filename, safe='+!')}"
+        name = self.filename
+        if not _URL_SAFE.match(name):  # nearly every conda file name is already URL-safe
+            name = quote(name, safe="+!")
+        url = f"{channel_url}/{self.subdir}/{name}"
         digest = Digest(self.algorithm, self.hexdigest) if self.hexdigest else None
         # a conda file name never changes content; without a digest, keep what we have
         return Artifact(self.path, url=url, digest=digest, size=self.size,
