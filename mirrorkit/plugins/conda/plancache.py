@@ -24,8 +24,8 @@ _FORMAT = "mirrorkit-conda-plan 1"
 class PlanCache:
     """One list per subdir (a line a package) and a key file naming the repodata's sha256."""
 
-    def __init__(self, work_dir: Path, subdir: str) -> None:
-        self.path = work_dir / "conda" / "plans" / f"{subdir}.tsv"
+    def __init__(self, work_dir: Path, subdir: str, kind: str = "whole") -> None:
+        self.path = work_dir / "conda" / "plans" / f"{kind}-{subdir}.tsv"
         self.key_path = self.path.with_suffix(".key")
         self.subdir = subdir
 
