@@ -313,7 +313,7 @@ class MirrorRun:
         prev = self.prev_files.get(art.path)
         if prev is None or not _entry_matches(art, prev):
             return None
-        if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
+        if not self.dry_run and _size_on_disk(os.path.join(self.dest, art.path)) != prev.size:
             return None
         return prev
 
@@ -345,7 +345,7 @@ class MirrorRun:
             event = self._in_progress.get(art.path)
             if event is not None:
                 await event.wait()
-            return self.readable.get(art.path)
+            return self._readable(art.path)
         return await self._process_claimed(art)
 
     async def _process_claimed(self, art: Artifact) -> Path | None:
@@ -364,7 +364,18 @@ class MirrorRun:
         finally:
             event.set()
             del self._in_progress[art.path]
-        return self.readable.get(art.path)
+        return self._readable(art.path)
+
+    def _readable(self, path: str) -> Path | None:
+        """Where a planned file's bytes are: staged, or (kept) at their final path.
+
+        A kept file's path is only built when asked for: a no-op run keeps every file, and
+        building a ``Path`` for each cost more than the ``stat`` that checked it.
+        """
+        found = self.readable.get(path)
+        if found is None and path in self.entries:
+            return self.dest / path
+        return found
 
     def _fail(self, art: Artifact, reason: str) -> None:
         err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason))
@@ -379,7 +390,6 @@ class MirrorRun:
 
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry
-        self.readable[art.path] = self.dest / art.path
         self.report.skipped += 1
         return "kept"
 
@@ -531,7 +541,7 @@ class MirrorRun:
             self.report.status = "ok"
 
 
-def _size_on_disk(path: Path) -> int | None:
+def _size_on_disk(path: str | Path) -> int | None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
