@@ -4,7 +4,7 @@ Plugin code imports from this module only; the modules behind it may move betwee
 """
 
 from .core.artifact import Artifact, Kind
-from .core.digest import Digest
+from .core.digest import Digest, register_algorithm
 from .core.hookspecs import hookimpl
 from .core.manifest import FileEntry, Manifest
 from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
@@ -38,4 +38,5 @@ __all__ = [
     "SinkPlugin",
     "VerifyResult",
     "hookimpl",
+    "register_algorithm",
 ]

@@ -331,7 +331,7 @@ class MirrorRun:
         if prev is None or not _entry_matches(art, prev):
             return None
         if (not self.dry_run and self._remote is None
-                and _size_on_disk(self.dest / art.path) != prev.size):
+                and _size_on_disk(os.path.join(self.dest, art.path)) != prev.size):
             return None
         return prev
 
@@ -378,9 +378,14 @@ class MirrorRun:
             tmp = self.staging.new_path()
             await anyio.to_thread.run_sync(self._remote.download, path, tmp)
             self.readable[path] = tmp
-        return self.readable.get(path)
+        found = self.readable.get(path)
+        if found is None and path in self.entries:
+            # a kept file's path is built only when asked for: a no-op run keeps every
+            # file, and building a Path for each cost more than the stat that checked it
+            return self.dest / path
+        return found
 
-    async def _process_claimed(self, art: Artifact) -> Path | None:
+    async def _process_claimed(self, art: Artifact) -> None:
         event = self._in_progress[art.path] = anyio.Event()
         try:
             outcome = await self._process(art)
@@ -398,7 +403,6 @@ class MirrorRun:
         finally:
             event.set()
             del self._in_progress[art.path]
-        return self.readable.get(art.path)
 
     def _fail(self, art: Artifact, reason: str) -> None:
         err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason))
@@ -413,7 +417,6 @@ class MirrorRun:
 
     def _keep(self, art: Artifact, entry: FileEntry) -> str:
         self.entries[art.path] = entry
-        self.readable[art.path] = self.dest / art.path
         if self._remote is not None:
             self._remote_kept.add(art.path)
         self.report.skipped += 1
@@ -574,7 +577,7 @@ class MirrorRun:
             self.report.status = "ok"
 
 
-def _size_on_disk(path: Path) -> int | None:
+def _size_on_disk(path: str | Path) -> int | None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):

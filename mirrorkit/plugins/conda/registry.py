@@ -1,0 +1,36 @@
+"""The ``conda`` registry: whole subdirs byte for byte, or a selection with its closure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from mirrorkit.api import Artifact, PlanContext
+
+from .options import CondaOptions
+from .selective import plan_selective
+from .whole import plan_channeldata, plan_whole_subdir
+
+__all__ = ["Conda"]
+
+
+class Conda:
+    """Mirror a conda channel's subdirs for conda, mamba, pixi and rattler clients."""
+
+    name: ClassVar[str] = "conda"
+    summary: ClassVar[str] = "conda channels (conda-forge, main...): whole subdirs or packages " \
+        "with their dependencies"
+    Options: ClassVar[type[BaseModel]] = CondaOptions
+
+    async def plan(self, options: CondaOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        if options.packages:
+            async for artifact in plan_selective(options, ctx):
+                yield artifact
+            return
+        for subdir in options.all_subdirs:
+            async for artifact in plan_whole_subdir(options, ctx, subdir):
+                yield artifact
+        async for artifact in plan_channeldata(options, ctx):
+            yield artifact

@@ -1,0 +1,90 @@
+"""The index files of a subdir besides ``repodata.json``, and how they must agree with it.
+
+Clients pick different files: rattler (pixi, mamba 2) reads ``repodata.json.zst`` first,
+old conda ``repodata.json.bz2`` or ``current_repodata.json``. A mirror where they disagree
+installs different things depending on the client, so each variant is checked against
+(whole mirror) or written from (selective mirror) the one ``repodata.json``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["COMPRESSED", "CURRENT", "OPTIONAL", "compress", "decompressed_sha256",
+           "file_sha256"]
+
+REPODATA = "repodata.json"
+CURRENT = "current_repodata.json"
+#: compressed copies of repodata.json, by file name
+COMPRESSED = ("repodata.json.zst", "repodata.json.bz2")
+#: published by some channels and mirrored when they are
+OPTIONAL = (*COMPRESSED, CURRENT)
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _zst_reader(fh: IO[bytes]) -> IO[bytes]:
+    import zstandard
+
+    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(fh)
+    return reader
+
+
+def _bz2_reader(fh: IO[bytes]) -> IO[bytes]:
+    return bz2.BZ2File(fh)
+
+
+_READERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    ".zst": _zst_reader, ".bz2": _bz2_reader,
+}
+
+
+def decompressed_sha256(name: str, path: Path) -> str | None:
+    """sha256 of the content of variant ``name`` stored at ``path``, streaming; None if it
+    does not decompress."""
+    opener = _READERS[Path(name).suffix]
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh, opener(fh) as src:
+            while chunk := src.read(_CHUNK):
+                h.update(chunk)
+    except Exception:  # zstandard.ZstdError, OSError, EOFError: all mean "not that format"
+        return None
+    return h.hexdigest()
+
+
+def compress(name: str, source: Path, target: Path) -> None:
+    """Write the ``name`` variant (``.zst``/``.bz2``) of ``source`` to ``target``, streaming.
+
+    Deterministic (fixed level, no timestamps), so an unchanged selection gives the same
+    bytes and the mirror keeps its file.
+    """
+    with open(source, "rb") as src, open(target, "wb") as out:
+        if name.endswith(".zst"):
+            import zstandard
+
+            zstandard.ZstdCompressor(level=16).copy_stream(src, out)
+        else:
+            with bz2.BZ2File(out, "wb", compresslevel=9) as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+
+
+def missing_from(current: Iterable[tuple[str, Any]], known: dict[str, str]) -> str | None:
+    """The first record of current_repodata that repodata.json does not list identically."""
+    for filename, record in current:
+        sha = record.get("sha256") or record.get("md5") if isinstance(record, dict) else None
+        if known.get(filename) != sha:
+            return filename
+    return None
