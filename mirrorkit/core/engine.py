@@ -294,7 +294,12 @@ class MirrorRun:
                 self._fail(art, exc.reason)
             return True
         if art.url is None:
-            return False
+            prev = self._unchanged_local(art)
+            if prev is None:
+                return False
+            self._keep(art, prev)
+            self.observer.done(art, "kept")
+            return True
         prev = self._unchanged(art)
         if prev is None:
             return False
@@ -316,6 +321,21 @@ class MirrorRun:
         if not self.dry_run and _size_on_disk(self.dest / art.path) != prev.size:
             return None
         return prev
+
+    def _unchanged_local(self, art: Artifact) -> FileEntry | None:
+        """The entry of a local artifact already in place (generated pages re-planned by a
+        no-op): the same test as :meth:`_process_local`, two stats and no task."""
+        prev = self.prev_files.get(art.path)
+        if prev is None or art.source is None:
+            return None
+        try:
+            st, fst = os.stat(art.source), os.stat(self.dest / art.path)
+        except OSError:
+            return None
+        if (fst.st_size == st.st_size == prev.size and fst.st_mtime_ns == st.st_mtime_ns
+                and (art.digest is None or _entry_matches(art, prev))):
+            return prev
+        return None
 
     async def _process_slot(self, art: Artifact) -> None:
         try:

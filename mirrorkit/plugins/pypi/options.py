@@ -17,18 +17,6 @@ _PY_VERSION = re.compile(r"^3\.\d{1,2}$")
 _PLATFORM = re.compile(r"^[a-z0-9_.]+$")
 
 
-def _check_requirement(text: str) -> str:
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        req = Requirement(text)
-    except InvalidRequirement as exc:
-        raise ValueError(f"{text!r} is not a requirement: {exc}") from None
-    if req.url:
-        raise ValueError(f"{text!r}: direct URL requirements cannot be mirrored")
-    return text
-
-
 class PyPIOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,7 +74,9 @@ class PyPIOptions(BaseModel):
     @field_validator("packages")
     @classmethod
     def _packages(cls, values: list[str]) -> list[str]:
-        return [_check_requirement(v.strip()) for v in values]
+        from .reqspec import check_requirement
+
+        return [check_requirement(v) for v in values]
 
     @field_validator("python_versions")
     @classmethod

@@ -47,10 +47,10 @@ class PlanCache:
             for line in fh:
                 d: dict[str, Any] = json.loads(line)
                 if "s" in d:
-                    source = Path(d["s"])
-                    if not source.exists():  # a page lost from the work dir: plan afresh
-                        raise FileNotFoundError(source)
-                    yield Artifact.local(d["p"], source, kind=Kind.INDEX, order=d.get("o", 0))
+                    if not os.path.exists(d["s"]):  # a page lost from the work dir
+                        raise FileNotFoundError(d["s"])
+                    yield Artifact.local(d["p"], Path(d["s"]), kind=Kind.INDEX,
+                                         order=d.get("o", 0))
                 elif "h" in d:
                     yield Artifact.blob(d["p"], d["u"], sha256=d["h"], size=d.get("z"))
                 else:

@@ -17,7 +17,7 @@ _IGNORED_OPTIONS = ("-i", "--index-url", "--extra-index-url", "--no-index", "-f"
 
 def read_requirements(path: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
     """The requirement strings of ``path`` and the files it includes (``-r``, ``-c`` skipped)."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from .reqspec import check_requirement
 
     where = str(path)
     real = path.resolve()
@@ -48,12 +48,9 @@ def read_requirements(path: Path, _seen: frozenset[Path] = frozenset()) -> list[
             raise ValueError(f"{where}:{lineno}: option {head!r} is not supported in a mirror")
         spec = " ".join(tok for tok in line.split() if not tok.startswith("--hash"))
         try:
-            req = Requirement(spec)
-        except InvalidRequirement as exc:
-            raise ValueError(f"{where}:{lineno}: {spec!r} is not a requirement: {exc}") from None
-        if req.url:
-            raise ValueError(f"{where}:{lineno}: direct URL requirements cannot be mirrored")
-        out.append(spec)
+            out.append(check_requirement(spec))
+        except ValueError as exc:
+            raise ValueError(f"{where}:{lineno}: {exc}") from None
     return out
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import unquote, urldefrag, urljoin
 
 __all__ = ["JSON_TYPE", "DistFile", "ProjectPage", "RootListing", "normalize",
            "parse_project", "parse_root"]
@@ -197,25 +196,33 @@ def _html_metadata_hash(value: str | None) -> str | None:
     return hexval.lower() if alg == "sha256" and hexval else ""
 
 
-class _Anchors(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.anchors: list[dict[str, str | None]] = []
+def _anchors(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
+    """The ``<base href>`` and every ``<a>``'s attributes (html.parser: only for HTML)."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "a":
-            self.anchors.append(dict(attrs))
+    class Anchors(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.base: str | None = None
+            self.anchors: list[dict[str, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "base" and self.base is None:
+                self.base = dict(attrs).get("href")
+            elif tag == "a":
+                self.anchors.append(dict(attrs))
+
+    parser = Anchors()
+    parser.feed(text)
+    parser.close()
+    return parser.base, parser.anchors
 
 
 def _parse_html(body: bytes, page_url: str, name: str) -> ProjectPage:
-    parser = _Anchors()
-    parser.feed(body.decode("utf-8", errors="replace"))
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base_href, anchors = _anchors(body.decode("utf-8", errors="replace"))
+    base = urljoin(page_url, base_href) if base_href else page_url
     page = ProjectPage(name=name)
-    for attrs in parser.anchors:
+    for attrs in anchors:
         href = attrs.get("href")
         if not href:
             continue
@@ -225,8 +232,6 @@ def _parse_html(body: bytes, page_url: str, name: str) -> ProjectPage:
         if alg != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", hexval):
             page.skipped += 1
             continue
-        from urllib.parse import unquote
-
         yanked: bool | str = ("data-yanked" in attrs) and (attrs["data-yanked"] or True)
         rp = attrs.get("data-requires-python")
         meta_key = next((k for k in ("data-core-metadata", "data-dist-info-metadata")
