@@ -12,7 +12,7 @@ from .render import MirroredFile, project_html, project_json
 from .simple import DistFile
 from .state import write_if_changed
 
-__all__ = ["metadata_artifact", "project_artifacts"]
+__all__ = ["dist_artifact", "metadata_artifact", "page_artifacts", "project_artifacts"]
 
 #: pages of a project name files; the root names pages: it is committed after them
 PAGE_ORDER = 0
@@ -47,9 +47,20 @@ def project_artifacts(name: str, norm: str, files: list[DistFile], serial: int |
             yield metadata_artifact(f)
         mirrored.append(MirroredFile(f, art.path, f.metadata_sha256 is not None))
     pdir = page_dir(norm)
-    for filename, body in (("index.html", project_html(name, pdir, mirrored)),
-                           ("index.v1_json", project_json(name, pdir, mirrored, serial))):
-        rel = f"{pdir}/{filename}"
-        source = pages_root / rel
-        write_if_changed(source, body)
-        yield Artifact.local(rel, source, kind=Kind.INDEX, order=PAGE_ORDER)
+    yield from page_artifacts(pdir, project_html(name, pdir, mirrored),
+                              project_json(name, pdir, mirrored, serial), pages_root,
+                              PAGE_ORDER)
+
+
+def page_artifacts(pdir: str, html: bytes, json_body: bytes, pages_root: Path,
+                   order: int) -> Iterator[Artifact]:
+    """A page in bandersnatch's three names: ``index.html`` (what a plain static server
+    hands out), ``index.v1_html`` and ``index.v1_json`` (what its nginx configurations pick
+    by ``Accept``)."""
+    html_source = pages_root / pdir / "index.html"
+    json_source = pages_root / pdir / "index.v1_json"
+    write_if_changed(html_source, html)
+    write_if_changed(json_source, json_body)
+    for filename, source in (("index.html", html_source), ("index.v1_html", html_source),
+                             ("index.v1_json", json_source)):
+        yield Artifact.local(f"{pdir}/{filename}", source, kind=Kind.INDEX, order=order)

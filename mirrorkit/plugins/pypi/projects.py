@@ -14,9 +14,15 @@ import anyio
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mirrorkit.api import Artifact, FetchError, Kind, PlanContext
+from mirrorkit.api import Artifact, FetchError, PlanContext
 
-from .emit import ROOT_ORDER, dist_artifact, metadata_artifact, project_artifacts
+from .emit import (
+    ROOT_ORDER,
+    dist_artifact,
+    metadata_artifact,
+    page_artifacts,
+    project_artifacts,
+)
 from .fetch import fetch_project
 from .metadata import MetadataError, requires_from_file, requires_from_metadata
 from .options import PyPIOptions
@@ -24,7 +30,7 @@ from .render import root_html, root_json
 from .resolve import Resolver
 from .selection import Edge, ProjectFiles
 from .simple import DistFile, RootListing
-from .state import ProjectState, StateStore, write_if_changed
+from .state import ProjectState, StateStore
 from .targets import Targets
 
 __all__ = ["ProjectPlanner"]
@@ -96,15 +102,9 @@ class ProjectPlanner:
 
     def _root_pages(self, listed: list[tuple[str, str, int | None]]) -> list[Artifact]:
         listed.sort(key=lambda item: item[1])
-        out = []
-        for rel, body in (
-            ("simple/index.html", root_html([(d, n) for d, n, _ in listed])),
-            ("simple/index.v1_json", root_json(listed, self.root.serial)),
-        ):
-            source = self.pages_root / rel
-            write_if_changed(source, body)
-            out.append(Artifact.local(rel, source, kind=Kind.INDEX, order=ROOT_ORDER))
-        return out
+        return list(page_artifacts("simple", root_html([(d, n) for d, n, _ in listed]),
+                                   root_json(listed, self.root.serial), self.pages_root,
+                                   ROOT_ORDER))
 
     def _warn(self, message: str) -> None:
         self.ctx.log.warning("%s", message)

@@ -67,6 +67,10 @@ def test_bare_name_mirrors_every_file_with_yanked_requires_python_and_metadata(
         assert meta == dist.metadata
         assert entry["core-metadata"] == {"sha256": hashlib.sha256(meta).hexdigest()}
         assert f'data-core-metadata="sha256={hashlib.sha256(meta).hexdigest()}"' in html
+    # bandersnatch's three names, so web server configurations written for it work
+    for page in ("simple/beta", "simple"):
+        assert (dest / page / "index.v1_html").read_bytes() == (
+            dest / page / "index.html").read_bytes()
     root = (dest / "simple/index.html").read_text()
     assert 'href="beta/"' in root and "alpha" not in root
     assert [p["name"] for p in json.loads(
