@@ -116,3 +116,15 @@ def test_plain_requirements_agree_with_packaging(name: str, extras: list[str],
     if plain is not None:
         assert plain[0] == req.name and set(plain[1]) == req.extras
         assert Requirement(f"x{plain[2]}").specifier == req.specifier
+
+
+def test_pypi_paths_are_kept_so_a_bandersnatch_tree_is_adopted_in_place() -> None:
+    from mirrorkit.plugins.pypi.layout import dist_path
+    from mirrorkit.plugins.pypi.simple import DistFile
+
+    pypi_url = ("https://files.pythonhosted.org/packages/f9/9b/" + "3" * 60
+                + "/requests-2.32.3-py3-none-any.whl")
+    f = DistFile("requests-2.32.3-py3-none-any.whl", pypi_url, SHA)
+    assert dist_path(f) == f"packages/f9/9b/{'3' * 60}/requests-2.32.3-py3-none-any.whl"
+    other = DistFile("a-1.0.tar.gz", "https://idx.example/files/a-1.0.tar.gz", SHA)
+    assert dist_path(other) == f"packages/ab/ab/{SHA[4:]}/a-1.0.tar.gz"
