@@ -80,8 +80,11 @@ class ProjectPlanner:
         if self.options.with_deps:
             chunks: Iterable[list[Edge]] = [edges]
         else:  # independent projects: a bounded number of pages in memory at once
-            names = sorted({e.name for e in edges})
-            chunks = ([e for e in edges if e.name in set(names[i:i + CHUNK])]
+            by_name: dict[str, list[Edge]] = {}
+            for e in edges:
+                by_name.setdefault(e.name, []).append(e)
+            names = sorted(by_name)
+            chunks = ([e for n in names[i:i + CHUNK] for e in by_name[n]]
                       for i in range(0, len(names), CHUNK))
         for chunk in chunks:
             resolver = Resolver(self.targets, self.options.dep_versions, self.options.with_deps,
