@@ -7,6 +7,7 @@ their dependencies at build time, which a mirror cannot do).
 
 from __future__ import annotations
 
+import io
 import tarfile
 import zipfile
 from email.parser import BytesParser
@@ -40,23 +41,25 @@ def _trusted_sdist(raw: bytes) -> list[str] | None:
     return [str(v).strip() for v in (msg.get_all("Requires-Dist") or [])]
 
 
-def requires_from_file(path: Path, filename: str) -> list[str] | None:
-    """``Requires-Dist`` of a wheel or sdist on disk; None when an sdist does not say."""
+def requires_from_file(path: Path | bytes, filename: str) -> list[str] | None:
+    """``Requires-Dist`` of a wheel or sdist (on disk, or its bytes); None when an sdist
+    does not say."""
+    source: Path | io.BytesIO = io.BytesIO(path) if isinstance(path, bytes) else path
     try:
         if filename.endswith(".whl"):
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(source) as zf:
                 names = [n for n in zf.namelist()
                          if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
                 if len(names) != 1:
                     raise MetadataError(f"{filename}: no single .dist-info/METADATA")
                 return requires_from_metadata(_read_zip(zf, names[0]))
         if filename.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(source) as zf:
                 names = [n for n in zf.namelist()
                          if n.count("/") == 1 and n.endswith("/PKG-INFO")]
                 return _trusted_sdist(_read_zip(zf, names[0])) if names else None
         if filename.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")):
-            with tarfile.open(path) as tf:
+            with _open_tar(source) as tf:
                 for member in tf:
                     if member.isfile() and member.name.count("/") == 1 \
                             and member.name.endswith("/PKG-INFO"):
@@ -68,6 +71,12 @@ def requires_from_file(path: Path, filename: str) -> list[str] | None:
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         raise MetadataError(f"{filename}: cannot read its metadata ({exc})") from None
     return None
+
+
+def _open_tar(source: Path | io.BytesIO) -> tarfile.TarFile:
+    if isinstance(source, io.BytesIO):
+        return tarfile.open(fileobj=source)
+    return tarfile.open(source)
 
 
 def _read_zip(zf: zipfile.ZipFile, name: str) -> bytes:

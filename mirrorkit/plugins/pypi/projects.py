@@ -7,6 +7,7 @@ page and keeps the previous pages when a file fails.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -168,9 +169,22 @@ class ProjectPlanner:
         return out if known else None
 
     async def _read_requires(self, f: DistFile) -> list[str] | None:
+        if self.ctx.dry_run:  # nothing is downloaded: read it without keeping it
+            return await self._peek_requires(f)
         if f.metadata_sha256 is not None:
             path = await self.ctx.fetch(metadata_artifact(f))
             raw = await anyio.to_thread.run_sync(Path(path).read_bytes)
             return requires_from_metadata(raw)
         path = await self.ctx.fetch(dist_artifact(f))
         return await anyio.to_thread.run_sync(requires_from_file, path, f.filename)
+
+    async def _peek_requires(self, f: DistFile) -> list[str] | None:
+        art = metadata_artifact(f) if f.metadata_sha256 is not None else dist_artifact(f)
+        assert art.url is not None
+        resp = await self.ctx.get(art.url, max_bytes=1024 * 1024 * 1024)
+        body = resp.content
+        if art.digest is not None and hashlib.sha256(body).hexdigest() != art.digest.hex:
+            raise MetadataError(f"{art.url}: sha256 mismatch")
+        if f.metadata_sha256 is not None:
+            return requires_from_metadata(body)
+        return await anyio.to_thread.run_sync(requires_from_file, body, f.filename)

@@ -238,3 +238,16 @@ def test_bad_input_is_one_line_and_leaves_the_mirror(pypi: FakePyPI, tmp_path: P
     res = mirror(pypi, dest, "--requirements", str(bad))
     assert res.code == 2 and f"{bad}:2" in res.stderr
     assert {p: (dest / p).read_bytes() for p in files(dest)} == before
+
+
+def test_dry_run_resolves_the_closure_and_writes_nothing(pypi: FakePyPI,
+                                                         tmp_path: Path) -> None:
+    dest = tmp_path / "m"
+    res = mirror(pypi, dest, "--package", "alpha==2.0", "--with-deps", "--no-sdist",
+                 "--dry-run", *LINUX_311)
+    assert res.code == 0, res.stderr
+    # alpha, beta and eta: wheel and .metadata; zeta: the wheel; 4 projects x 3 pages + root
+    assert res.json["files"] == 7 + 4 * 3 + 3
+    assert res.json["downloaded"] == 7 + 4 * 3 + 3
+    assert "cannot read" not in res.stderr
+    assert files(dest) == set()
