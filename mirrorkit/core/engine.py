@@ -322,6 +322,27 @@ class MirrorRun:
             return None
         return prev
 
+    def keep_previous(self) -> bool:
+        """Every file of the previous snapshot as this run's plan (``ctx.keep_previous``).
+
+        One stat per file instead of one artifact: a no-op of a large mirror costs
+        what reading its manifest costs. Files kept only by ``prune_grace`` are left out,
+        so they are pruned in their time.
+        """
+        if self.dry_run or self.prev is None or self.planned or self.entries:
+            return False
+        dest = str(self.dest)
+        kept = {p: e for p, e in self.prev_files.items() if e.stale_since is None}
+        for path, entry in kept.items():
+            try:
+                if os.stat(os.path.join(dest, path)).st_size != entry.size:
+                    return False
+            except OSError:
+                return False
+        self.entries.update(kept)
+        self.report.skipped += len(kept)
+        return True
+
     def _unchanged_local(self, art: Artifact) -> FileEntry | None:
         """The entry of a local artifact already in place (generated pages re-planned by a
         no-op): the same test as :meth:`_process_local`, two stats and no task."""

@@ -84,6 +84,17 @@ class PlanContext(abc.ABC):
         report lists ``path`` with ``reason``.
         """
 
+    def keep_previous(self) -> bool:
+        """Keep the previous snapshot as this run's whole plan, when every file is in place.
+
+        For a plugin that knows nothing changed upstream since the plan that made the
+        previous snapshot (a serial that did not move): instead of yielding every artifact
+        again, it asks the core to keep them all. True means done (each file was found with
+        its recorded size; yield nothing more); False means plan as usual (a file is missing
+        or changed on disk, a dry run, or a context that cannot do it).
+        """
+        return False
+
     @property
     @abc.abstractmethod
     def client(self) -> httpx.AsyncClient:

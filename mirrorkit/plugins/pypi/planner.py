@@ -15,7 +15,7 @@ from mirrorkit.api import Artifact, PlanContext
 
 from .fetch import fetch_root
 from .options import PyPIOptions
-from .plancache import PlanCache
+from .plancache import PathPrint, PlanCache
 
 __all__ = ["Planner"]
 
@@ -33,8 +33,13 @@ class Planner:
         root = await fetch_root(self.ctx, self.options.index_url)
         replay = self.cache.replay(key, root.serial)
         if replay is not None:
+            if self._snapshot_is(replay.paths) and self.ctx.keep_previous():
+                replay.close()
+                self.ctx.log.info("upstream serial %s unchanged: the mirror is up to date",
+                                  root.serial)
+                return
             try:
-                for art in replay:
+                for art in replay.artifacts():
                     yield art
                 self.ctx.log.info("upstream serial %s unchanged: the last plan holds",
                                   root.serial)
@@ -53,6 +58,15 @@ class Planner:
             self.cache.finish(False)
             raise
         self.cache.finish(planner.complete)
+
+    def _snapshot_is(self, paths: str) -> bool:
+        """Whether the previous snapshot holds exactly the recorded plan's paths (not so
+        after a run that failed: its failed files are missing, its stale ones still there)."""
+        prev = self.ctx.previous
+        if prev is None:
+            return False
+        return str(PathPrint.of(p for p, e in prev.files.items()
+                                if e.stale_since is None)) == paths
 
     def _key(self, requirements: list[str]) -> str:
         """What the plan depends on besides upstream: the options and the requirements."""

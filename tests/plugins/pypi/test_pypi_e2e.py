@@ -122,6 +122,15 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert [r.path for r in pypi.up.log] == ["/simple/"]
     assert {p: (dest / p).stat().st_mtime_ns for p in files(dest)} == before
 
+    # a file lost from the mirror is noticed by the same single request's run
+    lost = next(p for p in files(dest) if p.endswith("beta-1.5-py3-none-any.whl"))
+    (dest / lost).unlink()
+    pypi.up.clear_log()
+    res = mirror(pypi, dest, *args)
+    assert res.code == 0, res.stderr
+    assert res.json["downloaded"] == 1 and (dest / lost).exists()
+    assert [r.path for r in pypi.up.log if r.path.startswith("/simple/")] == ["/simple/"]
+
     # a project that changed is the only one asked for again
     pypi.add("eta", build_wheel("eta", "1.1"))
     pypi.up.clear_log()
