@@ -36,6 +36,9 @@ class EngineContext(PlanContext):
             raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
         return path
 
+    def keep_previous(self) -> bool:
+        return self._run.keep_previous()
+
     def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
         art = self._run.planned.get(path)
         if art is None:

@@ -311,7 +311,12 @@ class MirrorRun:
                 self._fail(art, exc.reason)
             return True
         if art.url is None:
-            return False
+            prev = self._unchanged_local(art)
+            if prev is None:
+                return False
+            self._keep(art, prev)
+            self.observer.done(art, "kept")
+            return True
         prev = self._unchanged(art)
         if prev is None:
             return False
@@ -334,6 +339,42 @@ class MirrorRun:
                 and _size_on_disk(os.path.join(self.dest, art.path)) != prev.size):
             return None
         return prev
+
+    def keep_previous(self) -> bool:
+        """Every file of the previous snapshot as this run's plan (``ctx.keep_previous``).
+
+        One stat per file instead of one artifact: a no-op of a large mirror costs
+        what reading its manifest costs. Files kept only by ``prune_grace`` are left out,
+        so they are pruned in their time.
+        """
+        if self.dry_run or self.prev is None or self.planned or self.entries:
+            return False
+        dest = str(self.dest)
+        kept = {p: e for p, e in self.prev_files.items() if e.stale_since is None}
+        for path, entry in kept.items():
+            try:
+                if os.stat(os.path.join(dest, path)).st_size != entry.size:
+                    return False
+            except OSError:
+                return False
+        self.entries.update(kept)
+        self.report.skipped += len(kept)
+        return True
+
+    def _unchanged_local(self, art: Artifact) -> FileEntry | None:
+        """The entry of a local artifact already in place (generated pages re-planned by a
+        no-op): the same test as :meth:`_process_local`, two stats and no task."""
+        prev = self.prev_files.get(art.path)
+        if prev is None or art.source is None:
+            return None
+        try:
+            st, fst = os.stat(art.source), os.stat(self.dest / art.path)
+        except OSError:
+            return None
+        if (fst.st_size == st.st_size == prev.size and fst.st_mtime_ns == st.st_mtime_ns
+                and (art.digest is None or _entry_matches(art, prev))):
+            return prev
+        return None
 
     async def _process_slot(self, art: Artifact) -> None:
         try:

@@ -102,6 +102,18 @@ class PlanContext(abc.ABC):
         """
         self.log.debug("note: %s = %r", key, value)
 
+    def keep_previous(self) -> bool:
+        """Keep the previous snapshot as this run's whole plan, when every file is in place.
+
+        For a plugin that knows nothing changed upstream since the plan that made the
+        previous snapshot (a serial that did not move): instead of yielding every artifact
+        again, it asks the core to keep them all. True means done (each file was found with
+        its recorded size; yield nothing more); False means plan as usual (a file is missing
+        or changed on disk, a dry run, or a context that cannot do it).
+        """
+        return False
+
+
 
 @runtime_checkable
 class RegistryPlugin(Protocol):

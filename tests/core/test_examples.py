@@ -15,6 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://hooks.example.org/T0/B0")
     mirrors = load_config(ROOT / "examples" / "mirrors.toml", load_plugins())
-    assert [m.name for m in mirrors] == ["homebrew", "tools-git", "static"]
+    assert [m.name for m in mirrors] == ["homebrew", "tools-git", "static", "python"]
     assert mirrors[2].settings.concurrency == 8  # per-mirror settings override [settings]
     assert mirrors[0].settings.concurrency == 32
