@@ -29,6 +29,7 @@ class EngineContext(PlanContext):
         self.dry_run = run.dry_run
         self.previous = run.prev
         self.log = logging.getLogger(f"mirrorkit.registry.{run.mirror.registry}")
+        self.extra = run.report.extra
 
     async def fetch(self, artifact: Artifact) -> Path:
         path = await self._run.process(artifact)

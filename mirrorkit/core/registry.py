@@ -51,6 +51,9 @@ class PlanContext(abc.ABC):
     #: The last committed manifest, or None on the first run.
     previous: Manifest | None
     log: logging.Logger
+    #: Figures for the run report (``RunReport.extra``, printed at the top level of
+    #: ``--json``): a size estimate, counts only the plugin knows. JSON values only.
+    extra: dict[str, Any]
 
     @abc.abstractmethod
     async def fetch(self, artifact: Artifact) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,3 +35,6 @@ class RunReport(BaseModel):
     started: str | None = None
     errors: list[ArtifactError] = Field(default_factory=list)
     sinks: dict[str, str] = Field(default_factory=dict)
+    #: figures the registry adds (``ctx.extra``): apt's size estimate; printed at the top
+    #: level of ``--json`` beside these fields, never replacing one of them
+    extra: dict[str, Any] = Field(default_factory=dict)
