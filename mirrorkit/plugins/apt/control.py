@@ -43,7 +43,7 @@ def open_index(path: Path, name: str) -> IO[bytes]:
     for suffix, opener in COMPRESSED.items():
         if name.endswith(suffix):
             return opener(path, "rb")  # type: ignore[operator, no-any-return]
-    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return open(path, "rb")  # the caller closes it
 
 
 def iter_stanzas(stream: IO[bytes]) -> Iterator[bytes]:

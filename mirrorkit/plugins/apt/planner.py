@@ -45,6 +45,10 @@ class AptState:
     bytes: int = 0
     packages: int = 0
     unverified: list[str] = field(default_factory=list)
+    #: listed-but-absent index files (path -> the SHA256 Release gave), from the last run
+    #: and from this one: a re-run does not ask again while Release lists the same file
+    absent_before: dict[str, str] = field(default_factory=dict)
+    absent: dict[str, str] = field(default_factory=dict)
 
     def claim(self, path: str, size: int) -> bool:
         """True the first time ``path`` is planned (and counts its size once)."""
@@ -162,7 +166,10 @@ class SuitePlanner:
         entry = prev.files.get(art.path) if prev is not None else None
         if entry is not None and entry.sha256 == index.sha256:
             return True
-        return await self._exists(art)
+        if self.state.absent_before.get(art.path) == index.sha256 or not await self._exists(art):
+            self.state.absent[art.path] = index.sha256
+            return False
+        return True
 
     def _index_artifact(self, index: IndexFile) -> Artifact:
         return Artifact(self.suite.local + index.name, url=self.suite.remote + index.name,

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from mirrorkit.api import Artifact, PlanContext, PlanError
 
+from .absent import load_absent, save_absent
 from .estimate import readable_size
 from .keep import keep_unlisted
 from .mirrorlist import read_mirror_list
@@ -49,7 +50,8 @@ class Apt:
         if resolved.ignored:
             ctx.log.warning("mirror list: ignored set %s", ", ".join(resolved.ignored))
         state = AptState(ctx, udeb=options.udeb, contents=resolved.contents,
-                         translations=options.translations)
+                         translations=options.translations,
+                         absent_before=load_absent(ctx.work_dir))
         planners = [SuitePlanner(suite, state) for suite in resolved.suites]
         for planner in planners:  # every signature checked before any pool file is fetched
             await planner.fetch_release()
@@ -59,6 +61,8 @@ class Apt:
         for planner in planners:
             async for art in planner.plan():
                 yield art
+        if not ctx.dry_run:
+            save_absent(ctx.work_dir, state.absent)
         ctx.extra.update(
             bytes=state.bytes, readable=readable_size(state.bytes), packages=state.packages,
             included_repos=[spec.describe() for spec in resolved.specs],

@@ -97,9 +97,9 @@ class RepoFiles:
         return {p.relative_to(self.root).as_posix(): p.read_bytes()
                 for p in sorted(self.root.rglob("*")) if p.is_file()}
 
-    def serve(self, upstream: Upstream, prefix: str) -> None:
+    def serve(self, upstream: Upstream, prefix: str, *, mtime: float = 1_700_000_000.0) -> None:
         for rel, body in self.files().items():
-            upstream.add(f"{prefix}/{rel}", body, last_modified=1_700_000_000.0)
+            upstream.add(f"{prefix}/{rel}", body, last_modified=mtime)
 
 
 def reprepro_repo(root: Path, key: Key, *, debs: list[Path], dscs: list[Path],
