@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import lzma
 import posixpath
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from mirrorkit.api import Artifact, Digest, FetchError, Kind, PlanContext, PlanError
+from mirrorkit.api import (
+    Artifact,
+    BasicAuth,
+    Digest,
+    FetchError,
+    Kind,
+    PlanContext,
+    PlanError,
+)
 
-from .control import iter_stanzas, open_index, package_files, source_files
+from .control import PoolFile, iter_package_files, iter_stanzas, open_index, source_files
 from .release import IndexFile, Release, Selection, parse_release, strip_clearsign
 from .signature import verify_clearsigned, verify_detached
 from .sources import Suite
@@ -31,6 +40,7 @@ RELEASE_ORDER = {"Release": 10, "Release.gpg": 11, "InRelease": 12}
 #: Which compressed form of an index is read, best first (all of them are mirrored).
 READ_PREFERENCE = (".xz", ".gz", ".bz2", ".lzma", "")
 _SAFE_URL = "/+~:@=,!$&'()*;"
+_URL_SAFE = re.compile(r"[A-Za-z0-9/._+~:@=,!$&'()*;-]*")
 
 
 @dataclass(slots=True)
@@ -194,23 +204,35 @@ class SuitePlanner:
             raise PlanError(f"{where}: cannot read ({exc})") from None
         with stream:
             try:
-                for stanza in iter_stanzas(stream):
-                    state.packages += 1
-                    files = source_files(stanza, where) if source else [
-                        package_files(stanza, where)]
-                    for pf in files:
-                        local = repo.prefix + pf.path
-                        if local in state.seen:
-                            continue
-                        try:
-                            art = Artifact.blob(local, repo.url + quote(pf.path, safe=_SAFE_URL),
-                                                sha256=pf.sha256, size=pf.size, auth=auth)
-                        except ValueError:
-                            raise PlanError(f"{where}: unsafe file name {pf.path!r}") from None
-                        state.claim(local, pf.size)
-                        yield art
+                if source:
+                    for stanza in iter_stanzas(stream):
+                        state.packages += 1
+                        for pf in source_files(stanza, where):
+                            art = self._pool_artifact(pf, auth, where)
+                            if art is not None:
+                                yield art
+                else:
+                    for pf in iter_package_files(stream, where):
+                        state.packages += 1
+                        art = self._pool_artifact(pf, auth, where)
+                        if art is not None:
+                            yield art
             except (OSError, EOFError, lzma.LZMAError) as exc:
                 raise PlanError(f"{where}: cannot decompress ({exc})") from None
+
+    def _pool_artifact(self, pf: PoolFile, auth: BasicAuth | None,
+                       where: str) -> Artifact | None:
+        """The artifact for a pool file, or None when another index already named it."""
+        repo = self.suite.repo
+        local = repo.prefix + pf.path
+        if not self.state.claim(local, pf.size):
+            return None
+        path = pf.path if _URL_SAFE.fullmatch(pf.path) else quote(pf.path, safe=_SAFE_URL)
+        try:
+            return Artifact.blob(local, repo.url + path, sha256=pf.sha256, size=pf.size,
+                                 auth=auth)
+        except ValueError:
+            raise PlanError(f"{where}: unsafe file name {pf.path!r}") from None
 
 
 def _to_read(present: list[IndexFile]) -> list[IndexFile]:
