@@ -159,3 +159,18 @@ def test_readable_size() -> None:
     assert readable_size(10_000_000_000) == "10.00 GB"
     assert readable_size(999) == "999 bytes"
     assert readable_size(1_500_000) == "1.50 MB"
+
+
+def test_config_errors_never_quote_url_credentials() -> None:
+    from pydantic import ValidationError
+
+    from mirrorkit.core.config import format_validation_error
+    from mirrorkit.plugins.apt.options import AptSource
+
+    with pytest.raises(ValidationError) as info:
+        AptSource.model_validate({"url": "https://bearer:tok3nvalue@esm.example/ubuntu/",
+                                  "suite": "jammy", "components": ["main"],
+                                  "binary": "https://bearer:tok3nvalue@esm.example/"})
+    (line,) = format_validation_error(info.value, "sources[0]")
+    assert line.startswith("sources[0].binary: ") and "tok3nvalue" not in line
+    assert "https://***@esm.example/" in line
