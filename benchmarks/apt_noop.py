@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from _harness import mirrorkit_cmd  # noqa: E402
 
 from tests.plugins.apt.debrepo import Key, make_key  # noqa: E402
-from tests.support.upstream import Handler, Upstream  # noqa: E402
+from tests.support.upstream import Handler, Upstream, _Server  # noqa: E402
 
 ARCHES = ("amd64", "arm64")
 MAIN_PER_ARCH = 6000
@@ -143,11 +144,64 @@ def run(dest: Path, listing: Path) -> tuple[float, float, float, dict[str, Any]]
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
 
 
+def on_port_80(up: Upstream) -> Upstream:
+    """The upstream on port 80 when free (the only port apt-mirror handles), else as it is."""
+    try:
+        server = _Server(("127.0.0.1", 80), Handler)
+    except OSError:
+        return up
+    up._server.server_close()
+    server.upstream = up
+    up._server = server
+    up._thread = threading.Thread(target=server.serve_forever, daemon=True)
+    return up
+
+
+def run_apt_mirror(base: Path, up: Upstream) -> tuple[float, float, float]:
+    """One ``apt-mirror`` run (the peer): (wall seconds, CPU seconds with wget, peak RSS MB)."""
+    listing = base / "mirror.list"
+    # one line per architecture: apt-mirror takes only the first of arch=amd64,arm64
+    listing.write_text(f"set base_path {base}\nset nthreads 20\nset _contents 0\n"
+                       f"deb-amd64 {up.url}/ubuntu jammy main universe\n"
+                       f"deb-arm64 {up.url}/ubuntu jammy main universe\n")
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    started = time.monotonic()
+    proc = subprocess.Popen(["apt-mirror", str(listing)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"apt-mirror exited {os.waitstatus_to_exitcode(status)}")
+    # wait4's figures include the wget processes apt-mirror waited for
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def peer(dest: Path, work: Path, up: Upstream) -> None:
+    """apt-mirror's no-op re-run over the same tree (its layout is ours: hard-linked in)."""
+    if shutil.which("apt-mirror") is None:
+        print("apt-mirror not installed (apt-get install apt-mirror): peer skipped")
+        return
+    if up.port != 80:
+        # wget -r saves under "host:port/", apt-mirror then looks under "host/": it cannot
+        # mirror from any port but the default one
+        print("port 80 was busy, apt-mirror cannot use another port: peer skipped")
+        return
+    base = work / "apt-mirror"
+    (base / "mirror").mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(dest / "127.0.0.1"), str(base / "mirror")], check=True)
+    run_apt_mirror(base, up)  # fills its skel/ with the indexes; the pool is already there
+    up.clear_log()
+    wall, cpu, rss = run_apt_mirror(base, up)
+    print(f"apt-mirror no-op run: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB, "
+          f"{len(up.log)} requests upstream")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-arch", type=int, default=45000,
                         help="package stanzas per architecture (main + universe)")
     parser.add_argument("--keep", type=Path, help="mirror here and keep it (default: a temp dir)")
+    parser.add_argument("--no-peer", action="store_true", help="skip apt-mirror's no-op run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mirrorkit-bench-apt-"))
     key = make_key(work, "bench")
@@ -155,7 +209,7 @@ def main() -> None:
     suite = Suite(args.per_arch, key)
     print(f"generated {suite.stanzas} stanzas, {len(suite.pool)} pool files, "
           f"{len(suite.files)} index files in {time.monotonic() - started:.1f} s")
-    up = Upstream().start()
+    up = on_port_80(Upstream()).start()
     suite.serve(up)
     listing = work / "mirror.list"
     listing.write_text(f"set nthreads 20\ndeb [arch=amd64,arm64 signed-by={key.keyring}] "
@@ -176,6 +230,8 @@ def main() -> None:
               and len(conditional) == len(up.log))
         print("targets (< 10 s, < 400 MB, only conditional requests):",
               "met" if ok else "NOT met")
+        if not args.no_peer:
+            peer(dest, work, up)
     finally:
         up.stop()
         if args.keep is None:

@@ -1,9 +1,9 @@
 """Debian control files (Release, Packages, Sources), read in a stream.
 
 ``Packages.xz`` of a large suite is hundreds of MB once decompressed: it is read in 1 MiB
-chunks through :mod:`lzma` / :mod:`gzip`, cut into stanzas, and only the few fields a mirror
-needs are pulled out of each stanza with one regular expression, so memory stays flat and a
-90,000-stanza plan costs about a second.
+chunks through :mod:`lzma` / :mod:`gzip`, cut into stanzas at blank lines, and only the few
+fields a mirror needs are found in each stanza (``bytes.find``), so memory stays flat and
+the parse costs less than the decompression.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ __all__ = ["PoolFile", "iter_package_files", "iter_stanzas", "open_index", "pack
 
 _CHUNK = 1 << 20
 _FIELD = re.compile(rb"^([A-Za-z0-9-]+):[ \t]*(.*(?:\n[ \t].*)*)", re.M)
-_PACKAGE_FIELDS = re.compile(rb"^(Package|Filename|Size|SHA256):[ \t]*(\S*)", re.M)
-_SOURCE_FIELDS = re.compile(rb"^(Package|Directory):[ \t]*(\S*)", re.M)
-_SOURCE_SUMS = re.compile(rb"^Checksums-Sha256:[ \t]*\n((?:[ \t].*(?:\n|$))*)", re.M)
 
 COMPRESSED = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open, ".lzma": lzma.open}
 
@@ -63,45 +60,40 @@ def iter_stanzas(stream: IO[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-_PACKAGE_TOKENS = re.compile(rb"(\n\n)|^(Package|Filename|Size|SHA256):[ \t]*(\S*)", re.M)
+def _value(stanza: bytes, key: bytes) -> bytes | None:
+    """The value of field ``key`` (given as ``b"\\nName:"``) in ``b"\\n" + stanza``."""
+    at = stanza.find(key)
+    if at < 0:
+        return None
+    start = at + len(key)
+    end = stanza.find(b"\n", start)
+    return stanza[start:end if end >= 0 else len(stanza)].strip()
 
 
 def iter_package_files(stream: IO[bytes], where: str) -> Iterator[PoolFile]:
-    """Each stanza's pool file, in order: one regular expression per 1 MiB of text.
+    """Each stanza's pool file, in order."""
+    for stanza in iter_stanzas(stream):
+        yield package_files(stanza, where)
 
-    Cutting the text into stanzas first and searching each one cost twice as much at
-    Ubuntu's size; here the blank lines between stanzas are tokens of the same search.
+
+def package_files(stanza: bytes, where: str) -> PoolFile:
+    """The pool file one ``Packages`` stanza names, found with ``bytes.find`` (C speed).
+
+    A regular expression scanning every position of Ubuntu's 200 MB of ``Packages`` text
+    for field names cost many times the decompression; three C-level searches per stanza
+    for the three fields a mirror needs cost less than it.
     """
-    rest = b""
-    while True:
-        chunk = stream.read(_CHUNK)
-        data = rest + chunk.replace(b"\r\n", b"\n") if chunk else rest + b"\n\n"
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            rest = data
-            continue
-        fields: dict[bytes, bytes] = {}
-        for sep, name, value in _PACKAGE_TOKENS.findall(data, 0, cut + 2):
-            if sep:
-                if fields:
-                    yield _pool_file(fields, where)
-                    fields = {}
-            else:
-                fields[name] = value
-        rest = data[cut + 2:]  # a stanza the chunk cut short waits for the next chunk
-        if not chunk:
-            return
-
-
-def _pool_file(fields: dict[bytes, bytes], where: str) -> PoolFile:
+    text = b"\n" + stanza
+    filename, size, sha = (_value(text, b"\nFilename:"), _value(text, b"\nSize:"),
+                           _value(text, b"\nSHA256:"))
+    if filename is None or size is None or sha is None:
+        name = (_value(text, b"\nPackage:") or b"?").decode("utf-8", "replace")
+        missing = "Filename" if filename is None else "Size" if size is None else "SHA256"
+        raise PlanError(f"{where}: package {name} has no {missing} field")
     try:
-        return PoolFile(fields[b"Filename"].decode("utf-8"), int(fields[b"Size"]),
-                        fields[b"SHA256"].decode("ascii").lower())
-    except KeyError as exc:
-        name = fields.get(b"Package", b"?").decode("utf-8", "replace")
-        raise PlanError(f"{where}: package {name} has no {exc.args[0].decode()} field") from None
+        return PoolFile(filename.decode("utf-8"), int(size), sha.decode("ascii").lower())
     except (ValueError, UnicodeDecodeError):
-        name = fields.get(b"Package", b"?").decode("utf-8", "replace")
+        name = (_value(text, b"\nPackage:") or b"?").decode("utf-8", "replace")
         raise PlanError(f"{where}: package {name} has a malformed Filename, Size or "
                         "SHA256") from None
 
@@ -112,19 +104,19 @@ def parse_fields(stanza: bytes) -> dict[str, str]:
             for m in _FIELD.finditer(stanza)}
 
 
-def package_files(stanza: bytes, where: str) -> PoolFile:
-    return _pool_file(dict((n, v) for n, v in _PACKAGE_FIELDS.findall(stanza)), where)
-
-
 def source_files(stanza: bytes, where: str) -> list[PoolFile]:
-    fields = dict(_SOURCE_FIELDS.findall(stanza))
-    name = fields.get(b"Package", b"?").decode("utf-8", "replace")
-    directory = fields.get(b"Directory")
-    sums = _SOURCE_SUMS.search(stanza)
-    if directory is None or sums is None:
+    """The files (``.dsc``, tarballs) one ``Sources`` stanza names, with their SHA256."""
+    text = b"\n" + stanza
+    name = (_value(text, b"\nPackage:") or b"?").decode("utf-8", "replace")
+    directory = _value(text, b"\nDirectory:")
+    at = text.find(b"\nChecksums-Sha256:")
+    if directory is None or at < 0:
         raise PlanError(f"{where}: source {name} has no Directory or Checksums-Sha256 field")
     out = []
-    for line in sums.group(1).decode("utf-8", "replace").splitlines():
+    for raw in text[at + 1:].split(b"\n")[1:]:
+        if not raw[:1].isspace():
+            break  # the next field
+        line = raw.decode("utf-8", "replace")
         parts = line.split()
         if not parts:
             continue
