@@ -42,7 +42,7 @@ from _harness import (
     tool_versions,
 )
 
-SCENARIOS = ("small", "large", "noop", "export", "verify")
+SCENARIOS = ("small", "large", "noop", "export", "verify", "apt")
 HERE = Path(__file__).resolve().parent
 
 
@@ -119,6 +119,8 @@ def main() -> None:
     if "noop" in only:
         extra["noop"] = _standalone("homebrew_noop.py",
                                     ["--formulae", "1000"] if args.quick else [])
+    if "apt" in only:  # the apt no-op re-run at jammy scale, beside apt-mirror's
+        extra["apt"] = _standalone("apt_noop.py", ["--per-arch", "8000"] if args.quick else [])
     if "export" in only:
         extra["export"] = _standalone(
             "bundle_export.py",
