@@ -168,8 +168,7 @@ class SuitePlanner:
         for index in to_read:
             async for art in self._pool(index):
                 yield art
-        for art in self.release_files:
-            yield art
+        # the Release files are in the plan already (fetched by ctx.fetch, committed last)
 
     async def _exists_listed(self, art: Artifact, index: IndexFile) -> bool:
         prev = self.state.ctx.previous
