@@ -42,7 +42,7 @@ from _harness import (
     tool_versions,
 )
 
-SCENARIOS = ("small", "large", "noop", "export", "verify", "bottles")
+SCENARIOS = ("small", "large", "noop", "export", "verify", "bottles", "apt")
 HERE = Path(__file__).resolve().parent
 
 
@@ -123,6 +123,8 @@ def main() -> None:
         extra["bottles"] = _standalone(
             "homebrew_bottles.py",
             (["--formulae", "200"] if args.quick else []) + ["--runs", str(args.runs)])
+    if "apt" in only:  # the apt no-op re-run at jammy scale, beside apt-mirror's
+        extra["apt"] = _standalone("apt_noop.py", ["--per-arch", "8000"] if args.quick else [])
     if "export" in only:
         extra["export"] = _standalone(
             "bundle_export.py",

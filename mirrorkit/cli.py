@@ -162,14 +162,24 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         reports.append(report)
     if as_json:
         if len(reports) == 1:
-            click.echo(reports[0].model_dump_json())
+            click.echo(json.dumps(_report_json(reports[0])))
         else:
             status = "ok" if all(r.status == "ok" for r in reports) else "failed"
             click.echo(json.dumps({"status": status,
-                                   "mirrors": [r.model_dump(mode="json") for r in reports]}))
+                                   "mirrors": [_report_json(r) for r in reports]}))
     global _runs_done
     _runs_done = True
     sys.exit(EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED)
+
+
+def _report_json(report: RunReport) -> dict[str, Any]:
+    """The report, with the registry's notes (``ctx.note``) also beside its own fields.
+
+    A plugin's figures (apt's size estimate) read as top-level keys, as the tools operators
+    already script against print them; a note never replaces a report field.
+    """
+    data = report.model_dump(mode="json")
+    return {**{k: v for k, v in data["notes"].items() if k not in data}, **data}
 
 
 # set once ``run`` has finished: main() may then skip the interpreter's teardown

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from .plugins import PluginError, PluginHost
+from .redact import redact
 
 __all__ = [
     "ConfigError",
@@ -176,7 +177,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
         shown = err.get("input")
         if (err["type"] not in ("missing", "extra_forbidden")
                 and isinstance(shown, str | int | float | bool) and not _looks_secret(loc)):
-            msg += f" (got {shown!r})"
+            msg += f" (got {redact(repr(shown))})"
         lines.append(f"{loc or '<root>'}: {msg}")
     return lines
 
@@ -273,12 +274,24 @@ def build_mirror(
     problems += _check_typed_entries(raw, "notify", host.notifiers, where, ("type", "on"))
     if mirror is not None:
         mirror.options = options
+        if "dest" not in raw and options is not None:
+            mirror.dest = _plugin_default_dest(registry, host, options) or mirror.dest
         if base_dir is not None and not mirror.dest.is_absolute() and mirror.dest_url is None:
             mirror.dest = base_dir / mirror.dest
     if problems:
         raise ConfigError(_unexpand(problems, refs))
     assert mirror is not None
     return mirror
+
+
+def _plugin_default_dest(registry: Any, host: PluginHost, options: Any) -> Path | None:
+    """A registry's own idea of the mirror directory (apt-mirror's ``set mirror_path``),
+    used only when neither ``dest`` nor ``--dest`` is given."""
+    hook = getattr(host.registries.get(registry).cls, "default_dest", None)
+    if not callable(hook):
+        return None
+    value = hook(options)
+    return Path(value) if value is not None else None
 
 
 def load_config(path: Path, host: PluginHost) -> list[MirrorConfig]:

@@ -1,0 +1,242 @@
+"""How long an apt re-run with nothing new upstream takes, at Ubuntu jammy main+universe size.
+
+    .venv/bin/python benchmarks/apt_noop.py [--per-arch 45000] [--keep DIR]
+
+A generated, signed suite on loopback: components main (6,000 stanzas per architecture) and
+universe (the rest), architectures amd64 and arm64, 10% of packages ``Architecture: all``
+(named in both architectures' indexes, as on Ubuntu), stanzas about as long as Ubuntu's,
+and per component and architecture the six index files Ubuntu serves (``Packages.gz``,
+``Packages.xz``, ``Release`` and their ``by-hash`` copies; ``Packages`` listed but absent).
+It is mirrored once, then again with nothing changed. Printed: the no-op run's wall time,
+CPU time and peak RSS (the ``mirrorkit`` process only, from ``wait4``) and what it asked
+upstream. Targets: under 10 s and under 400 MB, conditional requests only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from _harness import mirrorkit_cmd  # noqa: E402
+
+from tests.plugins.apt.debrepo import Key, make_key  # noqa: E402
+from tests.support.upstream import Handler, Upstream, _Server  # noqa: E402
+
+ARCHES = ("amd64", "arm64")
+MAIN_PER_ARCH = 6000
+WORDS = ["library", "tool", "client", "server", "parser", "compression", "crypto", "network",
+         "image", "audio", "video", "font", "shell", "language", "runtime", "database"]
+
+
+def pool_body(path: str) -> bytes:
+    return (path + "\n").encode() * 3
+
+
+class Suite:
+    """Index files (bytes by path) and the pool's sizes and digests, generated once."""
+
+    def __init__(self, per_arch: int, key: Key, seed: int = 11) -> None:
+        rnd = random.Random(seed)
+        self.files: dict[str, bytes] = {}
+        self.pool: dict[str, bytes] = {}
+        self.stanzas = 0
+        listed: list[tuple[str, bytes]] = []
+        for comp, count in (("main", MAIN_PER_ARCH), ("universe", per_arch - MAIN_PER_ARCH)):
+            shared = [self._stanza(rnd, comp, i, "all") for i in range(count // 10)]
+            for arch in ARCHES:
+                own = [self._stanza(rnd, comp, i, arch) for i in range(count // 10, count)]
+                text = "".join(shared + own).encode()
+                self.stanzas += len(shared) + len(own)
+                base = f"{comp}/binary-{arch}"
+                release = (f"Archive: jammy\nVersion: 22.04\nComponent: {comp}\nOrigin: Ubuntu\n"
+                           f"Label: Ubuntu\nArchitecture: {arch}\n").encode()
+                variants = {"Packages": text, "Packages.gz": gzip.compress(text, 6, mtime=0),
+                            "Packages.xz": lzma.compress(text, preset=1), "Release": release}
+                for name, body in variants.items():
+                    listed.append((f"{base}/{name}", body))
+                    if name != "Packages":  # listed in Release, absent upstream (as Ubuntu)
+                        self.files[f"dists/jammy/{base}/{name}"] = body
+                        digest = hashlib.sha256(body).hexdigest()
+                        self.files[f"dists/jammy/{base}/by-hash/SHA256/{digest}"] = body
+        lines = "".join(f" {hashlib.sha256(b).hexdigest()} {len(b):>16} {n}\n"
+                        for n, b in listed)
+        release_text = ("Origin: Ubuntu\nLabel: Ubuntu\nSuite: jammy\nCodename: jammy\n"
+                        "Date: Thu, 21 Apr 2022 17:16:08 UTC\nArchitectures: amd64 arm64\n"
+                        "Components: main universe\nAcquire-By-Hash: yes\nSHA256:\n" + lines)
+        self.files["dists/jammy/Release"] = release_text.encode()
+        self.files["dists/jammy/InRelease"] = _gpg(key, "--clearsign", release_text)
+        self.files["dists/jammy/Release.gpg"] = _gpg(key, "-abs", release_text)
+
+    def _stanza(self, rnd: random.Random, comp: str, i: int, arch: str) -> str:
+        name = f"{rnd.choice(WORDS)}-{comp}-{i}"
+        version = f"{rnd.randint(0, 9)}.{rnd.randint(0, 30)}-{rnd.randint(1, 5)}ubuntu1"
+        path = f"pool/{comp}/{name[0]}/{name}/{name}_{version}_{arch}.deb"
+        body = self.pool.get(path)
+        if body is None:
+            body = self.pool[path] = pool_body(path)
+        desc = " ".join(rnd.choices(WORDS, k=12))
+        return (f"Package: {name}\nArchitecture: {arch}\nVersion: {version}\n"
+                f"Priority: optional\nSection: {comp}/utils\nOrigin: Ubuntu\n"
+                "Maintainer: Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>\n"
+                f"Installed-Size: {rnd.randint(10, 9000)}\nDepends: libc6 (>= 2.34)\n"
+                f"Filename: {path}\nSize: {len(body)}\n"
+                f"MD5sum: {hashlib.md5(body).hexdigest()}\n"
+                f"SHA1: {hashlib.sha1(body).hexdigest()}\n"
+                f"SHA256: {hashlib.sha256(body).hexdigest()}\n"
+                f"SHA512: {hashlib.sha512(body).hexdigest()}\n"
+                f"Homepage: https://example.org/{name}\nDescription: {desc}\n"
+                f"Task: ubuntu-desktop\nDescription-md5: {'0' * 32}\n\n")
+
+    def serve(self, up: Upstream) -> None:
+        for rel, body in self.files.items():
+            up.add(f"/ubuntu/{rel}", body, last_modified=1_650_000_000.0)
+
+        def pool(req: Handler) -> bool:
+            path = req.path.split("?", 1)[0].removeprefix("/ubuntu/")
+            body = self.pool.get(path)
+            if body is None:
+                req.send_body(404, b"not found\n")
+            else:
+                req.send_body(200, body, head=req.command == "HEAD")
+            return True
+
+        up.route("/ubuntu/pool/", pool)
+
+
+def _gpg(key: Key, mode: str, text: str) -> bytes:
+    return subprocess.run(["gpg", "--batch", "-u", key.fingerprint, mode, "-o", "-"],
+                          input=text.encode(), env=key.env(), capture_output=True,
+                          check=True).stdout
+
+
+def run(dest: Path, listing: Path) -> tuple[float, float, float, dict[str, Any]]:
+    """One ``mirrorkit run apt``: (wall seconds, CPU seconds, peak RSS in MB, report)."""
+    cmd = [*mirrorkit_cmd("run", "apt"), "--mirror-list", str(listing), "--dest", str(dest),
+           "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        report = json.loads(out.read() or b"{}")
+    if proc.returncode != 0:
+        raise SystemExit(f"mirrorkit exited {proc.returncode}: {report.get('errors', [])[:3]}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
+
+
+def on_port_80(up: Upstream) -> Upstream:
+    """The upstream on port 80 when free (the only port apt-mirror handles), else as it is."""
+    try:
+        server = _Server(("127.0.0.1", 80), Handler)
+    except OSError:
+        return up
+    up._server.server_close()
+    server.upstream = up
+    up._server = server
+    up._thread = threading.Thread(target=server.serve_forever, daemon=True)
+    return up
+
+
+def run_apt_mirror(base: Path, up: Upstream) -> tuple[float, float, float]:
+    """One ``apt-mirror`` run (the peer): (wall seconds, CPU seconds with wget, peak RSS MB)."""
+    listing = base / "mirror.list"
+    # one line per architecture: apt-mirror takes only the first of arch=amd64,arm64
+    listing.write_text(f"set base_path {base}\nset nthreads 20\nset _contents 0\n"
+                       f"deb-amd64 {up.url}/ubuntu jammy main universe\n"
+                       f"deb-arm64 {up.url}/ubuntu jammy main universe\n")
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    started = time.monotonic()
+    proc = subprocess.Popen(["apt-mirror", str(listing)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"apt-mirror exited {os.waitstatus_to_exitcode(status)}")
+    # wait4's figures include the wget processes apt-mirror waited for
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def peer(dest: Path, work: Path, up: Upstream) -> None:
+    """apt-mirror's no-op re-run over the same tree (its layout is ours: hard-linked in)."""
+    if shutil.which("apt-mirror") is None:
+        print("apt-mirror not installed (apt-get install apt-mirror): peer skipped")
+        return
+    if up.port != 80:
+        # wget -r saves under "host:port/", apt-mirror then looks under "host/": it cannot
+        # mirror from any port but the default one
+        print("port 80 was busy, apt-mirror cannot use another port: peer skipped")
+        return
+    base = work / "apt-mirror"
+    (base / "mirror").mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(dest / "127.0.0.1"), str(base / "mirror")], check=True)
+    run_apt_mirror(base, up)  # fills its skel/ with the indexes; the pool is already there
+    up.clear_log()
+    wall, cpu, rss = run_apt_mirror(base, up)
+    print(f"apt-mirror no-op run: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB, "
+          f"{len(up.log)} requests upstream")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-arch", type=int, default=45000,
+                        help="package stanzas per architecture (main + universe)")
+    parser.add_argument("--keep", type=Path, help="mirror here and keep it (default: a temp dir)")
+    parser.add_argument("--no-peer", action="store_true", help="skip apt-mirror's no-op run")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mirrorkit-bench-apt-"))
+    key = make_key(work, "bench")
+    started = time.monotonic()
+    suite = Suite(args.per_arch, key)
+    print(f"generated {suite.stanzas} stanzas, {len(suite.pool)} pool files, "
+          f"{len(suite.files)} index files in {time.monotonic() - started:.1f} s")
+    up = on_port_80(Upstream()).start()
+    suite.serve(up)
+    listing = work / "mirror.list"
+    listing.write_text(f"set nthreads 20\ndeb [arch=amd64,arm64 signed-by={key.keyring}] "
+                       f"{up.url}/ubuntu jammy main universe\n")
+    dest = args.keep or work / "mirror"
+    try:
+        first_s, first_cpu, first_mb, first = run(dest, listing)
+        print(f"first run: {first_s:.1f} s (CPU {first_cpu:.1f} s), peak RSS {first_mb:.0f} MB, "
+              f"{first['files']} files, {first['downloaded']} downloaded")
+        up.clear_log()
+        noop_s, noop_cpu, noop_mb, noop = run(dest, listing)
+        conditional = [r for r in up.log if "If-None-Match" in r.headers
+                       or "If-Modified-Since" in r.headers]
+        print(f"no-op run: {noop_s:.2f} s (CPU {noop_cpu:.2f} s), peak RSS {noop_mb:.0f} MB, "
+              f"{noop['files']} files, {noop['downloaded']} downloaded, {len(up.log)} requests "
+              f"upstream ({len(conditional)} conditional)")
+        ok = (noop_s < 10 and noop_mb < 400 and noop["downloaded"] == 0
+              and len(conditional) == len(up.log))
+        print("targets (< 10 s, < 400 MB, only conditional requests):",
+              "met" if ok else "NOT met")
+        if not args.no_peer:
+            peer(dest, work, up)
+    finally:
+        up.stop()
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

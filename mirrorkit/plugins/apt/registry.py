@@ -1,0 +1,72 @@
+"""The ``apt`` registry: Debian/Ubuntu repositories from apt-mirror's list, TOML, or flags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from mirrorkit.api import Artifact, PlanContext, PlanError
+
+from .absent import load_absent, save_absent
+from .estimate import readable_size
+from .keep import keep_unlisted
+from .mirrorlist import read_mirror_list
+from .options import AptOptions
+from .planner import AptState, SuitePlanner
+from .resolve import resolve
+
+__all__ = ["Apt"]
+
+
+class Apt:
+    """Mirror apt repositories (Debian, Ubuntu, Ubuntu ESM) in apt-mirror's layout.
+
+    \b
+    mirrorkit run apt --mirror-list /etc/apt/mirror.list --dest /srv/apt-mirror/mirror
+    mirrorkit run apt --url http://deb.debian.org/debian --suite bookworm \\
+        --component main --arch amd64 --keyring debian-archive-keyring.gpg --dest ./debian
+    mirrorkit plan apt --mirror-list mirror.list --json      # size estimate
+    """
+
+    name: ClassVar[str] = "apt"
+    summary: ClassVar[str] = "apt repositories (apt-mirror lists, signed indexes, pool files)"
+    Options: ClassVar[type[BaseModel]] = AptOptions
+
+    @staticmethod
+    def default_dest(options: AptOptions) -> Path | None:
+        """apt-mirror's ``set mirror_path`` (or ``base_path``/mirror) when --dest is not given."""
+        if options.mirror_list is None:
+            return None
+        try:
+            return read_mirror_list(options.mirror_list).mirror_path
+        except PlanError:
+            return None  # the run reports the list's problem with its line number
+
+    async def plan(self, options: AptOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        resolved = resolve(options)
+        if resolved.ignored:
+            ctx.log.warning("mirror list: ignored set %s", ", ".join(resolved.ignored))
+        state = AptState(ctx, udeb=options.udeb, contents=resolved.contents,
+                         translations=options.translations,
+                         absent_before=load_absent(ctx.work_dir))
+        planners = [SuitePlanner(suite, state) for suite in resolved.suites]
+        for planner in planners:  # every signature checked before any pool file is fetched
+            await planner.fetch_release()
+        if state.unverified:
+            ctx.log.warning("signatures not checked (no signed-by= or --keyring): %s",
+                            "; ".join(state.unverified))
+        for planner in planners:
+            async for art in planner.plan():
+                yield art
+        if not ctx.dry_run:
+            save_absent(ctx.work_dir, state.absent)
+        estimate = {"bytes": state.bytes, "readable": readable_size(state.bytes),
+                    "packages": state.packages,
+                    "included_repos": [spec.describe() for spec in resolved.specs]}
+        for key, value in estimate.items():
+            ctx.note(key, value)
+        async for art in keep_unlisted(ctx, state.seen, resolved.clean_prefixes):
+            yield art
