@@ -86,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
         res = up.files.get(path)
         if res is None:
-            self.send_body(404, b"not found\n")
+            self.send_body(404, b"not found\n", head=head)
             return
         fault = up.take_fault(path)
         body = res.body
