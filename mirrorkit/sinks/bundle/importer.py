@@ -25,12 +25,14 @@ from typing import IO, Any, cast
 from mirrorkit.core.artifact import Kind
 from mirrorkit.core.lock import MirrorLock
 from mirrorkit.core.manifest import (
+    SNAPSHOTS_DIR,
     STATE_DIR,
     FileEntry,
     Manifest,
     ManifestError,
     load_manifest,
     new_snapshot_id,
+    state_dir,
 )
 from mirrorkit.core.paths import UnsafePathError, validate_relpath
 from mirrorkit.core.staging import Staging, clean_stale_staging, remove_with_empty_parents
@@ -39,6 +41,7 @@ from .catalog import Catalog, import_chain, verify_parts
 from .parts import PartReader, TruncatedPart
 from .targets import Target
 from .toc import FileInfo, Toc, tree_digest
+from .tocread import TocSummary
 
 __all__ = ["ImportError_", "ImportOutcome", "apply_bundle", "plan_import"]
 
@@ -70,7 +73,7 @@ class ImportOutcome:
                 f"{self.toc.snapshot}")
 
 
-def plan_import(catalog: Catalog, dest: Path) -> list[Toc]:
+def plan_import(catalog: Catalog, dest: Path) -> list[TocSummary]:
     """The bundles to apply to ``dest`` in order; raises with a clear reason when none fits."""
     try:
         current = load_manifest(dest) if dest.is_dir() else None
@@ -93,14 +96,19 @@ def plan_import(catalog: Catalog, dest: Path) -> list[Toc]:
     if chain:
         return chain
     newest = max(t.snapshot for t in tocs)
-    if at is not None and at >= newest:
-        return []
+    if at is not None and (at == newest or _held_before(dest, newest)):
+        return []  # the mirror is at (or was at, and moved past) the newest bundle's snapshot
     bases = ", ".join(sorted({t.base or "none (full)" for t in tocs}))
     raise ImportError_([
         f"{dest} holds snapshot {at or 'none (empty)'}, and no bundle in "
         f"{catalog.target.describe()} applies to it (their bases: {bases}); import the "
         "missing bundles first, or a full bundle"
     ])
+
+
+def _held_before(dest: Path, snapshot: str) -> bool:
+    """Whether ``dest`` was once at ``snapshot`` (its manifest is among the kept ones)."""
+    return (state_dir(dest) / SNAPSHOTS_DIR / f"{snapshot}.json").is_file()
 
 
 def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
