@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirrorkit.core.paths import UnsafePathError, safe_join, validate_relpath
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
 from mirrorkit.sinks.bundle.targets import DirTarget
+from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
 from mirrorkit.sinks.bundle.tocread import read_summary
 from tests.reliability.mode import current_mode
 

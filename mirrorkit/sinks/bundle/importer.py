@@ -256,6 +256,8 @@ def _describe_type(member: tarfile.TarInfo) -> str:
         return f"a hard link to {member.linkname[:200]!r}"
     if member.isdev():
         return "a device or FIFO"
+    if member.issparse():  # isreg() is true, but its size is not what the tar carries
+        return f"a sparse file ({member.size} bytes from far fewer in the tar)"
     return f"of tar type {member.type!r}"
 
 
@@ -283,7 +285,7 @@ def _extract(target: Target, toc: Toc, staging: Staging) -> dict[str, _Staged]:
                     continue
                 if member.isdir():
                     continue
-                if not member.isreg():
+                if not member.isreg() or member.issparse():
                     problem(f"unsafe member {shown!r}: {_describe_type(member)} (only regular "
                             "files are accepted)")
                     continue
