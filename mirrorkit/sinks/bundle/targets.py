@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -38,7 +39,9 @@ class Target(Protocol):
     def open_read(self, name: str) -> BinaryIO: ...
     def begin_bundle(self, name: str, part_size: int) -> None: ...
     def open_part(self, name: str) -> PartOutput: ...
+    def publish_parts(self, name: str, parts: list[str]) -> None: ...
     def end_bundle(self, name: str) -> None: ...
+    def abort_bundle(self, name: str) -> None: ...
 
 
 def _kind(mode: int) -> str:
@@ -134,8 +137,19 @@ class _FilePart:
 
 
 class DirTarget:
+    """A directory of bundles.
+
+    Parts are written into ``.<bundle>.export/`` and moved beside the TOC only once every
+    part is complete (:meth:`publish_parts`): a re-export of the same snapshot with another
+    part size, killed half-way, leaves the earlier bundle whole, instead of its TOC beside
+    new parts it does not describe. The earlier TOC is removed before the first new part
+    takes its name, and the new TOC is written last, so a TOC always describes the parts
+    beside it.
+    """
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._staging: Path | None = None
 
     def describe(self) -> str:
         return str(self.root)
@@ -182,12 +196,46 @@ class DirTarget:
         for stale in self.root.glob(f".{name}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
+        staging = self.root / f".{name}.export"
+        shutil.rmtree(staging, ignore_errors=True)  # what a killed export left
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise TargetError(f"{staging}: cannot create ({exc.strerror or exc})") from None
+        self._staging = staging
 
     def open_part(self, name: str) -> PartOutput:
-        return _FilePart(self.root, name)
+        return _FilePart(self._staging or self.root, name)
+
+    def publish_parts(self, name: str, parts: list[str]) -> None:
+        """Move the finished parts beside the TOC; the earlier TOC of ``name`` goes first."""
+        staging = self._staging
+        if staging is None:
+            return
+        old_toc = self.root / (name + ".toc.json")
+        if old_toc.exists() or old_toc.is_symlink():
+            old_toc.unlink()
+            _fsync_dir(self.root)
+        for part in parts:
+            os.replace(staging / part, self.root / part)
+        _fsync_dir(self.root)
 
     def end_bundle(self, name: str) -> None:
-        pass
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def abort_bundle(self, name: str) -> None:
+        """A failed export leaves the earlier bundle as it was, and no half-written parts."""
+        self.end_bundle(name)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def open_target(spec: str) -> Target:
