@@ -36,6 +36,7 @@ from .core.lock import MirrorLock, MirrorLocked
 from .core.logs import setup_logging
 from .core.manifest import ManifestError
 from .core.plugins import PluginError, PluginHost, load_plugins
+from .core.redact import Redactor, redact
 from .core.report import RunReport
 from .core.sink import SinkContext, SinkError
 from .core.verify import VerifyResult, forget_bad_files, verify_tree
@@ -150,7 +151,7 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         host.run_finished(report)
         for err in report.errors[:50]:
             where = f" ({err.url})" if err.url else ""
-            click.echo(f"mirrorkit: failed: {err.path}: {err.error}{where}", err=True)
+            click.echo(redact(f"mirrorkit: failed: {err.path}: {err.error}{where}"), err=True)
         if len(report.errors) > 50:
             click.echo(f"mirrorkit: ... and {len(report.errors) - 50} more failures "
                        "(see --json)", err=True)
@@ -161,12 +162,15 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         click.echo(_summary(report), err=True)
         reports.append(report)
     if as_json:
+        scrub = Redactor().data  # a ${VAR} value may be anywhere, the dest included
         if len(reports) == 1:
-            click.echo(reports[0].model_dump_json())
+            click.echo(json.dumps(scrub(reports[0].model_dump(mode="json")),
+                                  separators=(",", ":")))
         else:
             status = "ok" if all(r.status == "ok" for r in reports) else "failed"
             click.echo(json.dumps({"status": status,
-                                   "mirrors": [r.model_dump(mode="json") for r in reports]}))
+                                   "mirrors": [scrub(r.model_dump(mode="json"))
+                                               for r in reports]}))
     global _runs_done
     _runs_done = True
     sys.exit(EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .plugins import PluginError, PluginHost
+from .redact import PUBLIC_ENV_NAMES, register_secrets
 
 __all__ = [
     "ConfigError",
@@ -200,6 +201,7 @@ def build_mirror(
     problems: list[str] = []
     refs: dict[str, str] = {}
     raw = _expand_env(raw, where, problems, refs)
+    register_secrets(v for v, ref in refs.items() if ref[2:-1] not in PUBLIC_ENV_NAMES)
     settings = {**(defaults or {}), **(raw.get("settings") or {})}
     core_raw = {k: v for k, v in raw.items() if k in RESERVED_MIRROR_KEYS}
     core_raw["settings"] = settings
