@@ -354,7 +354,10 @@ cli.add_command(_registry_group(
 @click.option("--repair", is_flag=True,
               help="Forget missing and corrupt files (deleting the corrupt ones) so that the "
                    "next run fetches them again.")
-def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a run changing the mirror before confirming what "
+                   "was found against the snapshot it commits.")
+def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool, lock_wait: float) -> None:
     """Re-hash every file of a mirror against its manifest; exit 1 naming each bad file.
 
     TARGET is a mirror directory, or a published copy a plugin understands (s3://...).
@@ -369,11 +372,12 @@ def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
         dest = Path(target)
         if not dest.is_dir():
             fail(f"{target}: not a directory")
-        result = verify_tree(dest, rehash=not quick)
+        result = verify_tree(dest, rehash=not quick, settle=lock_wait)
         if repair and not result.ok and result.snapshot is not None:
             try:
-                with MirrorLock(dest, "mirrorkit verify --repair"):
-                    result = verify_tree(dest, rehash=not quick)  # again, now nothing runs
+                with MirrorLock(dest, "mirrorkit verify --repair", role="verify"):
+                    # again, now that nothing runs
+                    result = verify_tree(dest, rehash=not quick, settle=None)
                     forgotten = forget_bad_files(dest, result)
             except MirrorLocked as exc:
                 fail(str(exc), EXIT_FAILED)

@@ -66,6 +66,10 @@ class EngineSettings(BaseModel):
         0.0, ge=0, description="Seconds a stale file is kept after it left the index."
     )
     ca_bundle: Path | None = Field(None, description="PEM file of CA certificates to trust.")
+    lock_wait: float = Field(
+        3600.0, ge=0, le=86400, description="Seconds a run waits for the mirror's lock held by "
+        "an export, publish, import or verify (another run of the mirror stops it at once)."
+    )
     keep_snapshots: int = Field(
         8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
     )

@@ -76,7 +76,7 @@ def export_bundle(
         raise ExportError("give --full or --since, not both")
     target = open_target(to)
     try:
-        with MirrorLock(dest, "mirrorkit export"):
+        with MirrorLock(dest, "mirrorkit export", role="export"):
             return _export_locked(dest, target, part_size=part_size, full=full, since=since,
                                   zstd=zstd, mirror_name=mirror_name)
     except (TargetError, TocError, ManifestError) as exc:

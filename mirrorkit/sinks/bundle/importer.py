@@ -121,7 +121,7 @@ def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
     undo = _Undo(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with MirrorLock(dest, f"mirrorkit import {toc.name}"):
+        with MirrorLock(dest, f"mirrorkit import {toc.name}", role="import"):
             clean_stale_staging(dest)
             current = _current(dest)  # again, now that no run can change it
             problems = _base_problems(toc, current, dest)
