@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,20 +35,22 @@ def write_bundle(out: Path, files: int) -> Path:
     (out / part_name).write_bytes(part)
     sha = hashlib.sha256(b"x").hexdigest()
     toc = out / f"{NAME}.toc.json"
-    with open(toc, "w") as fh:
-        fh.write('{\n "format": "mirrorkit-bundle/1",\n "name": "%s",\n "mirror": "demo",\n'
-                 ' "registry": "static-list",\n "snapshot": "%s",\n "base": null,\n'
-                 ' "created": "2026-01-08T00:00:00+00:00",\n "compression": "zstd",\n'
-                 ' "part_size": %d,\n "size": %d,\n "parts": [\n  {\n   "name": "%s",\n'
-                 '   "size": %d,\n   "sha256": "%s"\n  }\n ],\n "tree_files": %d,\n'
-                 ' "tree_sha256": "%s",\n "files": [\n'
-                 % (NAME, SNAP, len(part), len(part), part_name, len(part),
-                    hashlib.sha256(part).hexdigest(), files, "0" * 64))
+    header = {
+        "format": "mirrorkit-bundle/1", "name": NAME, "mirror": "demo",
+        "registry": "static-list", "snapshot": SNAP, "base": None,
+        "created": "2026-01-08T00:00:00+00:00", "compression": "zstd",
+        "part_size": len(part), "size": len(part),
+        "parts": [{"name": part_name, "size": len(part),
+                   "sha256": hashlib.sha256(part).hexdigest()}],
+        "tree_files": files, "tree_sha256": "0" * 64,
+    }
+    with open(toc, "w") as fh:  # as Toc.dumps writes it (indent 1), entry by entry
+        fh.write(json.dumps(header, indent=1)[:-2] + ',\n "files": [\n')
         for i in range(files):
-            sep = ",\n" if i + 1 < files else "\n"
-            fh.write('  {\n   "path": "pool/main/p/pkg%07d/pkg%07d_1.0_amd64.deb",\n'
-                     '   "size": 1,\n   "sha256": "%s",\n   "kind": "blob",\n'
-                     '   "digest": null,\n   "order": 0\n  }%s' % (i, i, sha, sep))
+            entry = {"path": f"pool/main/p/pkg{i:07d}/pkg{i:07d}_1.0_amd64.deb", "size": 1,
+                     "sha256": sha, "kind": "blob", "digest": None, "order": 0}
+            text = json.dumps(entry, indent=1).replace("\n", "\n  ")
+            fh.write(f"  {text}{',' if i + 1 < files else ''}\n")
         fh.write(' ],\n "deleted": []\n}\n')
     return toc
 
@@ -78,9 +81,9 @@ def main() -> None:
              "Toc.loads(open(sys.argv[1], 'rb').read(), where='t')", str(toc)]
     cap = ["--max-toc-size", "4GiB"]  # past the default cap: 1 MiB of parts beside 200 MB
     rows = [
-        ("mirrorkit bundles DIR", cli + ["bundles", *cap, str(out)]),
-        ("mirrorkit import --check DIR", cli + ["import", "--check", *cap, str(out)]),
-        ("mirrorkit import --check TOC", cli + ["import", "--check", *cap, str(toc)]),
+        ("mirrorkit bundles DIR", [*cli, "bundles", *cap, str(out)]),
+        ("mirrorkit import --check DIR", [*cli, "import", "--check", *cap, str(out)]),
+        ("mirrorkit import --check TOC", [*cli, "import", "--check", *cap, str(toc)]),
         ("TOC parsed whole (Toc.loads)", whole),
     ]
     print(f"{'command':<32} {'exit':>4} {'peak RSS':>10} {'time':>8}")

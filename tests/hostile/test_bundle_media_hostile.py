@@ -214,7 +214,7 @@ def test_files_larger_than_the_free_space_are_refused_before_writing(
         scene: tuple[Path, Path, Sentinel]) -> None:
     """A compressed bundle can expand past any disk; a wrong checksum must not fill it."""
     dest, media, sentinel = scene
-    free = shutil.disk_usage(dest).free
+    too_big = shutil.disk_usage(dest).total + 1  # more than the whole disk, whatever is free
     body_size = 8 * 1024 * 1024
     raw = zstandard.ZstdCompressor().compress(_tar({"zeros.bin": b"\0" * body_size}))
     part = f"{NAME}.tar.zst.0000"
@@ -222,9 +222,9 @@ def test_files_larger_than_the_free_space_are_refused_before_writing(
     toc = _write_toc(media, [(part, raw)], {"zeros.bin": b"\0" * body_size}, compression="zstd")
     # the TOC claims more than the disk holds (and a checksum the data will not match)
     data = json.loads(toc.read_bytes())
-    data["files"][0]["size"] = free + 1
+    data["files"][0]["size"] = too_big
     data["files"][0]["sha256"] = "0" * 64
-    data["tree_sha256"] = tree_digest([("zeros.bin", free + 1, "0" * 64)])
+    data["tree_sha256"] = tree_digest([("zeros.bin", too_big, "0" * 64)])
     toc.write_text(json.dumps(data))
     before = snapshot(dest)
     out = invoke("import", media, "--into", dest)
