@@ -36,6 +36,7 @@ from .core.lock import MirrorLock, MirrorLocked
 from .core.logs import setup_logging
 from .core.manifest import ManifestError
 from .core.plugins import PluginError, PluginHost, load_plugins
+from .core.redact import Redactor, redact
 from .core.report import RunReport
 from .core.sink import SinkContext, SinkError
 from .core.verify import VerifyResult, forget_bad_files, verify_tree
@@ -150,7 +151,7 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         host.run_finished(report)
         for err in report.errors[:50]:
             where = f" ({err.url})" if err.url else ""
-            click.echo(f"mirrorkit: failed: {err.path}: {err.error}{where}", err=True)
+            click.echo(redact(f"mirrorkit: failed: {err.path}: {err.error}{where}"), err=True)
         if len(report.errors) > 50:
             click.echo(f"mirrorkit: ... and {len(report.errors) - 50} more failures "
                        "(see --json)", err=True)
@@ -161,12 +162,13 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         click.echo(_summary(report), err=True)
         reports.append(report)
     if as_json:
+        scrub = Redactor().data  # a ${VAR} value may be anywhere, the dest included
         if len(reports) == 1:
-            click.echo(json.dumps(_report_json(reports[0])))
+            click.echo(json.dumps(scrub(_report_json(reports[0])), separators=(",", ":")))
         else:
             status = "ok" if all(r.status == "ok" for r in reports) else "failed"
             click.echo(json.dumps({"status": status,
-                                   "mirrors": [_report_json(r) for r in reports]}))
+                                   "mirrors": [scrub(_report_json(r)) for r in reports]}))
     global _runs_done
     _runs_done = True
     sys.exit(EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED)
@@ -360,7 +362,10 @@ cli.add_command(_registry_group(
 @click.option("--repair", is_flag=True,
               help="Forget missing and corrupt files (deleting the corrupt ones) so that the "
                    "next run fetches them again.")
-def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a run changing the mirror before confirming what "
+                   "was found against the snapshot it commits.")
+def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool, lock_wait: float) -> None:
     """Re-hash every file of a mirror against its manifest; exit 1 naming each bad file.
 
     TARGET is a mirror directory, or a published copy a plugin understands (s3://...).
@@ -375,11 +380,12 @@ def verify_cmd(target: str, as_json: bool, quick: bool, repair: bool) -> None:
         dest = Path(target)
         if not dest.is_dir():
             fail(f"{target}: not a directory")
-        result = verify_tree(dest, rehash=not quick)
+        result = verify_tree(dest, rehash=not quick, settle=lock_wait)
         if repair and not result.ok and result.snapshot is not None:
             try:
-                with MirrorLock(dest, "mirrorkit verify --repair"):
-                    result = verify_tree(dest, rehash=not quick)  # again, now nothing runs
+                with MirrorLock(dest, "mirrorkit verify --repair", role="verify"):
+                    # again, now that nothing runs
+                    result = verify_tree(dest, rehash=not quick, settle=None)
                     forgotten = forget_bad_files(dest, result)
             except MirrorLocked as exc:
                 fail(str(exc), EXIT_FAILED)

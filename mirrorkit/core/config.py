@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .plugins import PluginError, PluginHost
-from .redact import redact
+from .redact import PUBLIC_ENV_NAMES, redact, register_secrets
 
 __all__ = [
     "ConfigError",
@@ -96,6 +96,10 @@ class EngineSettings(BaseModel):
         0.0, ge=0, description="Seconds a stale file is kept after it left the index."
     )
     ca_bundle: Path | None = Field(None, description="PEM file of CA certificates to trust.")
+    lock_wait: float = Field(
+        3600.0, ge=0, le=86400, description="Seconds a run waits for the mirror's lock held by "
+        "an export, publish, import or verify (another run of the mirror stops it at once)."
+    )
     keep_snapshots: int = Field(
         8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
     )
@@ -247,6 +251,7 @@ def build_mirror(
     problems: list[str] = []
     refs: dict[str, str] = {}
     raw = _expand_env(raw, where, problems, refs)
+    register_secrets(v for v, ref in refs.items() if ref[2:-1] not in PUBLIC_ENV_NAMES)
     settings = {**(defaults or {}), **(raw.get("settings") or {})}
     core_raw = {k: v for k, v in raw.items() if k in RESERVED_MIRROR_KEYS}
     core_raw["settings"] = settings

@@ -179,7 +179,7 @@ class MirrorRun:
                 self._finish_status()
             else:
                 self.dest.mkdir(parents=True, exist_ok=True)
-                with MirrorLock(self.dest, self.command):
+                with MirrorLock(self.dest, self.command, wait=self.settings.lock_wait):
                     await self._run_locked()
         finally:
             self.report.duration_s = round(time.monotonic() - started, 3)

@@ -5,20 +5,33 @@ token (``?token=...``, ``https://user:pass@host``) that came from the environmen
 ``${VAR}`` reference. Logs, ``--json`` reports and notifications all leave the machine
 (log shippers, chat rooms, mail lists), so every string is scrubbed three ways: URL
 credentials, secret-looking query parameters, and the literal value of any secret-looking
-environment variable, wherever it appears.
+environment variable, wherever it appears. Every value the config took from a ``${VAR}``
+is a secret too (:func:`register_secrets`), whatever its key and wherever it lands (a URL
+path, ``?jwt=``): the operator marked it by keeping it out of the file. Variables every
+shell sets (``PWD``, ``HOME``, ...) are no secrets: masking them hid the current directory
+in error messages.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
-__all__ = ["MASK", "Redactor", "redact"]
+__all__ = ["MASK", "PUBLIC_ENV_NAMES", "Redactor", "redact", "register_secrets"]
 
 MASK = "***"
-_SECRET_NAME = re.compile(r"(token|secret|passw|pwd|key|signature|credential|auth|sig$)", re.I)
+_SECRET_NAME = re.compile(r"(token|secret|passw|pwd|key|signature|credential|auth|jwt|sig$)",
+                          re.I)
+# set by shells and session managers, never secrets, and often part of every path printed
+PUBLIC_ENV_NAMES = frozenset({
+    "PWD", "OLDPWD", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TMP", "TEMP", "HOSTNAME",
+    "LANG", "TERM", "PATH", "SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT",
+})
+_MIN_MARKED_LEN = 6  # a ${VAR} value shorter than this would mask parts of ordinary words
+_marked: set[str] = set()
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 _QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s)]*)")
 _MIN_SECRET_LEN = 8  # shorter values would mask ordinary words in error messages
@@ -30,11 +43,13 @@ class Redactor:
     def __init__(self, environ: Mapping[str, str] | None = None,
                  extra_secrets: list[str] | None = None) -> None:
         env = os.environ if environ is None else environ
-        values = {v for k, v in env.items() if _SECRET_NAME.search(k) and v}
-        values.update(s for s in (extra_secrets or []) if s)
+        values = {v for k, v in env.items()
+                  if _SECRET_NAME.search(k) and k.upper() not in PUBLIC_ENV_NAMES
+                  and len(v) >= _MIN_SECRET_LEN}
+        values.update(s for s in (extra_secrets or []) if len(s) >= _MIN_SECRET_LEN)
+        values.update(_marked)
         # longest first, so a secret containing another is masked whole
-        self._values = sorted((v for v in values if len(v) >= _MIN_SECRET_LEN),
-                              key=len, reverse=True)
+        self._values = sorted(values, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         out = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", value)
@@ -62,6 +77,21 @@ def _mask_param(m: re.Match[str]) -> str:
 
 
 _DEFAULT: Redactor | None = None
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Mask ``values`` (those the config took from ``${VAR}``) in everything from now on,
+    also as they appear percent-encoded in a URL."""
+    global _DEFAULT
+    for value in values:
+        if len(value) < _MIN_MARKED_LEN:
+            continue
+        _marked.add(value)
+        for safe in ("", "/"):
+            encoded = quote(value, safe=safe)
+            if encoded != value:
+                _marked.add(encoded)
+    _DEFAULT = None  # rebuilt with them on the next use
 
 
 def redact(value: str) -> str:

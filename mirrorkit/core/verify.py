@@ -2,20 +2,35 @@
 
 Hashing runs on a thread pool: hashlib releases the GIL on large buffers, so a verify uses
 every core, which is what makes it faster than a single ``sha256sum`` process.
+
+Verify holds no lock while it hashes (a long verify must not hold up the weekly run), so a
+run committing meanwhile changes files under it: new files appear before the manifest names
+them, replaced ones differ from the manifest read at the start, pruned ones vanish. What it
+found is therefore only a suspicion until confirmed: it waits for any run to finish
+(``settle`` seconds at most), then, holding the lock shared so that nothing changes, checks
+each suspect path again against the manifest now committed. Only what fails that check is
+reported.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from .fileops import hash_file
+from .lock import MirrorLock, MirrorLocked, lock_holder
 from .manifest import STATE_DIR, FileEntry, ManifestError, load_manifest
 
 __all__ = ["VerifyResult", "forget_bad_files", "verify_tree"]
+
+log = logging.getLogger("mirrorkit.verify")
+
+POLL_S = 0.2
 
 
 class VerifyResult(BaseModel):
@@ -53,7 +68,69 @@ def _check_one(root: str, path: str, entry: FileEntry, rehash: bool) -> str | No
     return None
 
 
-def verify_tree(dest: Path, *, rehash: bool = True, workers: int | None = None) -> VerifyResult:
+def verify_tree(dest: Path, *, rehash: bool = True, workers: int | None = None,
+                settle: float | None = 600.0) -> VerifyResult:
+    """Check ``dest``; ``settle``: seconds to wait for a run before confirming what was
+    found (None: the caller holds the lock itself, nothing can change)."""
+    result = _verify_once(dest, rehash=rehash, workers=workers)
+    if result.ok or result.snapshot is None or settle is None:
+        return result
+    return _confirm(dest, result, rehash=rehash, settle=settle)
+
+
+def _confirm(dest: Path, result: VerifyResult, *, rehash: bool, settle: float) -> VerifyResult:
+    deadline = time.monotonic() + settle
+    told = False
+    while True:
+        holder = lock_holder(dest)
+        if holder is None:
+            try:
+                with MirrorLock(dest, shared=True):
+                    return _recheck(dest, result, rehash=rehash)
+            except MirrorLocked:
+                continue  # a run took it between the two looks
+            except OSError:  # a read-only copy: nothing can be committing into it
+                return _recheck(dest, result, rehash=rehash)
+        if time.monotonic() >= deadline:
+            result.problems.append(
+                f"{dest} was being changed during the check ({holder}); the problems above "
+                "may be that run's own work: verify again once it has finished")
+            return result
+        if not told:
+            log.warning("%s is being changed (%s); waiting up to %.0fs to confirm %d "
+                        "problems against the snapshot it commits", dest, holder, settle,
+                        len(result.missing) + len(result.corrupt) + len(result.unexpected))
+            told = True
+        time.sleep(POLL_S)
+
+
+def _recheck(dest: Path, first: VerifyResult, *, rehash: bool) -> VerifyResult:
+    """The suspects of ``first``, checked against the manifest committed now."""
+    try:
+        manifest = load_manifest(dest)
+    except ManifestError as exc:
+        first.problems.append(str(exc))
+        return first
+    if manifest is None:
+        return first
+    result = first.model_copy(update={"snapshot": manifest.snapshot, "missing": [],
+                                      "corrupt": [], "unexpected": []})
+    root = str(dest)
+    for path in sorted({*first.missing, *first.corrupt, *first.unexpected}):
+        entry = manifest.files.get(path)
+        if entry is None:
+            if os.path.lexists(os.path.join(root, path)):
+                result.unexpected.append(path)
+            continue  # pruned by the run that was committing
+        outcome = _check_one(root, path, entry, rehash)
+        if outcome == "missing":
+            result.missing.append(path)
+        elif outcome == "corrupt":
+            result.corrupt.append(path)
+    return result
+
+
+def _verify_once(dest: Path, *, rehash: bool, workers: int | None) -> VerifyResult:
     result = VerifyResult(target=str(dest))
     try:
         manifest = load_manifest(dest)

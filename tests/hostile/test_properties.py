@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirrorkit.core.paths import UnsafePathError, safe_join, validate_relpath
+from mirrorkit.sinks.bundle.targets import DirTarget
 from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
+from mirrorkit.sinks.bundle.tocread import read_summary
 from tests.reliability.mode import current_mode
 
 EXAMPLES = settings(max_examples=current_mode().hostile_examples, deadline=None,
@@ -78,8 +82,8 @@ def _toc(paths: list[str]) -> dict[str, Any]:
     files = [FileInfo(path=p, size=i, sha256=hashlib.sha256(p.encode()).hexdigest())
              for i, p in enumerate(paths)]
     toc = Toc(name=NAME, mirror="demo", snapshot=SNAP, created="2026-01-08T00:00:00+00:00",
-              part_size=10, size=10,
-              parts=[PartInfo(name=part_name(NAME, 0), size=10, sha256="0" * 64)],
+              part_size=1 << 20, size=1 << 20,
+              parts=[PartInfo(name=part_name(NAME, 0), size=1 << 20, sha256="0" * 64)],
               files=files, tree_files=len(files),
               tree_sha256=tree_digest((f.path, f.size, f.sha256) for f in files))
     data: dict[str, Any] = json.loads(toc.dumps())
@@ -146,3 +150,36 @@ def test_toc_round_trips(paths: list[str]) -> None:
     toc = Toc.loads(json.dumps(doc).encode(), where="t")
     assert Toc.loads(toc.dumps(), where="t") == toc
     assert [f.path for f in toc.files] == paths
+
+
+def _agree(raw: bytes, tmp: Path) -> None:
+    """The streaming summary (bundles, import --check) accepts exactly what Toc.loads does."""
+    (tmp / "t.toc.json").write_bytes(raw)
+    try:
+        full: Toc | None = Toc.loads(raw, where="t.toc.json")
+    except TocError:
+        full = None
+    try:
+        summary = read_summary(DirTarget(tmp), "t.toc.json", 1 << 20, where="t.toc.json")
+    except TocError as exc:
+        assert full is None, f"summary refused a TOC the loader accepts: {exc}"
+        assert str(exc).startswith("t.toc.json: ") and "\n" not in str(exc)
+        return
+    assert full is not None, f"summary accepted a TOC the loader refuses: {raw[:300]!r}"
+    assert (summary.file_count, summary.deleted_count, summary.parts) == (
+        len(full.files), len(full.deleted), full.parts)
+
+
+@EXAMPLES
+@given(st.lists(safe_names, min_size=1, max_size=4, unique=True), st.data())
+def test_streaming_summary_agrees_with_the_loader(paths: list[str], data: st.DataObject
+                                                  ) -> None:
+    doc = _toc(paths)
+    target = data.draw(st.sampled_from(["top", "file", "part", "none"]))
+    if target != "none":
+        holder: dict[str, Any] = (doc if target == "top" else doc["parts"][0]
+                                  if target == "part" else doc["files"][0])
+        key = data.draw(st.sampled_from(sorted(holder)) | st.text(max_size=6))
+        holder[key] = data.draw(json_values)
+    with tempfile.TemporaryDirectory() as tmp:
+        _agree(json.dumps(doc).encode(), Path(tmp))

@@ -105,3 +105,69 @@ settings = { retries = "${AWS_SECRET_ACCESS_KEY}" }
     assert res.code == 2
     assert "index_url" in res.stderr and "retries" in res.stderr
     assert _leaks(res.stderr) == [], res.stderr
+
+
+# values that came from ${VAR}, whatever their key or place in a URL
+MARKED = {
+    "REPO_SLUG": "slug-Qw7eR5tY3u",  # a path segment: no secret-looking name anywhere
+    "INDEX_JWT": "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",  # ?jwt=, not a secret-looking name
+    "HOOK_PATH": "hookpath-Mn4bV6cX8z",
+}
+
+
+def test_values_from_config_variables_are_redacted_wherever_they_appear(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    hooks: list[bytes] = []
+
+    def hook(req: Handler) -> bool:
+        hooks.append(req.request_body)
+        req.send_body(200, b"ok")
+        return True
+
+    def echo_503(req: Handler) -> bool:
+        req.send_body(503, f"unavailable: {req.path}".encode())
+        return True
+
+    upstream.route(f"/{MARKED['HOOK_PATH']}", hook)
+    upstream.route("/repo/", echo_503)
+    config = tmp_path / "mirrors.toml"
+    config.write_text(f"""
+[[mirrors]]
+name = "demo"
+registry = "static-list"
+dest = "{tmp_path / 'mirror'}"
+index_url = "{upstream.url}/repo/${{REPO_SLUG}}/index.json?jwt=${{INDEX_JWT}}"
+settings = {{ retries = 1, backoff_initial = 0, backoff_max = 0 }}
+
+[[mirrors.notify]]
+type = "webhook"
+on = "always"
+url = "{upstream.url}/${{HOOK_PATH}}"
+""")
+    res = run_cli("--log-level", "debug", "--log-format", "json", "run", "--config", config,
+                  "--json", env=MARKED)
+    assert res.code == 1, res.stderr
+    # the values were used ...
+    assert upstream.requests(f"/repo/{MARKED['REPO_SLUG']}/index.json")
+    assert MARKED["INDEX_JWT"] in upstream.requests("/repo/")[0].path
+    assert len(hooks) == 1
+    # ... and appear nowhere: not in stdout (the --json report), stderr (JSON logs), the hook
+    for where, text in (("stdout", res.stdout), ("stderr", res.stderr),
+                        ("webhook", hooks[0].decode())):
+        leaked = [name for name, value in MARKED.items() if value in text]
+        assert leaked == [], (where, text)
+    assert "index.json" in res.stdout and res.json["status"] == "failed"
+
+
+def test_an_environment_variable_named_pwd_is_no_secret(tmp_path: Path) -> None:
+    """``PWD`` (set by every shell) matched the ``pwd`` pattern: messages lost the directory."""
+    work = tmp_path / "workdir-shown"
+    work.mkdir()
+    url = f"http://127.0.0.1:9{work}/index.json"  # a message quoting the current directory
+    res = run_cli("--log-format", "json", "run", "static-list", "--index-url", url,
+                  "--dest", work / "m", "--retries", "0", "--json", cwd=work,
+                  env={"PWD": str(work), "OLDPWD": str(tmp_path)})
+    assert res.code == 1
+    assert res.json["errors"][0]["url"] == url
+    assert f"({url})" in res.stderr and "***" not in res.stderr, res.stderr

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .targets import Target, TargetError, open_target
-from .toc import TOC_SUFFIX, Toc, TocError
+from .toc import TOC_SUFFIX, Toc, TocError, TocHeader
+from .tocread import TocSummary, load_toc, read_summary, toc_limit
 
 __all__ = ["Catalog", "import_chain", "open_catalog", "verify_parts"]
 
@@ -21,28 +22,46 @@ _PART_RE = re.compile(r"^(?P<name>.+)\.tar(?:\.zst)?\.\d{4,}$")
 
 @dataclass
 class Catalog:
-    """The bundles of one place, and the problems met reading their TOCs."""
+    """The bundles of one place (their TOC summaries), and the problems met reading them."""
 
     target: Target
-    tocs: list[Toc]
+    tocs: list[TocSummary]
     problems: list[str]
     explicit: bool = False  # SRC named one TOC: import exactly that bundle
+    max_toc: int | None = None  # the operator's cap on a TOC's size (else from its parts)
+    files: dict[str, str] = field(default_factory=dict)  # bundle name -> its TOC's file name
 
-    def for_mirror(self, mirror: str | None) -> list[Toc]:
+    def for_mirror(self, mirror: str | None) -> list[TocSummary]:
         return [t for t in self.tocs if mirror is None or t.mirror == mirror]
 
+    def limit(self, toc_file: str) -> int:
+        return self.max_toc if self.max_toc is not None else toc_limit(self.target, toc_file)
 
-def open_catalog(src: str) -> Catalog:
+    def load(self, summary: TocSummary) -> Toc:
+        """The whole TOC of one bundle listed here, checked to be the one summarized."""
+        name = self.files.get(summary.name, summary.toc_name)
+        where = f"{self.target.describe()}/{name}"
+        toc = load_toc(self.target, name, self.limit(name), where=where)
+        if (toc.name, toc.snapshot, toc.base, toc.parts) != (
+                summary.name, summary.snapshot, summary.base, summary.parts):
+            raise TocError(f"{where}: changed while being read")
+        return toc
+
+
+def open_catalog(src: str, *, max_toc: int | None = None) -> Catalog:
     """``src``: a directory, an ``s3://`` prefix, or the path/URL of one ``.toc.json``."""
     if src.endswith(TOC_SUFFIX):
         parent, _, leaf = src.rstrip("/").rpartition("/")
         if not parent and not src.startswith("s3://"):
             parent = "."
         target = open_target(parent if parent else src)
-        raw = target.read_bytes(leaf)
-        if raw is None:
+        if target.size_of(leaf) is None:
             raise TargetError(f"{src}: missing")
-        return Catalog(target, [Toc.loads(raw, where=src)], [], explicit=True)
+        catalog = Catalog(target, [], [], explicit=True, max_toc=max_toc)
+        summary = read_summary(target, leaf, catalog.limit(leaf), where=src)
+        catalog.tocs.append(summary)
+        catalog.files[summary.name] = leaf
+        return catalog
     target = open_target(src)
     names = target.names()
     if not names and not src.startswith("s3://"):
@@ -50,28 +69,32 @@ def open_catalog(src: str) -> Catalog:
 
         if not Path(src).is_dir():
             raise TargetError(f"{src}: not a directory")
-    tocs: list[Toc] = []
-    problems: list[str] = []
+    catalog = Catalog(target, [], [], max_toc=max_toc)
     for name in names:
         if not name.endswith(TOC_SUFFIX):
             continue
-        raw = target.read_bytes(name)
-        if raw is None:
-            continue
+        where = f"{target.describe()}/{name}"
+        limit = max_toc if max_toc is not None else toc_limit(target, name, names)
         try:
-            tocs.append(Toc.loads(raw, where=f"{target.describe()}/{name}"))
-        except TocError as exc:
-            problems.append(str(exc))
-    tocs.sort(key=lambda t: (t.mirror, t.snapshot, t.base is not None, t.name))
-    return Catalog(target, tocs, problems)
+            summary = read_summary(target, name, limit, where=where)
+            catalog.tocs.append(summary)
+            catalog.files.setdefault(summary.name, name)
+        except (TocError, TargetError) as exc:
+            catalog.problems.append(str(exc))
+    catalog.tocs.sort(key=lambda t: (t.mirror, t.snapshot, t.base is not None, t.name))
+    return catalog
 
 
-def verify_parts(target: Target, toc: Toc) -> list[str]:
+def verify_parts(target: Target, toc: TocHeader) -> list[str]:
     """Every problem with the parts of ``toc`` (missing, wrong size, wrong sha256, extra)."""
     where = target.describe()
     problems: list[str] = []
     for part in toc.parts:
-        size = target.size_of(part.name)
+        try:
+            size = target.size_of(part.name)
+        except TargetError as exc:
+            problems.append(str(exc))
+            continue
         if size is None:
             problems.append(f"{where}/{part.name}: missing part")
             continue
@@ -80,7 +103,11 @@ def verify_parts(target: Target, toc: Toc) -> list[str]:
             problems.append(f"{where}/{part.name}: {what}: {size} bytes, the TOC says "
                             f"{part.size}")
             continue
-        digest = _hash(target, part.name)
+        try:
+            digest = _hash(target, part.name)
+        except TargetError as exc:
+            problems.append(str(exc))
+            continue
         if digest != part.sha256:
             problems.append(f"{where}/{part.name}: corrupt: sha256 {digest}, the TOC says "
                             f"{part.sha256}")
@@ -100,13 +127,13 @@ def _hash(target: Target, name: str) -> str:
     return h.hexdigest()
 
 
-def import_chain(tocs: list[Toc], current: str | None) -> list[Toc]:
+def import_chain(tocs: list[TocSummary], current: str | None) -> list[TocSummary]:
     """The bundles to apply, in order, to a mirror now at snapshot ``current``.
 
     Deltas are followed from ``current``; an empty mirror (or one no delta continues) starts
     from the newest full bundle newer than what it holds.
     """
-    chain: list[Toc] = []
+    chain: list[TocSummary] = []
     at = current
     while True:
         left = [t for t in tocs if t not in chain and t.snapshot != at]

@@ -8,6 +8,7 @@ puts one JSON object on stdout. Exit codes follow the core: 0 ok, 1 failed or re
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,6 +24,7 @@ from .export import ExportError, export_bundle
 from .importer import ImportError_, apply_bundle, plan_import
 from .targets import TargetError
 from .toc import Toc, TocError
+from .tocread import TocSummary
 
 __all__ = ["add_commands", "parse_size"]
 
@@ -98,11 +100,41 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
 
 
 # ------------------------------------------------------------------------------ import
-def _catalog(src: str) -> Catalog:
+def _toc_size_option(ctx: click.Context, param: click.Parameter, value: str | None
+                     ) -> int | None:
+    if value is None:
+        return None
     try:
-        return open_catalog(src)
+        return int(TypeAdapter(ByteSize).validate_python(value))
+    except ValidationError as exc:
+        raise click.BadParameter(f"{value!r}: {str(exc).splitlines()[-1].strip()}") from None
+
+
+_MAX_TOC_HELP = ("Largest TOC to read, e.g. 2GiB. [default: 64 MiB plus twice the bytes of "
+                 "the bundle's parts (64 times for zstd)]")
+
+
+def _catalog(src: str, max_toc: int | None = None) -> Catalog:
+    try:
+        return open_catalog(src, max_toc=max_toc)
     except (TargetError, TocError) as exc:
         _fail(str(exc))
+
+
+def _room_problem(dest: Path, toc: Toc) -> str | None:
+    """A bundle whose new files do not fit on DEST's disk is refused before any is staged."""
+    need = sum(f.size for f in toc.files)
+    probe = dest
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return None
+    if need > free:
+        return (f"{dest}: {toc.name} needs {need} bytes for its files, only {free} are free "
+                "there; nothing was written")
+    return None
 
 
 def _check(catalog: Catalog, as_json: bool) -> NoReturn:
@@ -133,8 +165,10 @@ def _check(catalog: Catalog, as_json: bool) -> NoReturn:
 @click.option("--into", "dest", type=click.Path(file_okay=False, path_type=Path),
               help="The mirror directory to apply the bundles to.")
 @click.option("--check", is_flag=True, help="Only verify every part of SRC; change nothing.")
+@click.option("--max-toc-size", "max_toc", callback=_toc_size_option, help=_MAX_TOC_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
-def import_cmd(src: str, dest: Path | None, check: bool, as_json: bool) -> None:
+def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
+               as_json: bool) -> None:
     """Verify bundles and apply them to a mirror, all-or-nothing.
 
     SRC is a directory, an s3://bucket/prefix, or the path of one NAME.toc.json. Every
@@ -144,7 +178,7 @@ def import_cmd(src: str, dest: Path | None, check: bool, as_json: bool) -> None:
     """
     if check == (dest is not None):
         _fail("give either --into DEST or --check", EXIT_USAGE)
-    catalog = _catalog(src)
+    catalog = _catalog(src, max_toc)
     if check:
         _check(catalog, as_json)
     assert dest is not None
@@ -157,12 +191,16 @@ def import_cmd(src: str, dest: Path | None, check: bool, as_json: bool) -> None:
         current = load_manifest(dest)
         click.echo(f"mirrorkit: {dest} is already at snapshot "
                    f"{current.snapshot if current else '?'}; nothing to import", err=True)
-    for toc in chain:
+    for summary in chain:
         try:
+            toc = catalog.load(summary)
+            room = _room_problem(dest, toc)
+            if room:
+                raise ImportError_([room])
             outcome = apply_bundle(catalog.target, toc, dest)
         except ImportError_ as exc:
             _refuse(exc.problems, dest, done=bool(done))
-        except (TargetError, MirrorLocked, ManifestError) as exc:
+        except (TargetError, TocError, MirrorLocked, ManifestError) as exc:
             _refuse([str(exc)], dest, done=bool(done))
         except OSError as exc:
             _refuse([f"{exc.filename or dest}: {exc.strerror or exc}"], dest, done=bool(done))
@@ -182,10 +220,10 @@ def _refuse(problems: list[str], dest: Path, *, done: bool = False) -> NoReturn:
 
 
 # ----------------------------------------------------------------------------- bundles
-def _row(toc: Toc) -> dict[str, Any]:
+def _row(toc: TocSummary) -> dict[str, Any]:
     return {"name": toc.name, "mirror": toc.mirror, "kind": "delta" if toc.base else "full",
-            "base": toc.base, "snapshot": toc.snapshot, "files": len(toc.files),
-            "deleted": len(toc.deleted), "parts": len(toc.parts), "size": toc.size,
+            "base": toc.base, "snapshot": toc.snapshot, "files": toc.file_count,
+            "deleted": toc.deleted_count, "parts": len(toc.parts), "size": toc.size,
             "compression": toc.compression, "created": toc.created}
 
 
@@ -193,10 +231,11 @@ def _row(toc: Toc) -> dict[str, Any]:
 @click.argument("src", metavar="DIR|s3://BUCKET/PREFIX")
 @click.option("--for", "dest", type=click.Path(file_okay=False, path_type=Path),
               help="Give the import order for this mirror (default: for an empty one).")
+@click.option("--max-toc-size", "max_toc", callback=_toc_size_option, help=_MAX_TOC_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
-def bundles_cmd(src: str, dest: Path | None, as_json: bool) -> None:
+def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool) -> None:
     """List the bundles in SRC (from their TOCs only) and the order to import them."""
-    catalog = _catalog(src)
+    catalog = _catalog(src, max_toc)
     current = None
     if dest is not None:
         try:

@@ -77,7 +77,7 @@ def export_bundle(
         raise ExportError("give --full or --since, not both")
     target = open_target(to)
     try:
-        with MirrorLock(dest, "mirrorkit export"):
+        with MirrorLock(dest, "mirrorkit export", role="export"):
             return _export_locked(dest, target, part_size=part_size, full=full, since=since,
                                   zstd=zstd, mirror_name=mirror_name)
     except (TargetError, TocError, ManifestError) as exc:
@@ -112,16 +112,12 @@ def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
     name = bundle_name(mirror, manifest.snapshot, delta=base is not None)
     compression: Compression = "zstd" if zstd else "none"
     target.begin_bundle(name, part_size)
-    for attempt in range(2):
-        try:
-            parts, result.bytes_in = _write_stream(dest, changed, name, part_size, compression,
-                                                   target.open_part)
-            break
-        except _Diverged as exc:
-            if attempt:
-                raise ExportError(str(exc)) from None
-            log.warning("%s; uploading every part again", exc)
-            _forget(target)
+    try:
+        parts, result.bytes_in = _write_parts(dest, target, changed, name, part_size,
+                                              compression)
+    except BaseException:
+        target.abort_bundle(name)
+        raise
     toc = Toc(
         name=name,
         mirror=mirror,
@@ -141,6 +137,7 @@ def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
         tree_sha256=tree_digest((p, e.size, e.sha256) for p, e in manifest.files.items()),
     )
     listed = {p.name for p in parts}
+    target.publish_parts(name, sorted(listed))
     for stale in target.names():  # parts an earlier attempt with another part size left
         if stale.startswith(name + ".tar") and stale not in listed and (
                 stale.rpartition(".")[2].isdigit()):
@@ -156,6 +153,19 @@ def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
 
 class _Diverged(Exception):
     pass
+
+
+def _write_parts(dest: Path, target: Target, changed: list[tuple[str, FileEntry]], name: str,
+                 part_size: int, compression: str) -> tuple[list[Any], int]:
+    for attempt in range(2):
+        try:
+            return _write_stream(dest, changed, name, part_size, compression, target.open_part)
+        except _Diverged as exc:
+            if attempt:
+                raise ExportError(str(exc)) from None
+            log.warning("%s; uploading every part again", exc)
+            _forget(target)
+    raise AssertionError("unreachable")
 
 
 def _forget(target: Target) -> None:

@@ -33,6 +33,7 @@ from typing import IO, Any, cast
 
 from mirrorkit.core.lock import MirrorLock
 from mirrorkit.core.manifest import (
+    SNAPSHOTS_DIR,
     STATE_DIR,
     FileEntry,
     Manifest,
@@ -40,6 +41,7 @@ from mirrorkit.core.manifest import (
     atomic_write_bytes,
     load_manifest,
     new_snapshot_id,
+    state_dir,
 )
 from mirrorkit.core.paths import UnsafePathError, validate_relpath
 from mirrorkit.core.staging import Staging, clean_stale_staging
@@ -52,6 +54,7 @@ from .catalog import Catalog, import_chain, verify_parts
 from .parts import PartReader, TruncatedPart
 from .targets import Target
 from .toc import FileInfo, Toc, tree_digest
+from .tocread import TocSummary
 
 __all__ = ["ImportError_", "ImportOutcome", "apply_bundle", "plan_import"]
 
@@ -84,7 +87,7 @@ class ImportOutcome:
                 f"{self.toc.snapshot}")
 
 
-def plan_import(catalog: Catalog, dest: Path) -> list[Toc]:
+def plan_import(catalog: Catalog, dest: Path) -> list[TocSummary]:
     """The bundles to apply to ``dest`` in order; raises with a clear reason when none fits."""
     try:
         current = load_manifest(dest) if dest.is_dir() else None
@@ -107,14 +110,19 @@ def plan_import(catalog: Catalog, dest: Path) -> list[Toc]:
     if chain:
         return chain
     newest = max(t.snapshot for t in tocs)
-    if at is not None and at >= newest:
-        return []
+    if at is not None and (at == newest or _held_before(dest, newest)):
+        return []  # the mirror is at (or was at, and moved past) the newest bundle's snapshot
     bases = ", ".join(sorted({t.base or "none (full)" for t in tocs}))
     raise ImportError_([
         f"{dest} holds snapshot {at or 'none (empty)'}, and no bundle in "
         f"{catalog.target.describe()} applies to it (their bases: {bases}); import the "
         "missing bundles first, or a full bundle"
     ])
+
+
+def _held_before(dest: Path, snapshot: str) -> bool:
+    """Whether ``dest`` was once at ``snapshot`` (its manifest is among the kept ones)."""
+    return (state_dir(dest) / SNAPSHOTS_DIR / f"{snapshot}.json").is_file()
 
 
 def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
@@ -127,7 +135,7 @@ def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
     undo = _Undo(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with MirrorLock(dest, f"mirrorkit import {toc.name}"):
+        with MirrorLock(dest, f"mirrorkit import {toc.name}", role="import"):
             clean_stale_staging(dest)
             current = _current(dest)  # again, now that no run can change it
             problems = _base_problems(toc, current, dest)
@@ -305,6 +313,8 @@ def _describe_type(member: tarfile.TarInfo) -> str:
         return f"a hard link to {member.linkname[:200]!r}"
     if member.isdev():
         return "a device or FIFO"
+    if member.issparse():  # isreg() is true, but its size is not what the tar carries
+        return f"a sparse file ({member.size} bytes from far fewer in the tar)"
     return f"of tar type {member.type!r}"
 
 
@@ -332,7 +342,7 @@ def _extract(target: Target, toc: Toc, staging: Staging) -> dict[str, _Staged]:
                     continue
                 if member.isdir():
                     continue
-                if not member.isreg():
+                if not member.isreg() or member.issparse():
                     problem(f"unsafe member {shown!r}: {_describe_type(member)} (only regular "
                             "files are accepted)")
                     continue

@@ -150,6 +150,7 @@ class S3Target:
         if part_size > MAX_PART_SIZE:
             raise TargetError(f"{self.describe()}: part size above 1 TiB is not supported on S3")
         self.part_size = part_size
+        self._drop_other_layout(name, part_size)
         self._journal_name = name + JOURNAL_SUFFIX
         raw = self.read_bytes(self._journal_name)
         self._journal = {}
@@ -171,6 +172,20 @@ class S3Target:
         except (ClientError, BotoCoreError) as exc:
             raise self._error("listing multipart uploads", name, exc) from None
 
+    def _drop_other_layout(self, name: str, part_size: int) -> None:
+        """An earlier TOC of this bundle cut with another part size names parts about to be
+        overwritten: it goes first, so a killed export leaves no TOC beside parts it does
+        not describe (S3 cannot rename, so the bundle is absent until the new TOC)."""
+        raw = self.read_bytes(name + ".toc.json")
+        if raw is None:
+            return
+        try:
+            old_size = json.loads(raw).get("part_size")
+        except (ValueError, AttributeError):
+            old_size = None
+        if old_size != part_size:
+            self.delete(name + ".toc.json")
+
     def open_part(self, name: str) -> PartOutput:
         done = self._journal.get(name)
         if done is not None and self.size_of(name) == done.get("size"):
@@ -188,8 +203,14 @@ class S3Target:
         if self._journal_name:
             self.delete(self._journal_name)
 
+    def publish_parts(self, name: str, parts: list[str]) -> None:
+        """Nothing to move: each part became visible when its upload completed."""
+
     def end_bundle(self, name: str) -> None:
         self.forget_journal()
+
+    def abort_bundle(self, name: str) -> None:
+        """The journal stays, so that the next export skips the parts already uploaded."""
 
 
 class _AlreadyUploaded:

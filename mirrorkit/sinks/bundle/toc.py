@@ -23,6 +23,7 @@ __all__ = [
     "PartInfo",
     "Toc",
     "TocError",
+    "TocHeader",
     "bundle_name",
     "part_name",
     "toc_name",
@@ -86,8 +87,8 @@ class FileInfo(_Strict):
         return Kind(value) if isinstance(value, str) and value in Kind._value2member_map_ else value
 
 
-class Toc(_Strict):
-    """Everything about one bundle; ``parts`` concatenated are one tar (or tar.zst) stream."""
+class TocHeader(_Strict):
+    """Everything about one bundle but its file lists (what listing and checking need)."""
 
     format: Literal["mirrorkit-bundle/1"] = "mirrorkit-bundle/1"
     name: str
@@ -100,8 +101,6 @@ class Toc(_Strict):
     part_size: int = Field(gt=0)
     size: int = Field(ge=0, description="Bytes of all parts together.")
     parts: list[PartInfo]
-    files: list[FileInfo]
-    deleted: list[str] = Field(default_factory=list)
     tree_files: int = Field(ge=0, description="Files of the whole snapshot after import.")
     tree_sha256: Sha256 = Field(description="tree_digest() of the whole snapshot.")
 
@@ -112,6 +111,45 @@ class Toc(_Strict):
             raise ValueError(f"bundle name {value[:100]!r} is not a plain file name")
         return value
 
+    @property
+    def is_delta(self) -> bool:
+        return self.base is not None
+
+    @property
+    def toc_name(self) -> str:
+        return toc_name(self.name)
+
+    def part_problems(self) -> list[str]:
+        """The parts' names and sizes against the header (no part is read)."""
+        out: list[str] = []
+        names = [p.name for p in self.parts]
+        expected = [part_name(self.name, i, self.compression) for i in range(len(names))]
+        if names != expected:
+            out.append(f"parts must be named {expected[:2]}..., got {names[:2]}...")
+        if sum(p.size for p in self.parts) != self.size:
+            out.append("size is not the sum of the part sizes")
+        if any(p.size > self.part_size for p in self.parts):
+            out.append("a part is larger than part_size")
+        return out
+
+    def tar_room_problem(self, files: int, file_bytes: int) -> str | None:
+        """An uncompressed tar holds each file in a 512-byte header plus its data rounded up
+        to 512 bytes: a TOC whose files cannot fit in its parts is refused before anything
+        is read or written (a wrong size can then never fill the disk)."""
+        if self.compression != "none":
+            return None
+        if files * 512 + file_bytes > self.size:
+            return (f"its {files} files ({file_bytes} bytes) cannot fit in {self.size} bytes "
+                    "of uncompressed tar parts")
+        return None
+
+
+class Toc(TocHeader):
+    """Everything about one bundle; ``parts`` concatenated are one tar (or tar.zst) stream."""
+
+    files: list[FileInfo]
+    deleted: list[str] = Field(default_factory=list)
+
     @field_validator("deleted")
     @classmethod
     def _safe_deleted(cls, value: list[str]) -> list[str]:
@@ -121,14 +159,6 @@ class Toc(_Strict):
             except UnsafePathError as exc:
                 raise ValueError(str(exc)) from None
         return value
-
-    @property
-    def is_delta(self) -> bool:
-        return self.base is not None
-
-    @property
-    def toc_name(self) -> str:
-        return toc_name(self.name)
 
     def dumps(self) -> bytes:
         return (self.model_dump_json(indent=1) + "\n").encode()
@@ -163,14 +193,10 @@ class Toc(_Strict):
         both = seen.intersection(self.deleted)
         if both:
             out.append(f"{sorted(both)[0]!r} is both a file and deleted")
-        names = [p.name for p in self.parts]
-        expected = [part_name(self.name, i, self.compression) for i in range(len(names))]
-        if names != expected:
-            out.append(f"parts must be named {expected[:2]}..., got {names[:2]}...")
-        if sum(p.size for p in self.parts) != self.size:
-            out.append("size is not the sum of the part sizes")
-        if any(p.size > self.part_size for p in self.parts):
-            out.append("a part is larger than part_size")
+        out += self.part_problems()
+        room = self.tar_room_problem(len(self.files), sum(f.size for f in self.files))
+        if room:
+            out.append(room)
         return out
 
 

@@ -62,7 +62,7 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
     try:
         if load_manifest(dest) is None:
             raise PublishError(f"{dest}: no mirrorkit manifest (run the mirror first)")
-        with MirrorLock(dest, f"mirrorkit publish {target}"):
+        with MirrorLock(dest, f"mirrorkit publish {target}", role="publish"):
             manifest = load_manifest(dest)  # again: the tree cannot change under the lock
             assert manifest is not None
             result = _publish_locked(dest, manifest, target, options, log)
