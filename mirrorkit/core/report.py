@@ -6,13 +6,27 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ArtifactError", "RunReport"]
+__all__ = ["ArtifactError", "PlannedChange", "RunReport"]
 
 
 class ArtifactError(BaseModel):
     path: str
     url: str | None = None
     error: str
+
+
+class PlannedChange(BaseModel):
+    """One file a run changes in the mirror: what ``mirrorkit plan`` lists.
+
+    ``reason`` is ``new`` (not in the mirror yet), ``changed`` (its content differs from the
+    mirrored one) or ``removed`` (left the plan: pruned). ``size`` is None when neither the
+    plan nor upstream said it before the download.
+    """
+
+    path: str
+    size: int | None = None
+    reason: Literal["new", "changed", "removed"]
+    kind: str = "blob"
 
 
 class RunReport(BaseModel):
@@ -26,6 +40,8 @@ class RunReport(BaseModel):
     files: int = 0
     downloaded: int = 0
     bytes_downloaded: int = 0
+    #: files copied from a plugin's own output (``Artifact.local``), not downloaded
+    copied: int = 0
     skipped: int = 0
     failed: int = 0
     removed: int = 0
@@ -35,3 +51,7 @@ class RunReport(BaseModel):
     started: str | None = None
     errors: list[ArtifactError] = Field(default_factory=list)
     sinks: dict[str, str] = Field(default_factory=dict)
+    #: every file the run adds, replaces or removes (the same list ``mirrorkit plan`` shows)
+    changes: list[PlannedChange] = Field(default_factory=list)
+    #: what happened to notifications and the metrics file, one line each
+    notices: list[str] = Field(default_factory=list)

@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import httpx
-import tenacity
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from .base import NotifyContext, NotifyError
+from mirrorkit.api import NotifyContext, NotifyError
 
 __all__ = ["WebhookNotifier", "WebhookOptions"]
 
@@ -46,6 +44,10 @@ class WebhookNotifier:
     Options: ClassVar[type[BaseModel]] = WebhookOptions
 
     async def notify(self, options: WebhookOptions, ctx: NotifyContext) -> str:
+        # imported here: every command loads this plugin, few runs send a notification
+        import httpx
+        import tenacity
+
         url = str(options.url)
         where = f"{options.url.scheme}://{options.url.host}"  # never echo paths: they hold tokens
         body = {"text": ctx.summary, **ctx.payload}

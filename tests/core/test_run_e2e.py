@@ -209,7 +209,7 @@ def test_second_concurrent_run_is_refused(upstream: Upstream, tmp_path: Path) ->
     second = run_cli(*run_args(upstream, dest))
     first.wait(timeout=30)
     assert first.returncode == 0
-    assert second.code == 1
+    assert second.code == 3  # exit-code table: mirror in use
     assert "in use by another run" in second.stderr
     assert f"pid {first.pid}" in second.stderr
 
@@ -226,7 +226,7 @@ def test_dry_run_writes_nothing_and_counts(upstream: Upstream, tmp_path: Path) -
     assert res.json["bytes_to_download"] == sum(len(b) for b in files.values())
     assert not dest.exists()
     assert upstream.requests("/repo/files/") == []
-    assert "would download 13" in res.stderr
+    assert "would fetch 13" in res.stderr
 
 
 def test_bad_config_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mirrorkit import RegistryCollection, hookimpl
-from mirrorkit.core.manifest import Manifest
+from mirrorkit.api import Manifest, RegistryCollection, hookimpl
 
 from .registry import GitRegistry
 from .tree import GitTreeRegistry

@@ -15,8 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-from mirrorkit import Artifact, Digest, PlanContext, PlanError
-from mirrorkit.core.artifact import Kind
+from mirrorkit.api import Artifact, Digest, Kind, PlanContext, PlanError
 
 from .gitcmd import GitError, git, redact
 from .options import RepoSpec

@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mirrorkit import Artifact, Digest, FetchError, PlanContext, PlanError
-from mirrorkit.core.paths import UnsafePathError
+from mirrorkit.api import Artifact, Digest, FetchError, PlanContext, PlanError, UnsafePathError
 
 from .options import normalise_path
 

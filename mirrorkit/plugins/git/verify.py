@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mirrorkit.core.manifest import Manifest
+from mirrorkit.api import Manifest
 
 from .gitcmd import git_env
 

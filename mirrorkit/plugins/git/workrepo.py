@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from mirrorkit.core.artifact import Kind
+from mirrorkit.api import Kind
 
 from .gitcmd import GitError, git, redact
 

@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from mirrorkit import Artifact, FetchError, PlanContext
+from mirrorkit.api import Artifact, FetchError, PlanContext
 
 from .api import LegacyFormula, PackagesIndex
 from .auth import RegistryAuth

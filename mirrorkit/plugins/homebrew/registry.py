@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from mirrorkit import Artifact, PlanContext
+from mirrorkit.api import Artifact, PlanContext
 
 from .api_planner import ApiPlanner
 from .bottle_planner import BottlePlanner

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirrorkit import PlanError
+from mirrorkit.api import PlanError
 from mirrorkit.plugins.homebrew.api import parse_formula_list, parse_packages
 from mirrorkit.plugins.homebrew.auth import RegistryAuth, parse_bearer_challenge
 from mirrorkit.plugins.homebrew.deps import DependencyError, runtime_dependencies
