@@ -132,7 +132,7 @@ def _install(tmp: Path) -> tuple[Path, Path]:
 def test_a_plugin_passes_mypy_strict_against_an_installed_mirrorkit(tmp_path: Path) -> None:
     site, python = _install(tmp_path)
     assert (site / "mirrorkit" / "py.typed").is_file()
-    where = subprocess.run([str(python), "-c", "import mirrorkit.api; print(mirrorkit.api.__file__)"],
+    where = subprocess.run([str(python), "-c", "import mirrorkit; print(mirrorkit.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, check=True)
     assert where.stdout.strip().startswith(str(site)), where.stdout  # not the checkout
     work = tmp_path / "plugin"
