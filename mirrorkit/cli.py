@@ -207,11 +207,13 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
     """Run the mirrors on one event loop, print each report, exit with the table's code."""
     import anyio
 
+    from .core.engine import MirrorRun  # noqa: F401  (the HTTP stack, before the freeze)
     from .core.lock import MirrorLocked
     from .core.manifest import ManifestError
     from .core.pipeline import DestinationError, run_mirrors
 
     host = _host_or_exit()
+    _freeze_imports()
 
     def progress(mirror: MirrorConfig) -> AbstractContextManager[RunObserver | None]:
         return _progress(mirror, dry_run)
@@ -526,6 +528,18 @@ def _one_line_errors() -> Iterator[None]:
         fail(f"{message}{where}", exc.exit_code)
     except click.ClickException as exc:
         fail(" ".join(exc.format_message().split()), exc.exit_code)
+
+
+def _freeze_imports() -> None:
+    """Move everything imported so far out of the cyclic garbage collector's sight.
+
+    Modules, classes and schemas live until the process ends, yet every collection during a
+    run scanned them again, and the interpreter's final collection at exit once more (about
+    a fifth of a no-op run's CPU). Frozen, they are still freed normally; only the scans go.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def main() -> None:
