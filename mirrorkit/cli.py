@@ -536,15 +536,23 @@ def _freeze_imports() -> None:
     Modules, classes and schemas live until the process ends, yet every collection during a
     run scanned them again, and the interpreter's final collection at exit once more (about
     a fifth of a no-op run's CPU). Frozen, they are still freed normally; only the scans go.
+    Only in the ``mirrorkit`` process itself (``main``), not when ``cli`` runs in a host
+    program's process, whose own objects the freeze would also take out of collection.
     """
-    import gc
+    if _STANDALONE:
+        import gc
 
-    gc.freeze()
+        gc.freeze()
+
+
+_STANDALONE = False
 
 
 def main() -> None:
     from pydantic import ValidationError
 
+    global _STANDALONE
+    _STANDALONE = True
     _LOG.apply()
     _add_plugin_commands()
     _with_global_options(cli)
