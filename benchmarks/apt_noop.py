@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from _harness import mirrorkit_cmd  # noqa: E402
 
+from mirrorkit.testing import Handler, Upstream, _Server  # noqa: E402
 from tests.plugins.apt.debrepo import Key, make_key  # noqa: E402
-from tests.support.upstream import Handler, Upstream, _Server  # noqa: E402
 
 ARCHES = ("amd64", "arm64")
 MAIN_PER_ARCH = 6000

@@ -1,33 +1,59 @@
-"""Everything a mirrorkit plugin imports: registries, sinks, notifiers and their contexts.
+"""The public plugin API: everything a registry, sink or notifier plugin imports.
 
-Plugin code imports from this module only; the modules behind it may move between releases.
+Plugin code imports from this module only; the modules behind it may move between releases,
+these names stay. Every type a hook receives or a context hands out is here, and the package
+ships ``py.typed``, so a plugin type-checks (``mypy --strict``) against an installed mirrorkit.
+
+``API_REVISION`` grows by one whenever a name is added here or a hook gains a feature; a
+plugin that needs something recent checks it at import time::
+
+    from mirrorkit.api import API_REVISION
+    if API_REVISION < 2:
+        raise ImportError("this plugin needs mirrorkit with plugin API revision 2 or later")
 """
 
+from __future__ import annotations
+
 from .core.artifact import Artifact, Kind
-from .core.digest import Digest, register_algorithm
+from .core.digest import Digest, DigestError, register_algorithm
 from .core.hookspecs import hookimpl
 from .core.manifest import FileEntry, Manifest
+from .core.notifier import NotifierPlugin, NotifyContext, NotifyError, NotifyWhen
+from .core.paths import UnsafePathError, validate_relpath
 from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
 from .core.registry import FetchError, PlanContext, PlanError, RegistryPlugin
-from .core.report import ArtifactError, RunReport
+from .core.report import ArtifactError, PlannedChange, RunReport
 from .core.sink import SinkContext, SinkError, SinkPlugin
 from .core.transport import Auth, BasicAuth, OCIBearerAuth, Response
 from .core.verify import VerifyResult
 
+#: 1: registries, sinks, notifiers, the hooks of docs/plugins.md. 2: this module as the one
+#: public module (notifier API in the core, VerifyResult, Manifest, FileEntry, PlannedChange,
+#: validate_relpath, register_algorithm), ``mirrorkit.testing``, the transport's ``Auth``
+#: protocol (``BasicAuth``, ``OCIBearerAuth``) and ``Response``, ``ctx.note``.
+API_REVISION = 2
+
 __all__ = [
+    "API_REVISION",
     "Artifact",
     "ArtifactError",
     "Auth",
     "BasicAuth",
     "Digest",
+    "DigestError",
     "FetchError",
     "FileEntry",
     "Kind",
     "Manifest",
     "NotifierCollection",
+    "NotifierPlugin",
+    "NotifyContext",
+    "NotifyError",
+    "NotifyWhen",
     "OCIBearerAuth",
     "PlanContext",
     "PlanError",
+    "PlannedChange",
     "RegistryCollection",
     "RegistryPlugin",
     "Response",
@@ -36,7 +62,10 @@ __all__ = [
     "SinkContext",
     "SinkError",
     "SinkPlugin",
+    "UnsafePathError",
     "VerifyResult",
     "hookimpl",
     "register_algorithm",
+    "validate_relpath",
 ]
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,6 +43,32 @@ def _is_bool(annotation: Any) -> bool:
     return False
 
 
+def _metavar(name: str, info: FieldInfo) -> str:
+    """What the flag takes, not its name again: N, SECONDS, SIZE, URL, FILE, PATH..."""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if extra.get("metavar"):
+        return str(extra["metavar"])
+    annotation = info.annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if typing.get_origin(annotation) in (typing.Union, types.UnionType) and \
+        len(args) == 1 else annotation
+    if typing.get_origin(base) is typing.Annotated:
+        base = typing.get_args(base)[0]
+    description = (info.description or "").lower()
+    if "size" in info.metadata:
+        return "SIZE"
+    if base is int:
+        return "N"
+    if base is float:
+        return "SECONDS" if "second" in description or "timeout" in name else "N"
+    if base is Path:
+        return "DIR" if "directory" in description else "FILE"
+    if name == "url" or name.endswith("_url") or getattr(base, "__name__", "") in (
+            "HttpUrl", "AnyUrl", "AnyHttpUrl"):
+        return "URL"
+    return name.rsplit("_", 1)[-1].upper()
+
+
 def _default_text(info: FieldInfo) -> str:
     if info.is_required():
         return " [required]"
@@ -69,11 +96,12 @@ def options_for_model(model: type[BaseModel], *, prefix: str = "") -> list[click
                                      help=help_text))
         elif _is_list(info.annotation):
             metavar = str(extra.get("metavar") or flag[2:].upper().replace("-", "_"))
+            if "repeatable" not in help_text.lower():
+                help_text = (help_text + " Repeatable.").strip()
             opts.append(click.Option([flag, dest], multiple=True, default=(), metavar=metavar,
-                                     help=(help_text + " Repeatable.").strip()))
+                                     help=help_text))
         else:
-            metavar = str(extra.get("metavar") or name.upper())
-            opts.append(click.Option([flag, dest], default=None, metavar=metavar,
+            opts.append(click.Option([flag, dest], default=None, metavar=_metavar(name, info),
                                      help=help_text))
     return opts
 

@@ -7,6 +7,7 @@ each with its key path, because an operator fixing a config wants all of them at
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -18,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    FilePath,
     ValidationError,
     model_validator,
 )
@@ -74,7 +76,8 @@ class EngineSettings(BaseModel):
     backoff_initial: float = Field(
         0.5, ge=0, le=600, description="First retry wait in seconds (doubles, with jitter)."
     )
-    backoff_max: float = Field(30.0, ge=0, le=3600, description="Longest wait between retries.")
+    backoff_max: float = Field(
+        30.0, ge=0, le=3600, description="Longest wait between retries, in seconds.")
     max_retry_after: float = Field(
         300.0, ge=0, le=86400, description="Cap on a server's Retry-After, in seconds."
     )
@@ -95,7 +98,8 @@ class EngineSettings(BaseModel):
     prune_grace: float = Field(
         0.0, ge=0, description="Seconds a stale file is kept after it left the index."
     )
-    ca_bundle: Path | None = Field(None, description="PEM file of CA certificates to trust.")
+    ca_bundle: FilePath | None = Field(
+        None, description="PEM file of CA certificates to trust (checked before the run).")
     lock_wait: float = Field(
         3600.0, ge=0, le=86400, description="Seconds a run waits for the mirror's lock held by "
         "an export, publish, import or verify (another run of the mirror stops it at once)."
@@ -243,6 +247,38 @@ def _check_typed_entries(raw: dict[str, Any], key: str, plugins: Any, where: str
     return problems
 
 
+def _list_flag_aliases(model: type[BaseModel]) -> dict[str, str]:
+    """The flag spelling of each list key (``tag`` for ``tags``): refused as a key, with a hint.
+
+    The rule on both sides: a list is plural as a key (it holds many) and singular as a flag
+    (each flag gives one value; repeat it).
+    """
+    out: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        cli = extra.get("cli")
+        if isinstance(cli, str) and cli.startswith("--"):
+            alias = cli[2:].replace("-", "_")
+            if alias != name:
+                out[alias] = name
+    return out
+
+
+def did_you_mean(lines: list[str], known: list[str], aliases: dict[str, str]) -> list[str]:
+    """Add "did you mean" to each "unknown key" line, from the keys that exist here."""
+    out = []
+    for line in lines:
+        loc, sep, msg = line.rpartition(": ")
+        if sep and msg == "unknown key":
+            key = loc.rsplit(".", 1)[-1]
+            hint = aliases.get(key) or next(iter(difflib.get_close_matches(key, known, n=1)),
+                                            None)
+            if hint is not None and hint != key:
+                line += f" (did you mean {hint!r}?)"
+        out.append(line)
+    return out
+
+
 def build_mirror(
     raw: dict[str, Any], host: PluginHost, *, where: str, defaults: dict[str, Any] | None = None,
     base_dir: Path | None = None,
@@ -252,7 +288,27 @@ def build_mirror(
     refs: dict[str, str] = {}
     raw = _expand_env(raw, where, problems, refs)
     register_secrets(v for v, ref in refs.items() if ref[2:-1] not in PUBLIC_ENV_NAMES)
-    settings = {**(defaults or {}), **(raw.get("settings") or {})}
+    registry = raw.get("registry")
+    reg: Any = None
+    if isinstance(registry, str):
+        try:
+            reg = host.registries.get(registry)
+        except PluginError as exc:
+            problems.append(f"{where + '.' if where else ''}registry: {exc}")
+    option_keys = set(reg.cls.Options.model_fields) if reg is not None else set()
+    # engine settings may also be given as keys of the mirror itself, as flags are
+    own_settings = raw.get("settings") or {}
+    flat = {k: v for k, v in raw.items()
+            if k in EngineSettings.model_fields and k not in option_keys
+            and k not in RESERVED_MIRROR_KEYS}
+    if flat and isinstance(own_settings, dict):
+        for key in sorted(set(flat) & set(own_settings)):
+            problems.append(f"{where + '.' if where else ''}{key}: given twice "
+                            f"(also as settings.{key})")
+        own_settings = {**own_settings, **flat}
+    raw = {k: v for k, v in raw.items() if k not in flat}
+    settings = ({**(defaults or {}), **own_settings} if isinstance(own_settings, dict)
+                else own_settings)
     core_raw = {k: v for k, v in raw.items() if k in RESERVED_MIRROR_KEYS}
     core_raw["settings"] = settings
     if "name" not in core_raw and isinstance(raw.get("registry"), str):
@@ -261,20 +317,17 @@ def build_mirror(
     try:
         mirror = MirrorConfig.model_validate(core_raw)
     except ValidationError as exc:
-        problems.extend(format_validation_error(exc, where))
-    registry = raw.get("registry")
+        problems.extend(did_you_mean(format_validation_error(exc, where),
+                                     sorted(EngineSettings.model_fields), {}))
     options: Any = None
-    if isinstance(registry, str):
+    if reg is not None:
+        opts_raw = {k: v for k, v in raw.items() if k not in RESERVED_MIRROR_KEYS}
         try:
-            reg = host.registries.get(registry)
-        except PluginError as exc:
-            problems.append(f"{where}.registry: {exc}")
-        else:
-            opts_raw = {k: v for k, v in raw.items() if k not in RESERVED_MIRROR_KEYS}
-            try:
-                options = reg.cls.Options.model_validate(opts_raw)
-            except ValidationError as exc:
-                problems.extend(format_validation_error(exc, where))
+            options = reg.cls.Options.model_validate(opts_raw)
+        except ValidationError as exc:
+            known = sorted({*option_keys, *RESERVED_MIRROR_KEYS, *EngineSettings.model_fields})
+            problems.extend(did_you_mean(format_validation_error(exc, where), known,
+                                         _list_flag_aliases(reg.cls.Options)))
     problems += _check_typed_entries(raw, "sinks", host.sinks, where, ("type",))
     problems += _check_typed_entries(raw, "notify", host.notifiers, where, ("type", "on"))
     if mirror is not None:
@@ -317,17 +370,24 @@ def load_config(path: Path, host: PluginHost) -> list[MirrorConfig]:
     except ValidationError as exc:
         raise ConfigError([f"{path}: {line}" for line in format_validation_error(exc)]) from None
     problems: list[str] = []
+    defaults = dict(top.settings)
     try:
         EngineSettings.model_validate(top.settings)
     except ValidationError as exc:
-        problems.extend(f"{path}: {line}" for line in format_validation_error(exc, "settings"))
+        lines = did_you_mean(format_validation_error(exc, "settings"),
+                             sorted(EngineSettings.model_fields), {})
+        problems.extend(f"{path}: {line}" for line in lines)
+        # reported once here, not again for every mirror that inherits it
+        for err in exc.errors():
+            if err["loc"]:
+                defaults.pop(str(err["loc"][0]), None)
     mirrors: list[MirrorConfig] = []
     names: set[str] = set()
     for i, raw in enumerate(top.mirrors):
         where = f"mirrors[{i}]"
         try:
             mirror = build_mirror(
-                raw, host, where=where, defaults=top.settings, base_dir=path.parent
+                raw, host, where=where, defaults=defaults, base_dir=path.parent
             )
         except ConfigError as exc:
             problems.extend(f"{path}: {line}" for line in exc.problems)

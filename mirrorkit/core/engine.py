@@ -153,6 +153,8 @@ class MirrorRun:
         self.links: list[Artifact] = []
         self.committed_new: dict[str, FileEntry] = {}
         self.failed: dict[str, ArtifactError] = {}
+        # dry run: files that would be downloaded or copied, with their size when known
+        self.would_change: dict[str, int | None] = {}
         self.plan_error: str | None = None
         self._scope: anyio.CancelScope | None = None
         self._plan_error_known = False
@@ -483,6 +485,7 @@ class MirrorRun:
                 return self._keep(art, adopted)
         if self.dry_run and art.kind is Kind.BLOB:
             self.report.downloaded += 1
+            self.would_change[art.path] = art.size
             if art.size is None:
                 self.report.unknown_sizes += 1
             else:
@@ -526,6 +529,7 @@ class MirrorRun:
         staged = _Staged(art, tmp, entry, mtime, self._seq)
         self.readable[art.path] = tmp
         if self.dry_run:
+            self.entries[art.path] = entry  # what plan lists: the size it would commit
             return
         if art.kind is Kind.INDEX:
             self.staged_index.append(staged)
@@ -572,9 +576,15 @@ class MirrorRun:
             if same:
                 return self._keep(art, prev)
         if self.dry_run:
-            self.report.downloaded += 1
+            # what the run would find after copying: the same bytes are kept (a dry run's
+            # work directory is a scratch one, so its files are always newer)
+            if (prev is not None and st.st_size == prev.size == _size_on_disk(final)
+                    and await anyio.to_thread.run_sync(hash_file, src) == prev.sha256):
+                return self._keep(art, prev)
+            self.report.copied += 1
             self.report.bytes_to_download += st.st_size
             self.readable[art.path] = src
+            self.would_change[art.path] = st.st_size
             return "would-copy"
         tmp = self.staging.new_path()
         upstream = _upstream_digest(art)
@@ -596,7 +606,7 @@ class MirrorRun:
             if self._remote is None:
                 os.utime(final, ns=(st.st_mtime_ns, st.st_mtime_ns))
             return self._keep(art, entry)
-        self.report.downloaded += 1
+        self.report.copied += 1
         self.report.bytes_downloaded += st.st_size
         os.utime(tmp, ns=(st.st_mtime_ns, st.st_mtime_ns))  # exact: the next run compares it
         self._stage(art, tmp, entry, None, final)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ArtifactError", "HostReport", "RunReport"]
+__all__ = ["ArtifactError", "HostReport", "PlannedChange", "RunReport"]
 
 
 class ArtifactError(BaseModel):
@@ -29,6 +29,18 @@ class HostReport(BaseModel):
     refusals: int
     #: seconds no request started there because of a Retry-After
     paused_s: float = 0.0
+class PlannedChange(BaseModel):
+    """One file a run changes in the mirror: what ``mirrorkit plan`` lists.
+
+    ``reason`` is ``new`` (not in the mirror yet), ``changed`` (its content differs from the
+    mirrored one) or ``removed`` (left the plan: pruned). ``size`` is None when neither the
+    plan nor upstream said it before the download.
+    """
+
+    path: str
+    size: int | None = None
+    reason: Literal["new", "changed", "removed"]
+    kind: str = "blob"
 
 
 class RunReport(BaseModel):
@@ -42,6 +54,8 @@ class RunReport(BaseModel):
     files: int = 0
     downloaded: int = 0
     bytes_downloaded: int = 0
+    #: files copied from a plugin's own output (``Artifact.local``), not downloaded
+    copied: int = 0
     skipped: int = 0
     failed: int = 0
     removed: int = 0
@@ -54,3 +68,7 @@ class RunReport(BaseModel):
     hosts: list[HostReport] = Field(default_factory=list)
     #: facts a registry plugin recorded with ``ctx.note`` (e.g. ``git-tree.fell_back``)
     notes: dict[str, Any] = Field(default_factory=dict)
+    #: every file the run adds, replaces or removes (the same list ``mirrorkit plan`` shows)
+    changes: list[PlannedChange] = Field(default_factory=list)
+    #: what happened to notifications and the metrics file, one line each
+    notices: list[str] = Field(default_factory=list)

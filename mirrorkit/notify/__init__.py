@@ -1,12 +1,5 @@
-"""Run notifications: built-in webhook and SNS notifiers, and the notifier plugin API.
+"""The built-in notifiers (webhook, SNS), registered as a plugin like any third-party one.
 
-Kept import-light on purpose: the core's plugin host imports :mod:`mirrorkit.notify.base`,
-so this package must not import the public ``mirrorkit`` API at import time. The built-in
-notifiers register from :mod:`mirrorkit.notify.builtin` (entry point ``notify``).
+The notifier API itself (NotifierPlugin, NotifyContext, NotifyError) is in the core, exported
+by :mod:`mirrorkit.api`; the core never imports this package.
 """
-
-from __future__ import annotations
-
-from .base import NotifierPlugin, NotifyContext, NotifyError, NotifyWhen, should_send
-
-__all__ = ["NotifierPlugin", "NotifyContext", "NotifyError", "NotifyWhen", "should_send"]

@@ -6,8 +6,8 @@ case for them.
 
 from __future__ import annotations
 
-from ..core.hookspecs import hookimpl
-from ..core.plugins import NotifierCollection
+from mirrorkit.api import NotifierCollection, hookimpl
+
 from .sns import SnsNotifier
 from .webhook import WebhookNotifier
 

@@ -17,7 +17,7 @@ from typing import ClassVar
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import NotifyContext, NotifyError
+from mirrorkit.api import NotifyContext, NotifyError
 
 __all__ = ["SnsNotifier", "SnsOptions"]
 

@@ -15,9 +15,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from mirrorkit.api import NotifyContext, NotifyError
+
 from ..core.transport import TransportSettings
 from ..core.transport.errors import Permanent, Retryable
-from .base import NotifyContext, NotifyError
 
 __all__ = ["WebhookNotifier", "WebhookOptions"]
 

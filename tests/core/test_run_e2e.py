@@ -199,17 +199,20 @@ def test_sigkill_mid_run_then_rerun_converges(upstream: Upstream, tmp_path: Path
 
 def test_second_concurrent_run_is_refused(upstream: Upstream, tmp_path: Path) -> None:
     publish(upstream, {"a.bin": os.urandom(100_000)})
-    upstream.fault("/repo/files/a.bin", "stall", seconds=4)
+    # long enough that the second run meets the first however slow its start-up is; the
+    # first is then interrupted (exit 130) rather than waited for
+    upstream.fault("/repo/files/a.bin", "stall", seconds=60)
     dest = tmp_path / "mirror"
     first = start_cli(*run_args(upstream, dest))
     lock = dest / ".mirrorkit" / "lock"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (lock.exists() and lock.stat().st_size):
         time.sleep(0.02)
     second = run_cli(*run_args(upstream, dest))
+    first.send_signal(signal.SIGINT)
     first.wait(timeout=30)
-    assert first.returncode == 0
-    assert second.code == 1
+    assert first.returncode == 130
+    assert second.code == 3  # exit-code table: mirror in use
     assert "in use by another run" in second.stderr
     assert f"pid {first.pid}" in second.stderr
 
@@ -226,7 +229,7 @@ def test_dry_run_writes_nothing_and_counts(upstream: Upstream, tmp_path: Path) -
     assert res.json["bytes_to_download"] == sum(len(b) for b in files.values())
     assert not dest.exists()
     assert upstream.requests("/repo/files/") == []
-    assert "would download 13" in res.stderr
+    assert "would fetch 13" in res.stderr
 
 
 def test_bad_config_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:

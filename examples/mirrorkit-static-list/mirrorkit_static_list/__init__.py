@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from mirrorkit import Artifact, PlanContext, PlanError, RegistryCollection, hookimpl
+from mirrorkit.api import Artifact, PlanContext, PlanError, RegistryCollection, hookimpl
 
 
 class StaticListOptions(BaseModel):

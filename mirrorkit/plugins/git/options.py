@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from mirrorkit.core.paths import UnsafePathError, validate_relpath
+from mirrorkit.api import UnsafePathError, validate_relpath
 
 __all__ = ["GitOptions", "RepoSpec", "check_layout", "normalise_path"]
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from mirrorkit.api import Artifact, PlanContext
 
 from .options import GitOptions
-from .planner import plan_repos
 
 __all__ = ["GitRegistry"]
 
@@ -28,6 +27,8 @@ class GitRegistry:
     Options: ClassVar[type[BaseModel]] = GitOptions
 
     async def plan(self, options: GitOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        from .planner import plan_repos  # only a git run needs it, not every start-up
+
         async for art in plan_repos(options.repo_specs(), ctx, max_packs=options.max_packs,
                                     full_repack=options.full_repack, lfs=options.lfs,
                                     lfs_history=options.lfs_history):

@@ -24,8 +24,7 @@ from urllib.parse import quote, urlsplit
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mirrorkit.api import Artifact, Digest, FetchError, PlanContext, PlanError
-from mirrorkit.core.paths import UnsafePathError
+from mirrorkit.api import Artifact, Digest, FetchError, PlanContext, PlanError, UnsafePathError
 
 from .gitcmd import GitError, redact
 from .options import normalise_path

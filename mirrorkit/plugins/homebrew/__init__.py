@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirrorkit import RegistryCollection, hookimpl
+from mirrorkit.api import RegistryCollection, hookimpl
 
 from .options import HomebrewOptions
 from .registry import Homebrew

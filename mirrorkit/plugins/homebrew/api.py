@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mirrorkit import PlanError
+from mirrorkit.api import PlanError
 
 from .deps import DependencyError, runtime_dependencies
 from .tags import ALL, BottleTag, is_tag_name

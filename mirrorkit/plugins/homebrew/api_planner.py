@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
-from mirrorkit import Artifact, PlanError
+from mirrorkit.api import Artifact, PlanError
 
 from .api import LegacyFormula, PackagesIndex, bottle_tags, parse_formula_list, parse_packages
 from .jws import read_jws_payload, read_jws_text

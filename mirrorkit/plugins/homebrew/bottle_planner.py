@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 
-from mirrorkit import Artifact, FetchError
+from mirrorkit.api import Artifact, FetchError
 
 from .coverage import Bottles, ManifestCoverage
 from .oci import OCI_INDEX_MEDIA_TYPE, BottleRef, ManifestError, image_name, read_manifest_bottles

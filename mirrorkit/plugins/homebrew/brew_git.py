@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from mirrorkit import Artifact, PlanError
+from mirrorkit.api import Artifact, PlanError
 from mirrorkit.plugins.git.gitcmd import GitError, git
 from mirrorkit.plugins.git.options import RepoSpec
 from mirrorkit.plugins.git.planner import plan_repos, work_dir_for

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mirrorkit import PlanError
+from mirrorkit.api import PlanError
 
 __all__ = ["read_jws_payload", "read_jws_text"]
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from .brew_git_options import BrewGitOptions
-from .tags import KNOWN_TAGS, is_tag_name
+from .tags import KNOWN_TAGS, MACOS_VERSIONS, is_tag_name
 
 __all__ = ["HomebrewOptions"]
 
@@ -28,8 +28,12 @@ def _url(value: str) -> str:
 
 
 def _tag(value: str) -> str:
-    if value == "all" or not is_tag_name(value):
-        raise ValueError(f"{value!r} is not a bottle tag (e.g. {', '.join(KNOWN_TAGS[:3])})")
+    """A bottle tag brew knows: refused here, before any request, not after a full plan."""
+    system = value.removeprefix("arm64_").removeprefix("x86_64_")
+    if value == "all" or not is_tag_name(value) or (
+            value not in KNOWN_TAGS and system not in (*MACOS_VERSIONS, "linux")):
+        raise ValueError(f"{value!r} is not a bottle tag (e.g. {', '.join(KNOWN_TAGS[:3])}; "
+                         f"known: {', '.join(KNOWN_TAGS)})")
     return value
 
 

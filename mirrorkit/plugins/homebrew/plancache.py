@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirrorkit import PlanContext
+from mirrorkit.api import PlanContext
 
 from .oci import BottleRef
 from .options import HomebrewOptions

@@ -7,13 +7,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from mirrorkit import Artifact, PlanContext
+from mirrorkit.api import Artifact, PlanContext
 
-from .api_planner import ApiPlanner
-from .bottle_planner import BottlePlanner
-from .brew_git import BrewGitPlanner
 from .options import HomebrewOptions
-from .planner import HomebrewPlan, SubPlanner
 
 __all__ = ["Homebrew"]
 
@@ -25,12 +21,16 @@ class Homebrew:
     summary: ClassVar[str] = "Homebrew API files, bottles and OCI manifests for offline clients"
     Options: ClassVar[type[BaseModel]] = HomebrewOptions
 
-    #: run in this order; later ones read what earlier ones left in the shared state
-    planners: ClassVar[tuple[type[SubPlanner], ...]] = (
-        ApiPlanner, BottlePlanner, BrewGitPlanner)
-
     async def plan(self, options: HomebrewOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        # imported here: the planners pull in the HTTP and OCI machinery, start-up cost for
+        # every command (plugins are loaded by all of them) when only a homebrew run needs it
+        from .api_planner import ApiPlanner
+        from .bottle_planner import BottlePlanner
+        from .brew_git import BrewGitPlanner
+        from .planner import HomebrewPlan
+
         state = HomebrewPlan(options=options, ctx=ctx)
-        for planner in self.planners:
+        # run in this order; later ones read what earlier ones left in the shared state
+        for planner in (ApiPlanner, BottlePlanner, BrewGitPlanner):
             async for artifact in planner().plan(state):
                 yield artifact

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
-from mirrorkit import PlanError
+from mirrorkit.api import PlanError
 
 from .api import LegacyFormula, PackagesIndex
 from .deps import closure

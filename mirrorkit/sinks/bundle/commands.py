@@ -1,8 +1,8 @@
 """The ``export``, ``import`` and ``bundles`` commands (added through ``mirrorkit_add_commands``).
 
 Messages go to stderr, one line each, ``mirrorkit: error: ...`` for problems; ``--json``
-puts one JSON object on stdout. Exit codes follow the core: 0 ok, 1 failed or refused,
-2 usage error.
+puts one JSON object on stdout. Exit codes follow the core's table (mirrorkit.cli.EXIT_CODES):
+0 ok, 1 failed or refused, 2 usage error or unusable path, 3 mirror in use.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from pydantic import ByteSize, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from mirrorkit.core.lock import MirrorLocked
 from mirrorkit.core.manifest import ManifestError, load_manifest
+from mirrorkit.core.sizes import parse_size as core_parse_size
 
 from .catalog import Catalog, import_chain, open_catalog, verify_parts
 from .export import ExportError, export_bundle
@@ -28,7 +29,7 @@ from .tocread import TocSummary
 
 __all__ = ["add_commands", "parse_size"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 MIN_PART_SIZE = 1024
 
 
@@ -38,8 +39,8 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def parse_size(value: str | int) -> int:
-    """``3.5GiB``, ``700MB``, ``1048576``: pydantic's ByteSize rules."""
-    size = int(TypeAdapter(ByteSize).validate_python(value))
+    """``3.5GiB``, ``700MB``, ``1048576``: the one size syntax of every size option."""
+    size = core_parse_size(value)
     if size < MIN_PART_SIZE:
         raise ValueError(f"part size must be at least {MIN_PART_SIZE} bytes")
     return size
@@ -57,15 +58,23 @@ def _need_zstd() -> None:
     try:
         import zstandard  # noqa: F401
     except ImportError:
-        _fail("--zstd needs the zstandard package: pip install 'mirrorkit[zstd]'", EXIT_USAGE)
+        _fail("--zstd needs the zstandard package: pip install zstandard", EXIT_USAGE)
 
 
 # ------------------------------------------------------------------------------ export
-@click.command("export")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def _source_dir(path: Path) -> None:
+    """A mirror or bundle directory that is read must exist: exit 2 otherwise."""
+    if not path.is_dir():
+        _fail(f"{path}: not a directory" if path.exists() else f"{path}: no such directory",
+              EXIT_USAGE)
+
+
+@click.command("export", short_help="Pack a mirror into numbered parts plus a TOC.")
+@click.argument("dest", metavar="MIRROR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--to", "to", required=True, metavar="DIR|s3://BUCKET/PREFIX",
               help="Where the bundle goes: a directory or an S3 prefix.")
 @click.option("--part-size", default="3.5GiB", show_default=True, callback=_size_option,
+              metavar="SIZE",
               help="Largest part, e.g. 4.7GB (DVD), 700MiB, 3.5GiB.")
 @click.option("--full", is_flag=True, help="Everything, not only the changes.")
 @click.option("--since", metavar="SNAPSHOT",
@@ -74,7 +83,7 @@ def _need_zstd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the TOC as JSON on stdout.")
 def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | None, zstd: bool,
                as_json: bool) -> None:
-    """Pack the mirror DEST into a bundle of numbered parts plus a TOC, for the air gap.
+    """Pack the mirror MIRROR into a bundle of numbered parts plus a TOC, for the air gap.
 
     By default the bundle holds what changed since the snapshot last exported to the same
     place (a full bundle the first time). `cat NAME.tar.* | tar -x` extracts it without
@@ -84,12 +93,13 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
         _fail("give --full or --since, not both", EXIT_USAGE)
     if zstd:
         _need_zstd()
-    if not dest.is_dir():
-        _fail(f"{dest}: not a directory")
+    _source_dir(dest)
     try:
         result = export_bundle(dest, to, part_size=part_size, full=full, since=since,
                                zstd=zstd)
-    except (ExportError, TargetError, MirrorLocked) as exc:
+    except MirrorLocked as exc:
+        _fail(str(exc), EXIT_LOCKED)
+    except (ExportError, TargetError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{exc.filename or to}: {exc.strerror or exc}")
@@ -105,9 +115,9 @@ def _toc_size_option(ctx: click.Context, param: click.Parameter, value: str | No
     if value is None:
         return None
     try:
-        return int(TypeAdapter(ByteSize).validate_python(value))
-    except ValidationError as exc:
-        raise click.BadParameter(f"{value!r}: {str(exc).splitlines()[-1].strip()}") from None
+        return core_parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 _MAX_TOC_HELP = ("Largest TOC to read, e.g. 2GiB. [default: 64 MiB plus twice the bytes of "
@@ -115,6 +125,8 @@ _MAX_TOC_HELP = ("Largest TOC to read, e.g. 2GiB. [default: 64 MiB plus twice th
 
 
 def _catalog(src: str, max_toc: int | None = None) -> Catalog:
+    if "://" not in src and not Path(src).exists():
+        _fail(f"{src}: no such directory or file", EXIT_USAGE)
     try:
         return open_catalog(src, max_toc=max_toc)
     except (TargetError, TocError) as exc:
@@ -160,9 +172,10 @@ def _check(catalog: Catalog, as_json: bool) -> NoReturn:
     sys.exit(EXIT_FAILED if problems else EXIT_OK)
 
 
-@click.command("import")
+@click.command("import", short_help="Verify bundles and apply them to a mirror.")
 @click.argument("src", metavar="SRC")
 @click.option("--into", "dest", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR",
               help="The mirror directory to apply the bundles to.")
 @click.option("--check", is_flag=True, help="Only verify every part of SRC; change nothing.")
 @click.option("--max-toc-size", "max_toc", callback=_toc_size_option, help=_MAX_TOC_HELP)
@@ -186,6 +199,8 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
         chain = plan_import(catalog, dest)
     except ImportError_ as exc:
         _refuse(exc.problems, dest)
+    except MirrorLocked as exc:
+        _refuse([str(exc)], dest, code=EXIT_LOCKED)
     done: list[dict[str, Any]] = []
     if not chain:
         current = load_manifest(dest)
@@ -200,7 +215,9 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
             outcome = apply_bundle(catalog.target, toc, dest)
         except ImportError_ as exc:
             _refuse(exc.problems, dest, done=bool(done))
-        except (TargetError, TocError, MirrorLocked, ManifestError) as exc:
+        except MirrorLocked as exc:
+            _refuse([str(exc)], dest, done=bool(done), code=EXIT_LOCKED)
+        except (TargetError, TocError, ManifestError) as exc:
             _refuse([str(exc)], dest, done=bool(done))
         except OSError as exc:
             _refuse([f"{exc.filename or dest}: {exc.strerror or exc}"], dest, done=bool(done))
@@ -211,12 +228,14 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
         click.echo(json.dumps({"ok": True, "imported": done}))
 
 
-def _refuse(problems: list[str], dest: Path, *, done: bool = False) -> NoReturn:
+def _refuse(problems: list[str], dest: Path, *, done: bool = False,
+            code: int = EXIT_FAILED) -> NoReturn:
     for line in problems:
         click.echo(f"mirrorkit: error: {line}", err=True)
-    state = ("the bundles before it were applied" if done else f"{dest} is unchanged")
+    state = ("the bundles before it were applied" if done
+             else f"{dest} is unchanged" if dest.exists() else f"{dest} was not created")
     click.echo(f"mirrorkit: import refused; {state}", err=True)
-    sys.exit(EXIT_FAILED)
+    sys.exit(code)
 
 
 # ----------------------------------------------------------------------------- bundles
@@ -227,9 +246,9 @@ def _row(toc: TocSummary) -> dict[str, Any]:
             "compression": toc.compression, "created": toc.created}
 
 
-@click.command("bundles")
+@click.command("bundles", short_help="List the bundles in a directory and their import order.")
 @click.argument("src", metavar="DIR|s3://BUCKET/PREFIX")
-@click.option("--for", "dest", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--for", "dest", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Give the import order for this mirror (default: for an empty one).")
 @click.option("--max-toc-size", "max_toc", callback=_toc_size_option, help=_MAX_TOC_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
@@ -251,6 +270,10 @@ def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool)
     if as_json:
         click.echo(json.dumps({"bundles": [_row(t) for t in catalog.tocs], "order": orders,
                                "problems": catalog.problems}))
+    elif not catalog.tocs and not catalog.problems:
+        click.echo(f"mirrorkit: error: {catalog.target.describe()}: no bundles "
+                   "(no *.toc.json)", err=True)
+        sys.exit(EXIT_FAILED)
     else:
         rows = [_row(t) for t in catalog.tocs]
         width = max((len(r["name"]) for r in rows), default=4)

@@ -1,4 +1,4 @@
-"""``mirrorkit publish DEST s3://bucket/prefix``: the s3 sink, run by hand or from cron.
+"""``mirrorkit publish MIRROR s3://bucket/prefix``: the s3 sink, run by hand or from cron.
 
 The flags are generated from the sink's options model, so ``--concurrency`` here is the
 ``concurrency`` key of a ``[[mirrors.sinks]]`` entry. Exit codes follow the rest of the
@@ -34,7 +34,8 @@ def _callback(**params: Any) -> None:
         click.echo(f"mirrorkit: error: {where}: {err['msg']}", err=True)
         sys.exit(2)
     if not dest.is_dir():
-        click.echo(f"mirrorkit: error: {dest}: not a directory", err=True)
+        what = "not a directory" if dest.exists() else "no such directory"
+        click.echo(f"mirrorkit: error: {dest}: {what}", err=True)
         sys.exit(2)
     from .publish import PublishError, publish_mirror  # boto3: only when publishing
 
@@ -53,7 +54,7 @@ def _callback(**params: Any) -> None:
 
 def publish_command() -> click.Command:
     params: list[click.Parameter] = [
-        click.Argument(["dest"], type=click.Path(path_type=Path)),
+        click.Argument(["dest"], type=click.Path(path_type=Path), metavar="MIRROR"),
         click.Argument(["target"]),
         click.Option(["--json", "as_json"], is_flag=True,
                      help="Print the result as one JSON object on stdout."),
@@ -62,7 +63,7 @@ def publish_command() -> click.Command:
     return click.Command(
         "publish", callback=_callback, params=params,
         short_help="Publish a mirror to s3://bucket/prefix (changed files only).",
-        help="Publish the mirror in DEST to TARGET (s3://bucket/prefix): upload new and "
+        help="Publish the mirror in MIRROR to TARGET (s3://bucket/prefix): upload new and "
              "changed files (blobs first, index files last), then delete stale keys. What "
              "changed is decided from the mirror's manifest and the state published last "
              "time, without listing the bucket. Endpoint, region and credentials come from "

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ...core.sizes import Size
 from ...core.store.s3.target import S3Target
 
 if TYPE_CHECKING:
@@ -24,9 +25,10 @@ class S3Options(BaseModel):
     target: str = Field(description="s3://bucket/prefix to publish to.",
                         json_schema_extra={"cli": False})
     concurrency: int = Field(16, ge=1, le=256, description="Uploads in flight at once.")
-    part_size_mb: int = Field(
-        64, ge=5, le=5120,
-        description="Files larger than this many MiB go up in multipart uploads of this size.",
+    part_size: Size = Field(
+        64 * MIB, ge=5 * MIB, le=5 * 1024 * MIB,
+        description="Files larger than this go up in multipart uploads of this size "
+        "(e.g. 64MiB, 1GiB). [default: 64MiB]",
     )
     force: bool = Field(
         False, description="Upload every file again, ignoring what was published before."
@@ -49,10 +51,6 @@ class S3Options(BaseModel):
     @property
     def s3_target(self) -> S3Target:
         return S3Target.parse(self.target)
-
-    @property
-    def part_size(self) -> int:
-        return self.part_size_mb * MIB
 
     def upload_settings(self) -> UploadSettings:
         from ...core.store.s3.upload import UploadSettings  # boto3: only when uploading

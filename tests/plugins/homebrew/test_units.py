@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit import PlanError
+from mirrorkit.api import PlanError
 from mirrorkit.plugins.homebrew.api import parse_formula_list, parse_packages
 from mirrorkit.plugins.homebrew.deps import DependencyError, runtime_dependencies
 from mirrorkit.plugins.homebrew.jws import read_jws_payload

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from mirrorkit.core.artifact import Kind
 from mirrorkit.core.manifest import FileEntry, Manifest, load_manifest
 from tests.support.cli import Result, run_cli
+from tests.support.trees import tree  # noqa: F401  (re-exported for the bundle tests)
 from tests.support.upstream import Upstream
 
 INDEX = "/repo/index.json"
@@ -64,23 +65,6 @@ def random_files(count: int, size: int, seed: int = 0, prefix: str = "blobs") ->
         out[f"{prefix}/{i:03d}.bin"] = os.urandom(64) + body[:size]
     return out
 
-
-# ------------------------------------------------------------------ tree snapshots
-def tree(root: Path, *, with_state: bool = False) -> dict[str, str]:
-    """Every file (sha256) and directory ("dir") under ``root``; state dir optional."""
-    out: dict[str, str] = {}
-    if not root.exists():
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir == "." and not with_state:
-            dirnames[:] = [d for d in dirnames if d != ".mirrorkit"]
-        for d in dirnames:
-            out[os.path.normpath(os.path.join(rel_dir, d))] = "dir"
-        for name in filenames:
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            out[rel] = hashlib.sha256(Path(dirpath, name).read_bytes()).hexdigest()
-    return out
 
 
 def only_toc(directory: Path) -> dict[str, Any]:

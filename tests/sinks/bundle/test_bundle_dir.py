@@ -133,7 +133,7 @@ def test_export_errors_are_one_clear_line(tmp_path: Path) -> None:
     r = run_cli("export", src, "--to", out, "--part-size", "lots")
     assert r.code == 2 and "--part-size" in r.stderr
     r = run_cli("export", tmp_path / "nothing-here", "--to", out)
-    assert r.code == 1 and "not a directory" in r.stderr
+    assert r.code == 2 and "no such directory" in r.stderr
     (src / "blobs/000.bin").write_bytes(b"short")
     r = run_cli("export", src, "--to", out)
     assert r.code == 1 and "blobs/000.bin" in r.stderr and "verify" in r.stderr

@@ -33,7 +33,7 @@ def files_v1() -> dict[str, bytes]:
 
 
 def s3_publish(s3: LoggedS3, dest: Path, target: str, *extra: str) -> Any:
-    res = run_cli("publish", dest, target, "--part-size-mb", "5", "--json", *extra, env=s3.env())
+    res = run_cli("publish", dest, target, "--part-size", "5MiB", "--json", *extra, env=s3.env())
     assert res.code == 0, res.stderr
     return res.json
 
@@ -261,7 +261,7 @@ concurrency = 4
     (("http://bucket/x",), "TARGET: "),
     (("s3://Bad_Bucket/x",), "is not a valid bucket name"),
     (("s3://good-bucket/a/../b",), "must not contain"),
-    (("s3://good-bucket/x", "--part-size-mb", "1"), "--part-size-mb: "),
+    (("s3://good-bucket/x", "--part-size", "1MiB"), "--part-size: "),
 ])
 def test_bad_publish_arguments_are_one_line(tmp_path: Path, args: tuple[str, ...],
                                             message: str) -> None:

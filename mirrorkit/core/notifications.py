@@ -1,6 +1,6 @@
 """Send a mirror's configured notifications when its run has ended.
 
-Called by the command line after the sinks and before ``mirrorkit_run_finished``. A
+Called by the run pipeline after the sinks and before ``mirrorkit_run_finished``. A
 notifier that fails is reported on stderr and in the logs but never changes the run's status
 or exit code: the run's outcome is what it is, and the metrics file still records it.
 """
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import anyio
 from pydantic import ValidationError
 
-from ..core.redact import Redactor
-from ..core.report import RunReport
-from .base import NotifyContext, should_send
-from .payload import build_payload
+from .notifier import NotifyContext, should_send
+from .notifypayload import build_payload
+from .redact import Redactor
+from .report import RunReport
 
 if TYPE_CHECKING:
-    from ..core.config import MirrorConfig
-    from ..core.plugins import PluginHost
+    from .config import MirrorConfig
+    from .plugins import PluginHost
 
 __all__ = ["send_notifications"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.redact import Redactor
-from ..core.report import RunReport
+from .redact import Redactor
+from .report import RunReport
 
 __all__ = ["MAX_ERRORS", "MAX_PAYLOAD_BYTES", "build_payload", "summary_line"]
 
@@ -32,7 +32,7 @@ def summary_line(report: RunReport) -> str:
 
 def build_payload(report: RunReport, redactor: Redactor) -> tuple[str, dict[str, Any]]:
     """The redacted ``(summary, payload)`` every notifier sends."""
-    data: dict[str, Any] = report.model_dump(mode="json")
+    data: dict[str, Any] = report.model_dump(mode="json", exclude={"changes"})
     errors = data.get("errors") or []
     keep = min(len(errors), MAX_ERRORS)
     while True:

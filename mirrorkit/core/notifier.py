@@ -2,11 +2,11 @@
 
 A notifier type is a class registered with ``notifiers.add(cls)`` from the
 ``mirrorkit_add_notifiers`` hook, exactly like registries and sinks. It receives the run
-report already stripped of secrets (see :mod:`mirrorkit.notify.redact`), so a third-party
+report already stripped of secrets (see :mod:`mirrorkit.core.redact`), so a third-party
 notifier cannot leak a token by forwarding what it was given.
 
-This module imports nothing from the rest of mirrorkit but the report model, because the
-core's plugin host imports it to type its notifier collection.
+It sits in the core beside the sink API because the core's plugin host types its notifier
+collection with it; the built-in notifiers (``mirrorkit.notify``) are plugins like any other.
 """
 
 from __future__ import annotations

@@ -1,0 +1,128 @@
+"""The run pipeline as a library: in-process and async, against the real loopback upstream.
+
+``run_mirror`` is what ``mirrorkit run`` calls; these tests drive it directly on the test's
+own event loop (anyio's pytest plugin), which is how a program embedding mirrorkit runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mirrorkit.api import RunReport, hookimpl
+from mirrorkit.core.lock import MirrorLock, MirrorLocked
+from mirrorkit.core.pipeline import DestinationError, mirror_from_options, run_mirror
+from mirrorkit.core.plugins import load_plugins
+from tests.support.static_list import index_url, publish
+from tests.support.trees import mirror_tree
+from tests.support.upstream import Handler, Upstream
+
+pytestmark = pytest.mark.anyio
+
+FILES = {"a/one.bin": b"1" * 1000, "b/two.bin": b"2" * 20}
+FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 5, "retries": 1}
+
+
+class Recorder:
+    """A plugin object: what ``mirrorkit_run_finished`` was called with."""
+
+    def __init__(self) -> None:
+        self.reports: list[RunReport] = []
+
+    @hookimpl
+    def mirrorkit_run_finished(self, report: RunReport) -> None:
+        self.reports.append(report)
+
+
+def _mirror(upstream: Upstream, dest: Path, host: Any, **extra: Any) -> Any:
+    settings = {**FAST, **extra.pop("settings", {})}
+    return mirror_from_options("static-list", host=host, dest=dest,
+                               index_url=index_url(upstream), settings=settings, **extra)
+
+
+async def test_run_then_noop_then_change(upstream: Upstream, tmp_path: Path) -> None:
+    publish(upstream, FILES)
+    recorder = Recorder()
+    host = load_plugins(recorder)
+    dest = tmp_path / "m"
+    first = await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert first.status == "ok" and first.downloaded == 3
+    assert set(mirror_tree(dest)) == {"a/one.bin", "b/two.bin", "index.json"}
+    upstream.clear_log()
+    again = await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert again.downloaded == 0 and again.changes == []
+    assert upstream.requests("/repo/files/") == []  # a no-op asks for the index only
+    publish(upstream, {"a/one.bin": b"changed", "c.bin": b"c"})
+    third = await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert {(c.path, c.reason) for c in third.changes} == {
+        ("a/one.bin", "changed"), ("b/two.bin", "removed"), ("c.bin", "new"),
+        ("index.json", "changed")}
+    assert not (dest / "b/two.bin").exists()
+    assert [r.snapshot for r in recorder.reports] == [first.snapshot, again.snapshot,
+                                                      third.snapshot]
+
+
+async def test_dry_run_writes_nothing_and_lists_the_run(upstream: Upstream,
+                                                         tmp_path: Path) -> None:
+    publish(upstream, FILES)
+    host = load_plugins()
+    dest = tmp_path / "m"
+    plan = await run_mirror(_mirror(upstream, dest, host), host=host, dry_run=True)
+    assert not dest.exists() and plan.dry_run
+    assert upstream.requests("/repo/files/") == []
+    run = await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert {(c.path, c.size) for c in plan.changes} == {(c.path, c.size) for c in run.changes}
+
+
+async def test_failed_file_keeps_the_previous_snapshot(upstream: Upstream,
+                                                       tmp_path: Path) -> None:
+    publish(upstream, FILES)
+    host = load_plugins()
+    dest = tmp_path / "m"
+    await run_mirror(_mirror(upstream, dest, host), host=host)
+    before = mirror_tree(dest)
+    publish(upstream, {**FILES, "c.bin": b"c"}, wrong_sha={"c.bin"})
+    report = await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert report.status == "failed" and [e.path for e in report.errors] == ["c.bin"]
+    assert mirror_tree(dest) == before
+
+
+async def test_notifications_and_metrics_after_the_run(upstream: Upstream,
+                                                       tmp_path: Path) -> None:
+    publish(upstream, FILES)
+    posted: list[dict[str, Any]] = []
+
+    def hook(req: Handler) -> bool:
+        posted.append(json.loads(req.request_body))
+        req.send_body(200, b"ok")
+        return True
+
+    upstream.route("/hook", hook)
+    host = load_plugins()
+    metrics = tmp_path / "mirrorkit.prom"
+    mirror = _mirror(upstream, tmp_path / "m", host, settings={"metrics_file": str(metrics)},
+                     notify=[{"type": "webhook", "url": upstream.url + "/hook",
+                              "on": "always"}])
+    report = await run_mirror(mirror, host=host)
+    assert report.status == "ok"
+    assert [p["status"] for p in posted] == ["ok"]
+    assert "changes" not in posted[0]["report"]  # the file list stays out of alerts
+    assert any(line.startswith("notify 0:webhook: ok") for line in report.notices)
+    assert 'mirrorkit_last_run_success{mirror="static-list"} 1.0' in metrics.read_text()
+
+
+async def test_refusals_are_exceptions_before_anything_happens(upstream: Upstream,
+                                                               tmp_path: Path) -> None:
+    publish(upstream, FILES)
+    host = load_plugins()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DestinationError, match="Not a directory"):
+        await run_mirror(_mirror(upstream, tmp_path / "afile" / "sub", host), host=host)
+    dest = tmp_path / "m"
+    dest.mkdir()
+    with MirrorLock(dest, "another run"), pytest.raises(MirrorLocked, match="another run"):
+        await run_mirror(_mirror(upstream, dest, host), host=host)
+    assert upstream.requests() == []
