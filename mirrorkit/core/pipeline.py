@@ -110,8 +110,12 @@ def planned_changes(run: MirrorRun) -> list[PlannedChange]:
                     else run.would_change.get(path, art.size))
         out.append(PlannedChange(path=path, size=size, kind=art.kind.value,
                                  reason="changed" if prev is not None else "new"))
+    # a file kept without being planned (``ctx.keep_previous``) stays; one kept only for its
+    # prune grace goes
     out += [PlannedChange(path=path, size=entry.size, kind=entry.kind.value, reason="removed")
-            for path, entry in prev_files.items() if path not in run.planned]
+            for path, entry in prev_files.items()
+            if path not in run.planned and (path not in run.entries
+                                            or run.entries[path].stale_since is not None)]
     return out
 
 
