@@ -30,7 +30,13 @@ def _documents() -> list[Path]:
 
 
 def _installed_names(args: str) -> list[str]:
-    """Distribution names in the arguments of one ``pip install`` (paths and flags skipped)."""
+    """Distribution names in the arguments of one ``pip install`` (paths and flags skipped).
+
+    An install that names its index (``--index-url``/``-i``) is a client of a mirror made
+    by mirrorkit (docs/pypi.md), not advice on installing a distribution from PyPI.
+    """
+    if re.search(r"(^|\s)(--index-url|-i)(\s|=)", args):
+        return []
     names = []
     for token in args.split():
         token = token.strip("'\"")
@@ -69,3 +75,5 @@ def test_the_check_itself_catches_the_old_advice() -> None:
     assert _installed_names("mirrorkit") == ["mirrorkit"]
     assert _installed_names("'mirrorkit[zstd]'") == ["mirrorkit"]
     assert _installed_names("-e . -e examples/mirrorkit-static-list") == []
+    assert _installed_names("--index-url http://mirror/simple/ requests") == []
+    assert _installed_names("requests") == ["requests"]

@@ -88,7 +88,7 @@ def test_failed_run_exits_1_and_lock_held_exits_3(upstream: Upstream, tmp_path: 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (lock.exists() and lock.stat().st_size):
         time.sleep(0.02)
-    for second in (args, ["verify", dest, "--repair"]):
+    for second in (args, ["verify", dest, "--repair", "--lock-wait", "0"]):
         if second[0] == "verify":
             (dest / "a.bin").write_bytes(b"corrupted!")
         res = run_cli(*second)

@@ -58,11 +58,11 @@ def test_a_typo_in_settings_is_reported_once(tmp_path: Path) -> None:
 
 
 def test_an_unknown_registry_lists_the_known_ones_everywhere(tmp_path: Path) -> None:
-    cfg = _toml(tmp_path, '[[mirrors]]\nregistry = "pypi"\n')
-    for args in (("run", "pypi"), ("plan", "pypi", "--dest", "x"), ("run", "--config", cfg)):
+    cfg = _toml(tmp_path, '[[mirrors]]\nregistry = "cargo"\n')
+    for args in (("run", "cargo"), ("plan", "cargo", "--dest", "x"), ("run", "--config", cfg)):
         res = run_cli(*args)
         assert res.code == 2, args
-        assert "'pypi'" in res.stderr and "homebrew" in res.stderr and "git" in res.stderr
+        assert "'cargo'" in res.stderr and "homebrew" in res.stderr and "git" in res.stderr
         assert "No such command" not in res.stderr
 
 

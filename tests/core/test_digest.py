@@ -15,7 +15,7 @@ def test_git_blob_sha1_matches_git() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["sha256:abc", "sha256:" + "G" * 64, "md5:" + "0" * 32, "nocolon", "sha1:" + "0" * 64]
+    "text", ["sha256:abc", "sha256:" + "G" * 64, "md4:" + "0" * 32, "nocolon", "sha1:" + "0" * 64]
 )
 def test_malformed_digests_are_refused(text: str) -> None:
     with pytest.raises(DigestError):

@@ -97,7 +97,7 @@ def test_a_run_during_an_export_waits_for_it(upstream: Upstream, tmp_path: Path)
         # a short wait gives up with one line naming the export
         started = time.monotonic()
         short = run_cli(*run_args(upstream, dest, "--lock-wait", "1"))
-        assert short.code == 1
+        assert short.code == 3  # the mirror is in use
         assert "still in use after waiting 1s" in short.stderr
         assert f"pid {export.pid}" in short.stderr and "mirrorkit export" in short.stderr
         assert time.monotonic() - started < 15
@@ -129,6 +129,6 @@ def test_a_run_during_another_run_still_stops_at_once(upstream: Upstream,
         time.sleep(0.02)
     second = run_cli(*run_args(upstream, dest, "--lock-wait", "60"))
     assert first.poll() is None  # the second ended while the first still held the mirror
-    assert second.code == 1 and "in use by another run" in second.stderr
+    assert second.code == 3 and "in use by another run" in second.stderr
     assert "waiting" not in second.stderr
     first.wait(timeout=60)

@@ -20,8 +20,8 @@ class Conda:
     """Mirror a conda channel's subdirs for conda, mamba, pixi and rattler clients."""
 
     name: ClassVar[str] = "conda"
-    summary: ClassVar[str] = "conda channels (conda-forge, main...): whole subdirs or packages " \
-        "with their dependencies"
+    summary: ClassVar[str] = ("conda channels (conda-forge, anaconda main): whole subdirs or "
+                              "packages with their dependencies")
     Options: ClassVar[type[BaseModel]] = CondaOptions
 
     async def plan(self, options: CondaOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:

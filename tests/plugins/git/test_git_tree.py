@@ -209,7 +209,7 @@ def test_api_failures_fall_back_to_the_same_tree(
     res = _run(hub, dest, "--ref", "main", "--clone-url", hub_git.template)
     assert res.code == 0, res.stderr
     assert res.json["notes"]["git-tree"]["fell_back"] is True and "fell back" in res.stderr
-    assert res.json["downloaded"] == 1  # only the changed file, read from the clone
+    assert res.json["copied"] == 1  # only the changed file, read from the clone
     assert _tree(dest) == hub.files
     assert run_cli("verify", dest).code == 0
 

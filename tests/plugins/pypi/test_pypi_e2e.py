@@ -257,6 +257,8 @@ def test_dry_run_resolves_the_closure_and_writes_nothing(pypi: FakePyPI,
     assert res.code == 0, res.stderr
     # alpha, beta and eta: wheel and .metadata; zeta: the wheel; 4 projects x 3 pages + root
     assert res.json["files"] == 7 + 4 * 3 + 3
-    assert res.json["downloaded"] == 7 + 4 * 3 + 3
+    # the distributions and .metadata files would be downloaded, the pages generated
+    assert res.json["downloaded"] == 7 and res.json["copied"] == 4 * 3 + 3
+    assert len(res.json["changes"]) == 7 + 4 * 3 + 3
     assert "cannot read" not in res.stderr
     assert files(dest) == set()

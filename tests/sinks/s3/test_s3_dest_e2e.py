@@ -126,7 +126,7 @@ def test_a_held_bucket_lock_refuses_the_run_and_names_the_object(
         {"pid": 4242, "host": "other", "since": "2026-01-01T00:00:00+00:00",
          "command": "mirrorkit run"}).encode())
     res = run_cli(*run_args(upstream, s3_dest(f"s3://{bucket}/p")), env=s3_logged.env())
-    assert res.code == 1
+    assert res.code == 3  # the mirror is in use
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "in use by another run (pid 4242 on other" in lines[0]
     assert f"delete s3://{bucket}/p/.mirrorkit/lock" in lines[0]
