@@ -26,6 +26,7 @@ from pydantic import (
 
 from .plugins import PluginError, PluginHost
 from .redact import PUBLIC_ENV_NAMES, redact, register_secrets
+from .sizes import Size
 
 __all__ = [
     "ConfigError",
@@ -92,6 +93,10 @@ class EngineSettings(BaseModel):
         "min_rate_window seconds) or it is abandoned and retried; 0 turns the check off.")
     min_rate_window: float = Field(
         30.0, gt=0, le=3600, description="Seconds over which min_rate is averaged.")
+    bandwidth_limit: Size | None = Field(
+        None, gt=0, description="Most bytes per second the whole run receives, over every "
+        "host and file (e.g. 10MiB, 500KB); unset: no limit.",
+        json_schema_extra={"metavar": "SIZE"})
     allow_partial: bool = Field(
         False, description="Commit the index even when some files failed (status 'partial')."
     )

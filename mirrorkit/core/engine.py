@@ -137,6 +137,7 @@ class MirrorRun:
             min_rate=s.min_rate,
             min_rate_window=s.min_rate_window,
             index_max_bytes=s.max_index_bytes,
+            bandwidth_limit=s.bandwidth_limit,
         )
         # None: "auto" (the transport's own cap, and adaptive per-host limits)
         self._concurrency = s.concurrency if isinstance(s.concurrency, int) else None

@@ -25,6 +25,7 @@ import aiohttp
 from yarl import URL
 
 from .auth import Auth
+from .bandwidth import Bandwidth
 from .errors import Permanent, Retryable, raise_for_status
 from .limits import Limits
 from .proxies import ProxyChooser
@@ -82,6 +83,8 @@ class Transport:
         self._proxies = ProxyChooser()
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
+        limit = settings.bandwidth_limit
+        self._bandwidth = Bandwidth(limit) if limit else None
 
     async def __aenter__(self) -> Transport:
         return self
@@ -189,7 +192,7 @@ class Transport:
                 raise Permanent(f"HTTP 401 {resp.reason or 'Unauthorized'}")
             try:
                 yield Streamed(status, resp.reason or "", resp.headers, hop,
-                               _chunks(resp, self.settings))
+                               _chunks(resp, self.settings, self._bandwidth))
             except BaseException as exc:
                 host.release(sent, latency=latency,
                              refused=isinstance(exc, Retryable) and exc.refused,
@@ -248,11 +251,16 @@ def _redirect_target(current: str, location: str) -> str:
     return str(target)
 
 
-async def _chunks(resp: aiohttp.ClientResponse, settings: TransportSettings
-                  ) -> AsyncIterator[bytes]:
-    """The body as received; a body slower than ``min_rate`` over its window is abandoned."""
+async def _chunks(resp: aiohttp.ClientResponse, settings: TransportSettings,
+                  bandwidth: Bandwidth | None = None) -> AsyncIterator[bytes]:
+    """The body as received; a body slower than ``min_rate`` over its window is abandoned.
+
+    Time a body spends held back by the run's own ``bandwidth`` cap does not count against
+    ``min_rate``: only the upstream's slowness does.
+    """
     received = 0
     started = time.monotonic()
+    held = 0.0
     window, floor = settings.min_rate_window, settings.min_rate
     encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
     try:
@@ -263,8 +271,10 @@ async def _chunks(resp: aiohttp.ClientResponse, settings: TransportSettings
                 if raw and received > raw * BOMB_RATIO:
                     raise Permanent(f"refused a compression bomb: {received} bytes inflated "
                                     f"from {raw} (more than {BOMB_RATIO} times)")
+            if bandwidth is not None:
+                held += await bandwidth.take(len(chunk))
             if floor > 0:
-                elapsed = time.monotonic() - started
+                elapsed = time.monotonic() - started - held
                 if elapsed > window and received < floor * elapsed:
                     raise Retryable(
                         f"timed out: too slow ({received} bytes in {elapsed:.0f}s, under "

@@ -17,6 +17,7 @@ class TransportSettings:
     deadline of a body besides the idle ``read_timeout``: a server that drips a byte now and
     then never trips an idle timeout, but it does fall under the rate.
     ``index_max_bytes`` caps index files (decompressed: a gzip bomb stops at the cap).
+    ``bandwidth_limit`` (bytes per second, None: none) caps what the whole run receives.
     """
 
     concurrency: int = 16
@@ -33,3 +34,4 @@ class TransportSettings:
     #: the most an index file of unknown size may have (decompressed), unless its artifact
     #: says otherwise
     index_max_bytes: int = 2 * 1024**3
+    bandwidth_limit: int | None = None
