@@ -17,10 +17,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ARIA2_TUNING",
@@ -258,6 +260,31 @@ def tool_versions() -> dict[str, str]:
         line = (res.stdout or res.stderr).strip().splitlines()
         out[tool] = line[0] if line else "?"
     return out
+
+
+def measure_json(cmd: list[str]) -> tuple[float, float, float, dict[str, Any]]:
+    """One command printing a JSON report: (wall s, CPU s, peak RSS MB, report).
+
+    CPU and peak RSS are the child's own (``wait4``), so the harness's own work never counts.
+    A non-zero exit ends the benchmark with the report's first errors.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.monotonic() - started
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    try:
+        report = json.loads(text or b"{}")
+    except ValueError:
+        report = {}
+    if code != 0:
+        raise SystemExit(f"{cmd[:4]} exited {code}: {report.get('errors', [])[:3]}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
 
 
 # ------------------------------------------------------------------------ nginx

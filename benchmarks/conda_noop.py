@@ -21,13 +21,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import zstandard  # noqa: E402
 from _harness import PYTHON, mirrorkit_cmd  # noqa: E402
+from _harness import measure_json as measure  # noqa: E402
 
 from mirrorkit.core.manifest import FileEntry, Manifest  # noqa: E402
 from tests.support.upstream import Upstream  # noqa: E402
@@ -103,27 +100,6 @@ def seed(dest: Path, names: list[str]) -> None:
         (dest / "linux-64" / name).touch()
         files[f"linux-64/{name}"] = FileEntry(size=0, sha256=EMPTY_SHA256)
     Manifest(mirror="conda", registry="conda", snapshot="seed", files=files).save(dest)
-
-
-def measure(cmd: list[str]) -> tuple[float, float, float, dict[str, Any]]:
-    """(wall s, CPU s, peak RSS MB, JSON report) of one command."""
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["NO_PROXY"] = "127.0.0.1,localhost"
-    with tempfile.TemporaryFile() as out:
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.monotonic() - started
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read()
-    try:
-        report = json.loads(text or b"{}")
-    except ValueError:
-        report = {}
-    if code != 0:
-        raise SystemExit(f"{cmd[:4]} exited {code}: {report.get('errors', [])[:3]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
 
 
 def main() -> None:

@@ -13,20 +13,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _harness import mirrorkit_cmd  # noqa: E402
+from _harness import measure_json, mirrorkit_cmd  # noqa: E402
 
 from tests.support.upstream import Handler, Upstream  # noqa: E402
 
@@ -173,19 +170,7 @@ def run(dest: Path, up: Upstream) -> tuple[float, float, float, dict[str, Any]]:
     """One ``mirrorkit run homebrew``: (wall seconds, CPU seconds, peak RSS in MB, report)."""
     cmd = [*mirrorkit_cmd("run", "homebrew"), "--dest", str(dest), "--json",
            "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core"]
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["NO_PROXY"] = "127.0.0.1,localhost"
-    with tempfile.TemporaryFile() as out:
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        report = json.loads(out.read() or b"{}")
-    if proc.returncode != 0:
-        raise SystemExit(f"mirrorkit exited {proc.returncode}: {report.get('errors', [])[:3]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report
+    return measure_json(cmd)
 
 
 def main() -> None:
