@@ -46,7 +46,7 @@ def _callback(**params: Any) -> None:
             click.echo(json.dumps({"status": "failed", "target": options.target,
                                    "error": str(exc)}))
         click.echo(f"mirrorkit: error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(3 if exc.in_use else 1)
     if params["as_json"]:
         click.echo(json.dumps(result.to_json()))
     click.echo(result.summary(), err=True)

@@ -24,7 +24,7 @@ from ...core.manifest import Manifest, ManifestError, load_manifest
 from ...core.store import Put, apply_changeset, build_changeset, diff_files
 from ...core.store.s3.client import S3Error, describe, make_client
 from ...core.store.s3.state import load_published, published_manifest
-from ...core.store.s3.store import S3Lock, S3Store
+from ...core.store.s3.store import S3Lock, S3Locked, S3Store
 from ...core.store.s3.target import S3Target
 from .options import S3Options
 
@@ -32,7 +32,15 @@ __all__ = ["PublishError", "PublishResult", "publish_mirror"]
 
 
 class PublishError(Exception):
-    """Publishing failed or cannot start; one line for the operator."""
+    """Publishing failed or cannot start; one line for the operator.
+
+    ``in_use``: refused because the mirror or the target is locked by another command, which
+    the command line reports with its own exit code (3).
+    """
+
+    def __init__(self, message: str, *, in_use: bool = False) -> None:
+        super().__init__(message)
+        self.in_use = in_use
 
 
 @dataclass(slots=True)
@@ -66,7 +74,9 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
             manifest = load_manifest(dest)  # again: the tree cannot change under the lock
             assert manifest is not None
             result = _publish_locked(dest, manifest, target, options, log)
-    except (MirrorLocked, ManifestError, S3Error) as exc:
+    except (MirrorLocked, S3Locked) as exc:
+        raise PublishError(str(exc), in_use=True) from None
+    except (ManifestError, S3Error) as exc:
         raise PublishError(str(exc)) from None
     except (BotoCoreError, ClientError) as exc:
         raise PublishError(f"{target}: {describe(exc)}") from None
