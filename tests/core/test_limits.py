@@ -121,8 +121,10 @@ def test_retry_after_pauses_that_host_only(upstream: Upstream) -> None:
         stats = {s.host.split(":")[1]: s for s in anyio.run(go)}
         paused = stats[str(upstream.port)]
         assert paused.paused_s >= 2.9 and paused.refusals >= 1
-        retried = min(v for k, v in finished.items() if "/f/" in k and not k.endswith("/0"))
-        assert retried >= 3  # nothing more to that host before its Retry-After
+        # one of the three got the host's only slot (whichever arrived first); the others
+        # were refused, and nothing more went to that host before its Retry-After
+        served_first, retried, *_ = sorted(v for k, v in finished.items() if "/f/" in k)
+        assert served_first < 3 <= retried
         assert max(v for k, v in finished.items() if "/g/" in k) < retried  # the other went on
         assert fast.served == 20 and stats[str(other.port)].refusals == 0
     finally:
