@@ -322,6 +322,33 @@ http {{
 """
 
 
+def start_nginx(conf: Path, run_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """nginx with ``conf``, once it answers on ``port``; the error log's tail if it does not.
+
+    "Answers" means our process is still alive after the port accepts: a stray server on the
+    same port must not pass for ours.
+    """
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-e", str(run_dir / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            time.sleep(0.1)
+            if proc.poll() is None:
+                return proc
+            break
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+    err = (run_dir / "error.log").read_text(errors="replace")[-500:]
+    raise RuntimeError(f"nginx did not start: {err}")
+
+
 class Nginx:
     """nginx on a loopback port serving ``root``; ``/slow/`` adds a fixed delay per request.
 
@@ -353,25 +380,8 @@ class Nginx:
             echo_module=ECHO_MODULE, run=self.run_dir, port=self.port, root=self.root,
             delay_ms=f"{self.delay_ms:g}", delay_s=f"{self.delay_ms / 1000:.3f}",
         ))
-        self.proc = subprocess.Popen(
-            ["nginx", "-c", str(conf), "-e", str(self.run_dir / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                time.sleep(0.1)
-                if self.proc.poll() is None:  # ours answered, not a stray server
-                    return self
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        err = (self.run_dir / "error.log").read_text(errors="replace")[-500:]
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"nginx did not start: {err}")
+        self.proc = start_nginx(conf, self.run_dir, self.port)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

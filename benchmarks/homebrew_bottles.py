@@ -48,6 +48,7 @@ from _harness import (  # noqa: E402
     measure,
     mirrorkit_cmd,
     set_aside,
+    start_nginx,
 )
 from homebrew_noop import Synthetic, jws  # noqa: E402
 
@@ -241,21 +242,8 @@ class Upstream:
                      "error_page 503 @busy;") if self.cdn_capacity else "",
             challenge=f'Bearer realm="http://127.0.0.1:{self.registry}/token",service="bench",'
                       'scope="repository:$repo:pull"'))
-        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-e",
-                                      str(self.run / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import socket
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.cdn), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start: "
-                           + (self.run / "error.log").read_text(errors="replace")[-500:])
+        self.proc = start_nginx(conf, self.run, self.cdn)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -50,6 +50,7 @@ from _harness import (
     measure,
     mirrorkit_cmd,
     set_aside,
+    start_nginx,
 )
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -183,23 +184,8 @@ class Upstream:
         conf.write_text(NGINX_CONF.format(
             echo_module=ECHO_MODULE, run=self.run_dir, port=self.port, root=self.root,
             serial=self.serial, json_type=JSON_TYPE, delay_s=f"{self.delay_ms / 1000:.3f}"))
-        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-e",
-                                      str(self.run_dir / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import socket
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("nginx did not start: "
-                           + (self.run_dir / "error.log").read_text(errors="replace")[-400:])
+        self.proc = start_nginx(conf, self.run_dir, self.port)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
