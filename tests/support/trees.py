@@ -7,6 +7,15 @@ import os
 from pathlib import Path
 
 
+def files(dest: Path) -> set[str]:
+    """The relative path of every served file (no ``.mirrorkit/`` at any depth)."""
+    out = set()
+    for root, dirs, names in os.walk(dest):
+        dirs[:] = [d for d in dirs if d != ".mirrorkit"]
+        out.update(os.path.relpath(os.path.join(root, n), dest) for n in names)
+    return out
+
+
 def mirror_tree(dest: Path) -> dict[str, str]:
     """sha256 of every served file (everything outside .mirrorkit/)."""
     out = {}

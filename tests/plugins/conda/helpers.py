@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ def mirror(channel: Channel, dest: Path, *extra: str, subdirs: tuple[str, ...] =
     for subdir in subdirs:
         args += ["--subdir", subdir]
     return run_cli(*args, *extra)
-
-
-def files(dest: Path) -> set[str]:
-    out = set()
-    for root, dirs, names in os.walk(dest):
-        dirs[:] = [d for d in dirs if d != ".mirrorkit"]
-        out.update(os.path.relpath(os.path.join(root, n), dest) for n in names)
-    return out
 
 
 def listed(repodata: dict[str, Any]) -> set[str]:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from tests.plugins.conda.channel import WHEN, Channel
-from tests.plugins.conda.helpers import files, mirror
+from tests.plugins.conda.helpers import mirror
+from tests.support.trees import files
 
 
 def serve_repodata(channel: Channel, subdir: str, doc: dict[str, object]) -> None:

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from tests.plugins.conda.channel import Channel, Pkg
-from tests.plugins.conda.helpers import files, listed, mirror, read_variants
+from tests.plugins.conda.helpers import listed, mirror, read_variants
 from tests.support.cli import run_cli
+from tests.support.trees import files
 
 # app 1.0 -> libfoo >=1.1 (1.1 .tar.bz2 and 1.2 .conda; not 1.0), data (noarch) -> libz
 CLOSURE = {"linux-64": {"app-1.0", "libfoo-1.1", "libfoo-1.2", "libz-1.3"},

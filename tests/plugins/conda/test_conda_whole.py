@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from tests.plugins.conda.channel import Channel, Pkg
-from tests.plugins.conda.helpers import files, mirror
+from tests.plugins.conda.helpers import mirror
 from tests.support.cli import run_cli
+from tests.support.trees import files
 
 INDEX = ["repodata.json", "repodata.json.zst", "repodata.json.bz2", "current_repodata.json"]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.plugins.homebrew.conftest import TAGS
 from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula
 from tests.support.cli import Result, run_cli
+from tests.support.trees import files
 
 API_FILES = [
     "api/formula.jws.json", "api/cask.jws.json", "api/formula_tap_migrations.jws.json",
@@ -69,14 +70,6 @@ def mirror(brew: FakeHomebrew, dest: Path, *extra: str, roots: list[str] = ROOTS
     for name in roots:
         args += ["--formula", name]
     return run_cli(*args, *extra)
-
-
-def files(dest: Path) -> set[str]:
-    out = set()
-    for root, dirs, names in os.walk(dest):
-        dirs[:] = [d for d in dirs if d != ".mirrorkit"]
-        out.update(os.path.relpath(os.path.join(root, n), dest) for n in names)
-    return out
 
 
 def blob(f: Formula, tag: str) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from tests.plugins.pypi.fake_pypi import FakePyPI, build_wheel
 from tests.support.cli import Result, run_cli
+from tests.support.trees import files
 
 LINUX_311 = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]
 
@@ -23,14 +23,6 @@ LINUX_311 = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]
 def mirror(pypi: FakePyPI, dest: Path, *args: str) -> Result:
     return run_cli("run", "pypi", "--dest", dest, "--index-url", pypi.index_url, "--json",
                    "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0", *args)
-
-
-def files(dest: Path) -> set[str]:
-    out = set()
-    for root, dirs, names in os.walk(dest):
-        dirs[:] = [d for d in dirs if d != ".mirrorkit"]
-        out.update(os.path.relpath(os.path.join(root, n), dest) for n in names)
-    return out
 
 
 def dists(dest: Path) -> set[str]:
