@@ -10,13 +10,7 @@ from pydantic import BaseModel
 
 from mirrorkit.api import Artifact, PlanContext, PlanError
 
-from .absent import load_absent, save_absent
-from .estimate import readable_size
-from .keep import keep_unlisted
-from .mirrorlist import read_mirror_list
 from .options import AptOptions
-from .planner import AptState, SuitePlanner
-from .resolve import resolve
 
 __all__ = ["Apt"]
 
@@ -40,12 +34,21 @@ class Apt:
         """apt-mirror's ``set mirror_path`` (or ``base_path``/mirror) when --dest is not given."""
         if options.mirror_list is None:
             return None
+        from .mirrorlist import read_mirror_list
+
         try:
             return read_mirror_list(options.mirror_list).mirror_path
         except PlanError:
             return None  # the run reports the list's problem with its line number
 
     async def plan(self, options: AptOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        # imported here: every mirrorkit command loads every plugin, only an apt run plans
+        from .absent import load_absent, save_absent
+        from .estimate import readable_size
+        from .keep import keep_unlisted
+        from .planner import AptState, SuitePlanner
+        from .resolve import resolve
+
         resolved = resolve(options)
         if resolved.ignored:
             ctx.log.warning("mirror list: ignored set %s", ", ".join(resolved.ignored))

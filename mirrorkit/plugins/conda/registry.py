@@ -10,8 +10,6 @@ from pydantic import BaseModel
 from mirrorkit.api import Artifact, PlanContext
 
 from .options import CondaOptions
-from .selective import plan_selective
-from .whole import plan_channeldata, plan_whole_subdir
 
 __all__ = ["Conda"]
 
@@ -25,6 +23,10 @@ class Conda:
     Options: ClassVar[type[BaseModel]] = CondaOptions
 
     async def plan(self, options: CondaOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        # imported here: every mirrorkit command loads every plugin, only a conda run plans
+        from .selective import plan_selective
+        from .whole import plan_channeldata, plan_whole_subdir
+
         if options.packages:
             async for artifact in plan_selective(options, ctx):
                 yield artifact

@@ -10,7 +10,6 @@ from mirrorkit.api import Manifest, RegistryCollection, hookimpl
 
 from .registry import GitRegistry
 from .tree import GitTreeRegistry
-from .verify import verify_git_mirror
 
 __all__ = ["GitRegistry", "GitTreeRegistry"]
 
@@ -23,4 +22,6 @@ def mirrorkit_add_registries(registries: RegistryCollection) -> None:
 
 @hookimpl
 def mirrorkit_verify_mirror(dest: Path, manifest: Manifest) -> list[str] | None:
+    from .verify import verify_git_mirror  # only `mirrorkit verify` needs it
+
     return verify_git_mirror(dest, manifest)

@@ -18,7 +18,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -28,7 +28,9 @@ from mirrorkit.api import Artifact, Digest, FetchError, PlanContext, PlanError, 
 
 from .gitcmd import GitError, redact
 from .options import normalise_path
-from .treeclone import ClonedTree, TreeEntry, clone_tree, extract_blobs
+
+if TYPE_CHECKING:
+    from .treeclone import ClonedTree, TreeEntry
 
 __all__ = ["GitTreeOptions", "GitTreeRegistry"]
 
@@ -220,6 +222,8 @@ class GitTreeRegistry:
                             options.repo, exc, redact(clone_from))
             ctx.note("git-tree", {"fell_back": True, "reason": str(exc),
                                   "clone_url": redact(clone_from)})
+            from .treeclone import clone_tree  # only when the API failed: rare
+
             try:
                 cloned = await clone_tree(clone_from, options.ref, scratch, token)
             except GitError as git_exc:
@@ -302,6 +306,8 @@ async def _from_clone(planned: list[Artifact], cloned: ClonedTree, files: Path,
         return planned
     shas = [a.digest.hex for a in changed if a.digest is not None]
     try:
+        from .treeclone import extract_blobs
+
         await anyio.to_thread.run_sync(extract_blobs, cloned.git_dir, shas, files)
     except (GitError, OSError) as exc:
         raise PlanError(f"git-tree fallback: {exc}") from None

@@ -24,6 +24,7 @@ from mirrorkit.core.store import diff_files
 
 from .parallel import write_parts
 from .parts import PartWriter
+from .sizes import DEFAULT_PART_SIZE
 from .targets import Target, TargetError, open_target
 from .tarstream import ExportError, copy_piece, cut_into_parts, tar_pieces
 from .toc import TOC_SUFFIX, Compression, FileInfo, Toc, TocError, bundle_name, tree_digest
@@ -32,7 +33,6 @@ __all__ = ["DEFAULT_PART_SIZE", "ExportError", "ExportResult", "export_bundle", 
 
 log = logging.getLogger("mirrorkit.bundle.export")
 
-DEFAULT_PART_SIZE = int(3.5 * 1024**3)
 COPY_BUFFER = 1024 * 1024
 # above this many files per part, parts are written one after the other (about 1 KB of
 # layout per file is held for each part in flight when they are written in parallel)

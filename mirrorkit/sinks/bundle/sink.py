@@ -15,11 +15,9 @@ from typing import ClassVar
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
 
-from mirrorkit.core.lock import MirrorLocked
 from mirrorkit.core.sink import SinkContext, SinkError
 
-from .export import DEFAULT_PART_SIZE, ExportError, export_bundle
-from .targets import TargetError
+from .sizes import DEFAULT_PART_SIZE
 
 __all__ = ["BundleSink", "BundleSinkOptions"]
 
@@ -50,6 +48,12 @@ class BundleSink:
     Options: ClassVar[type[BaseModel]] = BundleSinkOptions
 
     async def publish(self, options: BundleSinkOptions, ctx: SinkContext) -> str:
+        # imported here: every mirrorkit command loads the plugins, few of them export
+        from mirrorkit.core.lock import MirrorLocked
+
+        from .export import ExportError, export_bundle
+        from .targets import TargetError
+
         try:
             result = await anyio.to_thread.run_sync(
                 lambda: export_bundle(ctx.dest, options.to, part_size=int(options.part_size),
