@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
@@ -93,11 +92,11 @@ class BottleRef(NamedTuple):
         return f"{OCI_ROOT}/{name}"
 
 
-def read_manifest_bottles(path: Path) -> dict[str, tuple[str, int | None]]:
-    """``{ref name: (bottle sha256, bottle size)}`` from an image index file."""
+def read_manifest_bottles(body: bytes) -> dict[str, tuple[str, int | None]]:
+    """``{ref name: (bottle sha256, bottle size)}`` from an image index's bytes."""
     try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        doc = json.loads(body)
+    except ValueError as exc:
         raise ManifestError(f"not a JSON image index ({exc})") from None
     manifests = doc.get("manifests") if isinstance(doc, dict) else None
     if not isinstance(manifests, list):
