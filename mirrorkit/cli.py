@@ -558,11 +558,21 @@ def _freeze_imports() -> None:
     a fifth of a no-op run's CPU). Frozen, they are still freed normally; only the scans go.
     Only in the ``mirrorkit`` process itself (``main``), not when ``cli`` runs in a host
     program's process, whose own objects the freeze would also take out of collection.
+
+    The youngest generation is also collected every ``YOUNG_GC_THRESHOLD`` allocations
+    instead of every 700: a run allocates a few hundred short-lived objects per request, and
+    a first mirror of one Homebrew tag (1,800 requests) ran 260 collections, 0.1 to 0.17 s of
+    CPU, against 14 and 0.04 s with this threshold. Cycles are still freed, a little later.
     """
     if _STANDALONE:
         import gc
 
         gc.freeze()
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
+
+
+YOUNG_GC_THRESHOLD = 10_000
 
 
 _STANDALONE = False
