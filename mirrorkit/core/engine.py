@@ -296,7 +296,15 @@ class MirrorRun:
                         raise TypeError(f"plan yielded {type(art).__name__}, not Artifact")
                     if not self._claim(art) or self._kept_without_io(art):
                         continue
-                    await self._slots.acquire()
+                    # in progress from now on: a ctx.fetch of the same file before its task
+                    # starts waits for it instead of finding nothing to read
+                    event = self._in_progress[art.path] = anyio.Event()
+                    try:
+                        await self._slots.acquire()
+                    except BaseException:
+                        event.set()
+                        del self._in_progress[art.path]
+                        raise
                     tg.start_soon(self._process_slot, art)
             except Exception as exc:
                 log.debug("planning failed", exc_info=True)
@@ -432,7 +440,9 @@ class MirrorRun:
         return found
 
     async def _process_claimed(self, art: Artifact) -> None:
-        event = self._in_progress[art.path] = anyio.Event()
+        event = self._in_progress.get(art.path)
+        if event is None:
+            event = self._in_progress[art.path] = anyio.Event()
         try:
             outcome = await self._process(art)
             self.observer.done(art, outcome)

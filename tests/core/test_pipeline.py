@@ -6,13 +6,16 @@ own event loop (anyio's pytest plugin), which is how a program embedding mirrork
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from mirrorkit.api import RunReport, hookimpl
+from mirrorkit.api import Artifact, PlanContext, RunReport, hookimpl
 from mirrorkit.core.lock import MirrorLock, MirrorLocked
 from mirrorkit.core.pipeline import DestinationError, mirror_from_options, run_mirror
 from mirrorkit.core.plugins import load_plugins
@@ -126,3 +129,42 @@ async def test_refusals_are_exceptions_before_anything_happens(upstream: Upstrea
     with MirrorLock(dest, "another run"), pytest.raises(MirrorLocked, match="another run"):
         await run_mirror(_mirror(upstream, dest, host), host=host)
     assert upstream.requests() == []
+
+
+class _YieldThenFetch:
+    """A registry that yields a file, then at once asks for its bytes through ``ctx.fetch``
+    (as a planner does when a yielded index decides what comes next)."""
+
+    name = "yield-then-fetch"
+    summary = "test registry"
+
+    class Options(BaseModel):
+        url: str
+        sha256: str
+
+    async def plan(self, options: Any, ctx: PlanContext) -> AsyncIterator[Artifact]:
+        art = Artifact.blob("data/first.bin", options.url, sha256=options.sha256)
+        yield art
+        body = (await ctx.fetch(art)).read_bytes()
+        yield Artifact.blob("data/second.bin", options.url, sha256=hashlib.sha256(body).hexdigest())
+
+
+class _YieldThenFetchPlugin:
+    @hookimpl
+    def mirrorkit_add_registries(self, registries: Any) -> None:
+        registries.add(_YieldThenFetch)
+
+
+async def test_fetch_of_a_file_yielded_but_not_started_waits_for_it(
+        upstream: Upstream, tmp_path: Path) -> None:
+    body = b"x" * 5000
+    upstream.add("/f.bin", body)
+    host = load_plugins(_YieldThenFetchPlugin())
+    mirror = mirror_from_options("yield-then-fetch", host=host, dest=tmp_path / "m",
+                                 url=upstream.url + "/f.bin",
+                                 sha256=hashlib.sha256(body).hexdigest(), settings=FAST)
+    report = await run_mirror(mirror, host=host)
+    assert report.status == "ok", report.errors
+    assert (tmp_path / "m/data/first.bin").read_bytes() == body
+    assert (tmp_path / "m/data/second.bin").read_bytes() == body
+    assert len(upstream.requests("/f.bin")) == 2  # one per file, the first not fetched twice
