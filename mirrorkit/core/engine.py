@@ -29,6 +29,7 @@ from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
 from .downloader import Downloader, FetchResult
+from .early_commit import EarlyCommits, Pending
 from .fileops import copy_hashing, hash_file
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
@@ -165,6 +166,8 @@ class MirrorRun:
         self._seq = 0
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
+        self._early = EarlyCommits(lambda tmp, path, mtime: self.staging.commit(tmp, path, mtime),
+                                   self._early_done)
 
     # ----------------------------------------------------------------- public
     async def run(self) -> RunReport:
@@ -290,6 +293,7 @@ class MirrorRun:
         ctx = EngineContext(self, work_dir)
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
+            self._early.start(tg)
             try:
                 async for art in plugin.plan(options, ctx):
                     if not isinstance(art, Artifact):
@@ -313,6 +317,7 @@ class MirrorRun:
                 # a plan stopped by a failed index fetch is reported once, as that file
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
                 tg.cancel_scope.cancel()
+        await self._early.finish()
 
     def _kept_without_io(self, art: Artifact) -> bool:
         """The no-op fast path: an unchanged file costs one stat, not a task."""
@@ -427,6 +432,8 @@ class MirrorRun:
 
     async def _readable(self, path: str) -> Path | None:
         """Where to read a processed file's bytes (a kept file of a bucket is fetched now)."""
+        if self._early.pending(path):
+            await self._early.wait_for(path)  # its staging name is about to go away
         if path in self._remote_kept and self._remote is not None:
             self._remote_kept.discard(path)
             tmp = self.staging.new_path()
@@ -448,17 +455,33 @@ class MirrorRun:
             self.observer.done(art, outcome)
         except FetchError as exc:
             self._fail(art, exc.reason)
-        except UnsafeDestination as exc:
-            self._refuse(f"refused: {exc}; the mirror is unchanged")
         except OSError as exc:
-            if exc.errno in _FATAL_ERRNOS:
-                self._stop_run(f"{exc.strerror} in {self.dest}: the run stopped; the previous "
-                               "snapshot is still served")
-            else:
-                self._fail(art, f"{exc.strerror or exc} ({exc.filename or art.path})")
+            self._file_error(art, exc)
         finally:
             event.set()
             del self._in_progress[art.path]
+
+    def _file_error(self, art: Artifact, exc: OSError) -> None:
+        """A file that could not be written or put in place: the file, or the run, fails."""
+        if isinstance(exc, UnsafeDestination):
+            self._refuse(f"refused: {exc}; the mirror is unchanged")
+        elif exc.errno in _FATAL_ERRNOS:
+            self._stop_run(f"{exc.strerror} in {self.dest}: the run stopped; the previous "
+                           "snapshot is still served")
+        else:
+            self._fail(art, f"{exc.strerror or exc} ({exc.filename or art.path})")
+
+    def _early_done(self, item: Pending, error: OSError | None) -> None:
+        """A new file's batch is done (:mod:`.early_commit`): it is in place, or it failed."""
+        if error is None:
+            self.readable[item.path] = self.dest / item.path
+            self.committed_new[item.path] = item.entry
+            return
+        self.entries.pop(item.path, None)
+        self.readable.pop(item.path, None)
+        self.report.downloaded -= 1
+        self.report.bytes_downloaded -= item.entry.size
+        self._file_error(self.planned[item.path], error)
 
     def _fail(self, art: Artifact, reason: str) -> None:
         err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason))
@@ -549,10 +572,8 @@ class MirrorRun:
             # replaces a file, or needs the name of one (a file becoming a directory):
             # committed in order with the rest of the changeset
             self.deferred_blobs.append(staged)
-        else:
-            self.staging.commit(tmp, art.path, mtime)
-            self.readable[art.path] = final
-            self.committed_new[art.path] = entry
+        else:  # a new path nothing names yet: into place now, off the event loop
+            self._early.queue(Pending(art.path, tmp, entry, mtime))
         self.entries[art.path] = entry
 
     async def _adopt_existing(self, art: Artifact, final: Path) -> FileEntry | None:
