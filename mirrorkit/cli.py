@@ -272,6 +272,10 @@ def _registry_command(name: str, *, dry_run: bool) -> click.Command:
         group = _group_flags(ctx)
         if group.get("only") or params.get("only"):
             fail("--only picks mirrors of a --config file; with a registry there is one mirror")
+        if params.get("config"):
+            fail(f"--config names its mirrors and their registries itself: give it before the "
+                 f"registry, without one (mirrorkit {ctx.parent.info_name if ctx.parent else 'run'}"
+                 f" --config {params['config']})", EXIT_USAGE)
         values = collect_values(options_model, params, prefix="opt_")
         settings = collect_values(EngineSettings, params, prefix="set_")
         raw: dict[str, Any] = {"registry": name, "name": params["name"] or name,
@@ -297,6 +301,7 @@ def _registry_command(name: str, *, dry_run: bool) -> click.Command:
         click.Option(["--json", "as_json"], is_flag=True,
                      help="Print the run report as one JSON object on stdout."),
         click.Option(["--only", "only"], multiple=True, metavar="NAME", hidden=True),
+        click.Option(["--config", "config"], default=None, metavar="FILE", hidden=True),
     ]
     if not dry_run:
         params.append(click.Option(["--dry-run", "dry_run"], is_flag=True,

@@ -86,4 +86,5 @@ def test_every_flag_of_run_help_is_covered() -> None:
     res = run_cli("run", "--config", "x.toml", "static-list", "--index-url", "http://x/")
     assert res.code == 2 and "either --config or a registry" in res.stderr
     res = run_cli("run", "static-list", "--index-url", "http://x/", "--config", "x.toml")
-    assert res.code == 2 and "--config" in res.stderr
+    assert res.code == 2 and "mirrorkit run --config x.toml" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
