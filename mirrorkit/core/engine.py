@@ -317,7 +317,8 @@ class MirrorRun:
                 # a plan stopped by a failed index fetch is reported once, as that file
                 self._plan_error_known = isinstance(exc, FetchError) and exc.path in self.failed
                 tg.cancel_scope.cancel()
-        await self._early.finish()
+        if not self.refused:  # a refused run takes back what was put in place: add nothing
+            await self._early.finish()
 
     def _kept_without_io(self, art: Artifact) -> bool:
         """The no-op fast path: an unchanged file costs one stat, not a task."""
