@@ -56,7 +56,13 @@ class ApiPlanner:
             return Artifact.index(f"api/{name}", f"{base}/{name}", order=API_ORDER)
 
         where = f"{base}/{FORMULA_FILE}"
-        formula_file = await ctx.fetch(api_file(FORMULA_FILE))
+        # with the tags given, every API file is asked for at once; without, the formula
+        # list comes first, because it says which tags there are
+        early = ([api_file(n) for n in (FORMULA_FILE, *OTHER_FILES)]
+                 + [api_file(internal_path(t)) for t in dict.fromkeys(opts.tags)]
+                 if opts.tags else [api_file(FORMULA_FILE)])
+        files = await fetch_all(ctx, early)
+        formula_file = files[f"api/{FORMULA_FILE}"]
         cache = SelectionCache.load(ctx.work_dir)
         shas = {f"api/{FORMULA_FILE}": await in_thread(
             partial(file_sha256, ctx, f"api/{FORMULA_FILE}", formula_file))}
@@ -71,9 +77,12 @@ class ApiPlanner:
             raise PlanError(f"{where}: no formula has a bottle, and no --tag was given")
         ctx.log.info("homebrew: tags %s", ", ".join(state.tags))
 
-        files = await fetch_all(ctx, [api_file(n) for n in OTHER_FILES]
-                                + [api_file(internal_path(t)) for t in state.tags])
+        if not opts.tags:
+            files |= await fetch_all(ctx, [api_file(n) for n in OTHER_FILES]
+                                     + [api_file(internal_path(t)) for t in state.tags])
         for rel, path in files.items():
+            if rel == f"api/{FORMULA_FILE}":
+                continue
             shas[rel] = await in_thread(partial(file_sha256, ctx, rel, path))
         key = selection_key(shas, opts, state.tags)
         if cache.key == key:  # same API files, same options: same selection
