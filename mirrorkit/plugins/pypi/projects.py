@@ -37,7 +37,7 @@ from .targets import Targets
 __all__ = ["ProjectPlanner"]
 
 #: projects planned at once without --with-deps (their pages are then dropped from memory)
-CHUNK = 256
+CHUNK = 64
 
 
 class ProjectPlanner:

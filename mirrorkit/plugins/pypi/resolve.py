@@ -28,7 +28,7 @@ LoadRequires = Callable[[str, ProjectFiles, list[DistFile]], Awaitable[list[str]
 class Resolver:
     def __init__(self, targets: Targets, keep: int, with_deps: bool,
                  load_project: LoadProject, load_requires: LoadRequires,
-                 warn: Callable[[str], None], limit: int = 16) -> None:
+                 warn: Callable[[str], None], limit: int = 64) -> None:
         self.targets = targets
         self.keep = keep
         self.with_deps = with_deps
