@@ -18,6 +18,9 @@ from mirrorkit.api import Artifact, Kind
 
 __all__ = ["PathPrint", "PlanCache", "Replay"]
 
+#: one encoder for every line (``json.dumps`` with options builds a new one per call)
+_LINE = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class PlanCache:
     def __init__(self, path: Path) -> None:
@@ -70,7 +73,7 @@ class PlanCache:
                 d["h"] = art.digest.hex
             if art.size is not None:
                 d["z"] = art.size
-        self._out.write(json.dumps(d, separators=(",", ":")) + "\n")
+        self._out.write(_LINE(d) + "\n")
 
     def finish(self, complete: bool) -> None:
         """Keep the recording only for a complete plan (nothing left unknown)."""

@@ -87,6 +87,8 @@ class Targets:
                 tags.update(compatible_tags(version, f"cp{version[0]}{version[1]}", plats))
             self._tags = tags
         self.environments = self._environments()
+        #: no Python version and no platform given: every wheel fits (its tags go unread)
+        self.any_wheel = self._tags is None and not self._accepted_platforms
 
     def _environments(self) -> list[dict[str, str]]:
         systems = sorted({_system_of(p) for p in self.platforms}) or list(_DEFAULT_SYSTEMS)
