@@ -58,8 +58,10 @@ def page_artifacts(pdir: str, html: bytes, json_body: bytes, pages_root: Path,
     """A page in bandersnatch's three names: ``index.html`` (what a plain static server
     hands out), ``index.v1_html`` and ``index.v1_json`` (what its nginx configurations pick
     by ``Accept``)."""
-    html_source = pages_root / pdir / "index.html"
-    json_source = pages_root / pdir / "index.v1_json"
+    # flat, one pair of files per project: a directory each would be one more inode to make
+    flat = pdir.replace("/", "~")
+    html_source = pages_root / f"{flat}.html"
+    json_source = pages_root / f"{flat}.v1_json"
     write_if_changed(html_source, html)
     write_if_changed(json_source, json_body)
     for filename, source in (("index.html", html_source), ("index.v1_html", html_source),

@@ -8,6 +8,7 @@ page and keeps the previous pages when a file fails.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -55,9 +56,19 @@ class ProjectPlanner:
         self.complete = True   # False when something stayed unknown: the plan is not cached
 
     async def plan(self, requirements: list[str]) -> AsyncIterator[Artifact]:
+        try:
+            async for art in self._plan(requirements):
+                yield art
+        finally:
+            self.store.close()
+
+    async def _plan(self, requirements: list[str]) -> AsyncIterator[Artifact]:
         saved = self.store.read_json("root.json") or {}
         if saved.get("index_url") == self.index_url:
             self.last_root_serial = saved.get("serial")
+        # pages in a directory per project before they were flat: written again once
+        shutil.rmtree(self.pages_root / "simple", ignore_errors=True)
+        self.pages_root.mkdir(parents=True, exist_ok=True)
         listed: list[tuple[str, str, int | None]] = []
         async for art in self._plan_projects(self._root_edges(requirements), listed):
             yield art
@@ -91,11 +102,13 @@ class ProjectPlanner:
             resolver = Resolver(self.targets, self.options.dep_versions, self.options.with_deps,
                                 self._load_project, self._load_requires, self._warn)
             projects = await resolver.run(chunk)
-            for norm in sorted(projects):
-                pf = projects[norm]
+            for norm in projects:
                 state = self.states.pop(norm)
                 if state.dirty:
                     self.store.save(norm, state)
+            self.store.flush()  # before the files are planned: a long run keeps what it read
+            for norm in sorted(projects):
+                pf = projects[norm]
                 files = pf.files()
                 if not files:
                     continue

@@ -133,6 +133,22 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert "eta-1.0-py3-none-any.whl" not in dists(dest)  # newest 1 of each dependency
 
 
+def test_damaged_project_cache_costs_requests_not_the_run(
+        pypi: FakePyPI, tmp_path: Path) -> None:
+    dest = tmp_path / "m"
+    args = ("--package", "alpha", "--with-deps", *LINUX_311)
+    assert mirror(pypi, dest, *args).code == 0
+    (dest / ".mirrorkit/work/pypi/state.sqlite3").write_bytes(b"not a database" * 100)
+    pypi.add("eta", build_wheel("eta", "1.1"))  # the serial moves: no replay of the plan
+    pypi.up.clear_log()
+    res = mirror(pypi, dest, *args)
+    assert res.code == 0, res.stderr
+    # every project's page is asked for again, and the mirror is updated as usual
+    assert sorted(pypi.page_requests()) == [
+        "/simple/alpha/", "/simple/beta/", "/simple/eta/", "/simple/zeta/"]
+    assert "eta-1.1-py3-none-any.whl" in dists(dest)
+
+
 def test_noop_without_serials_uses_conditional_requests(tmp_path: Path) -> None:
     from tests.plugins.pypi.conftest import populate
 
