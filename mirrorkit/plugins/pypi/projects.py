@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import anyio
-from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from mirrorkit.api import Artifact, FetchError, PlanContext
@@ -29,6 +29,7 @@ from .fetch import fetch_project
 from .metadata import MetadataError, requires_from_file, requires_from_metadata
 from .options import PyPIOptions
 from .render import root_html, root_json
+from .reqspec import split_plain
 from .resolve import Resolver
 from .selection import Edge, ProjectFiles
 from .simple import DistFile, RootListing
@@ -80,9 +81,16 @@ class ProjectPlanner:
     def _root_edges(self, requirements: list[str]) -> list[Edge]:
         edges = []
         for text in requirements:
-            req = Requirement(text)
-            edges.append(Edge(canonicalize_name(req.name), req.specifier,
-                              frozenset(canonicalize_name(e) for e in req.extras), True,
+            plain = split_plain(text)
+            if plain is not None:
+                name, extras, spec = plain[0], plain[1], SpecifierSet(plain[2])
+            else:  # markers, odd spacing: packaging's full parser (and its import) is needed
+                from packaging.requirements import Requirement
+
+                req = Requirement(text)
+                name, extras, spec = req.name, sorted(req.extras), req.specifier
+            edges.append(Edge(canonicalize_name(name), spec,
+                              frozenset(canonicalize_name(e) for e in extras), True,
                               "the requirements given"))
         return edges
 
