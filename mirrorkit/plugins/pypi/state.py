@@ -64,9 +64,24 @@ class StateStore:
             try:
                 self._db = _open(path)
             except sqlite3.DatabaseError:  # not a database (a torn or foreign file)
-                path.unlink(missing_ok=True)
+                self._drop()
                 self._db = _open(path)
         return self._db
+
+    def _damaged(self, exc: sqlite3.Error) -> None:
+        """A database that cannot be read (it is written without an fsync, so a machine
+        crash can tear it) is dropped: its projects are asked for again, and the next
+        writes go to a new file."""
+        if type(exc) is sqlite3.DatabaseError:  # "malformed", "not a database"
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        for name in (DB_NAME, DB_NAME + "-journal"):  # a journal left would be replayed
+            (self.root / name).unlink(missing_ok=True)
 
     def load(self, norm: str, index_url: str) -> ProjectState | None:
         try:
@@ -79,7 +94,10 @@ class StateStore:
                 return None
             return ProjectState(index_url, ProjectPage.from_json(data["page"]),
                                 data.get("etag"), dict(data.get("requires") or {}))
-        except (sqlite3.Error, ValueError, KeyError, TypeError, AttributeError):
+        except sqlite3.Error as exc:
+            self._damaged(exc)
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None  # no usable cache: the project is asked for again
 
     def save(self, norm: str, state: ProjectState) -> None:
@@ -91,7 +109,10 @@ class StateStore:
             row = self._conn().execute("SELECT value FROM meta WHERE key = ?",
                                        (name,)).fetchone()
             return json.loads(row[0]) if row is not None else None
-        except (sqlite3.Error, ValueError):
+        except sqlite3.Error as exc:
+            self._damaged(exc)
+            return None
+        except ValueError:
             return None
 
     def write_json(self, name: str, data: Any) -> None:
@@ -103,8 +124,8 @@ class StateStore:
             if not db.in_transaction:
                 db.execute("BEGIN")
             db.execute(statement, (name, value))
-        except sqlite3.Error:
-            pass  # not remembered: the next run asks upstream again
+        except sqlite3.Error as exc:  # not remembered: the next run asks upstream again
+            self._damaged(exc)
 
     def flush(self) -> None:
         """Commit what was saved so far."""
