@@ -142,10 +142,14 @@ class StateStore:
 
 def _open(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)  # transactions are begun explicitly
-    # a cache: no fsync per commit, and a journal file kept between commits (no new file)
-    db.execute("PRAGMA synchronous = OFF")
-    db.execute("PRAGMA journal_mode = TRUNCATE")
-    db.executescript(_SCHEMA)
+    try:
+        # a cache: no fsync per commit, and a journal file kept between commits (no new file)
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA journal_mode = TRUNCATE")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
