@@ -597,7 +597,7 @@ class MirrorRun:
     async def _process_local(self, art: Artifact, prev: FileEntry | None, final: Path) -> str:
         assert art.source is not None
         src = art.source
-        st = await anyio.to_thread.run_sync(os.stat, src)
+        st = os.stat(src)  # the plugin's own work directory: cheaper here than on a thread
         if prev is not None:
             try:
                 fst = os.stat(final)
@@ -621,8 +621,11 @@ class MirrorRun:
             return "would-copy"
         tmp = self.staging.new_path()
         upstream = _upstream_digest(art)
-        sha, other = await anyio.to_thread.run_sync(
-            copy_hashing, src, tmp, upstream.algorithm if upstream else None)
+        algorithm = upstream.algorithm if upstream else None
+        if st.st_size <= _INLINE_COPY:  # a small generated page: a thread hop costs more
+            sha, other = copy_hashing(src, tmp, algorithm)
+        else:
+            sha, other = await anyio.to_thread.run_sync(copy_hashing, src, tmp, algorithm)
         if art.digest is not None:
             got = sha if art.digest.algorithm == "sha256" else other
             if got != art.digest.hex:
@@ -670,6 +673,10 @@ def _size_on_disk(path: str | Path) -> int | None:
         return None
     return st.st_size
 
+
+# local files up to this size are copied on the event loop: a trip to a worker thread and
+# back costs more than copying and hashing them (generated index pages are a few KiB)
+_INLINE_COPY = 64 * 1024
 
 # no retry and no other file can succeed after these: stop the run at the first one
 _FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

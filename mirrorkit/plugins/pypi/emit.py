@@ -19,14 +19,15 @@ PAGE_ORDER = 0
 ROOT_ORDER = 1
 
 
-def dist_artifact(f: DistFile) -> Artifact:
-    return Artifact.blob(dist_path(f), f.url, sha256=f.sha256, size=f.size)
+def dist_artifact(f: DistFile, path: str | None = None) -> Artifact:
+    """``path``: the file's :func:`dist_path` when the caller has it already."""
+    return Artifact.blob(path or dist_path(f), f.url, sha256=f.sha256, size=f.size)
 
 
-def metadata_artifact(f: DistFile) -> Artifact:
+def metadata_artifact(f: DistFile, dist: str | None = None) -> Artifact:
     """The PEP 658 side file; one offered without a hash is kept once mirrored (a
     distribution's metadata never changes), its sha256 recorded by the core."""
-    path, url = dist_path(f) + ".metadata", f.url + ".metadata"
+    path, url = (dist or dist_path(f)) + ".metadata", f.url + ".metadata"
     if f.metadata_sha256:
         return Artifact.blob(path, url, sha256=f.metadata_sha256)
     return Artifact.blob(path, url, immutable=True)
@@ -41,11 +42,11 @@ def project_artifacts(name: str, norm: str, files: list[DistFile], serial: int |
         if f.filename in seen:
             continue
         seen.add(f.filename)
-        art = dist_artifact(f)
-        yield art
+        path = dist_path(f)
+        yield dist_artifact(f, path)
         if f.metadata_sha256 is not None:
-            yield metadata_artifact(f)
-        mirrored.append(MirroredFile(f, art.path, f.metadata_sha256 is not None))
+            yield metadata_artifact(f, path)
+        mirrored.append(MirroredFile(f, path, f.metadata_sha256 is not None))
     pdir = page_dir(norm)
     yield from page_artifacts(pdir, project_html(name, pdir, mirrored),
                               project_json(name, pdir, mirrored, serial), pages_root,
@@ -57,8 +58,10 @@ def page_artifacts(pdir: str, html: bytes, json_body: bytes, pages_root: Path,
     """A page in bandersnatch's three names: ``index.html`` (what a plain static server
     hands out), ``index.v1_html`` and ``index.v1_json`` (what its nginx configurations pick
     by ``Accept``)."""
-    html_source = pages_root / pdir / "index.html"
-    json_source = pages_root / pdir / "index.v1_json"
+    # flat, one pair of files per project: a directory each would be one more inode to make
+    flat = pdir.replace("/", "~")
+    html_source = pages_root / f"{flat}.html"
+    json_source = pages_root / f"{flat}.v1_json"
     write_if_changed(html_source, html)
     write_if_changed(json_source, json_body)
     for filename, source in (("index.html", html_source), ("index.v1_html", html_source),

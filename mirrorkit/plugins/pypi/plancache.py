@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring_ascii as _quote  # a str as a JSON literal, in C
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,18 +60,21 @@ class PlanCache:
         if self._out is None:
             return
         self._print.add(art.path)
-        d: dict[str, Any] = {"p": art.path}
+        # the line is put together here: json.dumps of a small dict per artifact cost more
+        # than the rest of the recording (each call sets up a new encoder)
+        parts = ['{"p":', _quote(art.path)]
         if art.source is not None:
-            d["s"] = str(art.source)
+            parts += [',"s":', _quote(str(art.source))]
             if art.order:
-                d["o"] = art.order
+                parts.append(f',"o":{int(art.order)}')
         else:
-            d["u"] = art.url
+            parts += [',"u":', _quote(art.url or "")]
             if art.digest is not None:
-                d["h"] = art.digest.hex
+                parts += [',"h":', _quote(art.digest.hex)]
             if art.size is not None:
-                d["z"] = art.size
-        self._out.write(json.dumps(d, separators=(",", ":")) + "\n")
+                parts.append(f',"z":{int(art.size)}')
+        parts.append("}\n")
+        self._out.write("".join(parts))
 
     def finish(self, complete: bool) -> None:
         """Keep the recording only for a complete plan (nothing left unknown)."""

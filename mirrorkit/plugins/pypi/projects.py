@@ -8,11 +8,12 @@ page and keeps the previous pages when a file fails.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import anyio
-from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from mirrorkit.api import Artifact, FetchError, PlanContext
@@ -28,6 +29,7 @@ from .fetch import fetch_project
 from .metadata import MetadataError, requires_from_file, requires_from_metadata
 from .options import PyPIOptions
 from .render import root_html, root_json
+from .reqspec import split_plain
 from .resolve import Resolver
 from .selection import Edge, ProjectFiles
 from .simple import DistFile, RootListing
@@ -37,7 +39,7 @@ from .targets import Targets
 __all__ = ["ProjectPlanner"]
 
 #: projects planned at once without --with-deps (their pages are then dropped from memory)
-CHUNK = 256
+CHUNK = 64
 
 
 class ProjectPlanner:
@@ -55,9 +57,19 @@ class ProjectPlanner:
         self.complete = True   # False when something stayed unknown: the plan is not cached
 
     async def plan(self, requirements: list[str]) -> AsyncIterator[Artifact]:
+        try:
+            async for art in self._plan(requirements):
+                yield art
+        finally:
+            self.store.close()
+
+    async def _plan(self, requirements: list[str]) -> AsyncIterator[Artifact]:
         saved = self.store.read_json("root.json") or {}
         if saved.get("index_url") == self.index_url:
             self.last_root_serial = saved.get("serial")
+        # pages in a directory per project before they were flat: written again once
+        shutil.rmtree(self.pages_root / "simple", ignore_errors=True)
+        self.pages_root.mkdir(parents=True, exist_ok=True)
         listed: list[tuple[str, str, int | None]] = []
         async for art in self._plan_projects(self._root_edges(requirements), listed):
             yield art
@@ -69,9 +81,16 @@ class ProjectPlanner:
     def _root_edges(self, requirements: list[str]) -> list[Edge]:
         edges = []
         for text in requirements:
-            req = Requirement(text)
-            edges.append(Edge(canonicalize_name(req.name), req.specifier,
-                              frozenset(canonicalize_name(e) for e in req.extras), True,
+            plain = split_plain(text)
+            if plain is not None:
+                name, extras, spec = plain[0], plain[1], SpecifierSet(plain[2])
+            else:  # markers, odd spacing: packaging's full parser (and its import) is needed
+                from packaging.requirements import Requirement
+
+                req = Requirement(text)
+                name, extras, spec = req.name, sorted(req.extras), req.specifier
+            edges.append(Edge(canonicalize_name(name), spec,
+                              frozenset(canonicalize_name(e) for e in extras), True,
                               "the requirements given"))
         return edges
 
@@ -91,11 +110,13 @@ class ProjectPlanner:
             resolver = Resolver(self.targets, self.options.dep_versions, self.options.with_deps,
                                 self._load_project, self._load_requires, self._warn)
             projects = await resolver.run(chunk)
-            for norm in sorted(projects):
-                pf = projects[norm]
+            for norm in projects:
                 state = self.states.pop(norm)
                 if state.dirty:
                     self.store.save(norm, state)
+            self.store.flush()  # before the files are planned: a long run keeps what it read
+            for norm in sorted(projects):
+                pf = projects[norm]
                 files = pf.files()
                 if not files:
                     continue

@@ -29,6 +29,10 @@ class MirroredFile:
 
 
 def _href(page_dir: str, path: str) -> str:
+    """``path`` relative to the page's directory; pages (``simple/``) and files
+    (``packages/``) never share a top directory, so it is one string join per file."""
+    if path.partition("/")[0] != page_dir.partition("/")[0]:
+        return "../" * (page_dir.count("/") + 1) + path
     return posixpath.relpath(path, page_dir)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -28,7 +27,7 @@ LoadRequires = Callable[[str, ProjectFiles, list[DistFile]], Awaitable[list[str]
 class Resolver:
     def __init__(self, targets: Targets, keep: int, with_deps: bool,
                  load_project: LoadProject, load_requires: LoadRequires,
-                 warn: Callable[[str], None], limit: int = 16) -> None:
+                 warn: Callable[[str], None], limit: int = 64) -> None:
         self.targets = targets
         self.keep = keep
         self.with_deps = with_deps
@@ -91,6 +90,9 @@ class Resolver:
         return out
 
     def _edges(self, name: str, v: Version, extra: str, requires: list[str]) -> list[Edge]:
+        # packaging's requirement parser is imported only when dependencies are followed
+        from packaging.requirements import InvalidRequirement, Requirement
+
         out = []
         for text in requires:
             try:

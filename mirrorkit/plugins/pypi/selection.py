@@ -40,7 +40,7 @@ class ProjectFiles:
         self.unversioned: list[DistFile] = []
         for f in page.files:
             if is_wheel(f.filename):
-                if not targets.wheel_fits(wheel_tags(f.filename)):
+                if not targets.any_wheel and not targets.wheel_fits(wheel_tags(f.filename)):
                     continue
             elif not sdist:
                 continue

@@ -20,6 +20,7 @@ ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0
 
 _NORMALIZE = re.compile(r"[-_.]+")
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]*$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def normalize(name: str) -> str:
@@ -157,7 +158,7 @@ def _parse_json(body: bytes, page_url: str, name: str) -> ProjectPage:
             raise PageError(f"project {name}: a file entry lacks filename or url")
         hashes = _dict(item.get("hashes"))
         sha = hashes.get("sha256")
-        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha.lower()):
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha.lower()):
             page.skipped += 1
             continue
         meta_field = item.get("core-metadata", item.get("dist-info-metadata", False))
@@ -229,7 +230,7 @@ def _parse_html(body: bytes, page_url: str, name: str) -> ProjectPage:
         url, frag = urldefrag(urljoin(base, href))
         alg, _, hexval = frag.partition("=")
         filename = url.rsplit("/", 1)[-1]
-        if alg != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", hexval):
+        if alg != "sha256" or not _SHA256.fullmatch(hexval.lower()):
             page.skipped += 1
             continue
         yanked: bool | str = ("data-yanked" in attrs) and (attrs["data-yanked"] or True)

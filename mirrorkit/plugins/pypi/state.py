@@ -1,23 +1,36 @@
 """What the plugin remembers per project between runs, in its work directory.
 
-One small JSON file per project (upstream page, its serial and ETag, and the dependencies
-read from each distribution's metadata), so planning reads only the projects it plans and
-memory does not grow with the size of the index.
+A row per project (upstream page, its serial and ETag, and the dependencies read from each
+distribution's metadata) in one SQLite file, read only for the projects a run plans, so
+memory does not grow with the size of the index. One file, not one per project: creating
+a file is among the dearest system calls (a new inode), and on a first mirror a file per
+project cost more than parsing its page. It is a cache: a row lost to a crash, or a file
+that cannot be read, only means the project's page is asked for again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .simple import ProjectPage
 
-__all__ = ["ProjectState", "StateStore"]
+__all__ = ["ProjectState", "StateStore", "write_if_changed"]
 
 FORMAT = 1
+DB_NAME = "state.sqlite3"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, state TEXT NOT NULL);"
+           "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+_PUT_PROJECT = "INSERT OR REPLACE INTO projects (name, state) VALUES (?, ?)"
+_PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+#: one encoder for every row (``json.dumps`` with options builds a new one per call)
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
@@ -35,40 +48,112 @@ class ProjectState:
 
 
 class StateStore:
+    """The projects' rows; writes are committed by :meth:`flush` (once per batch of
+    projects), and the file is opened on first use."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.projects = root / "projects"
+        self._db: sqlite3.Connection | None = None
 
-    def _path(self, norm: str) -> Path:
-        return self.projects / f"{norm}.json"
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            # a file per project before this store: their pages are asked for once again
+            shutil.rmtree(self.root / "projects", ignore_errors=True)
+            path = self.root / DB_NAME
+            try:
+                self._db = _open(path)
+            except sqlite3.DatabaseError:  # not a database (a torn or foreign file)
+                self._drop()
+                self._db = _open(path)
+        return self._db
+
+    def _damaged(self, exc: sqlite3.Error) -> None:
+        """A database that cannot be read (it is written without an fsync, so a machine
+        crash can tear it) is dropped: its projects are asked for again, and the next
+        writes go to a new file."""
+        if type(exc) is sqlite3.DatabaseError:  # "malformed", "not a database"
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        for name in (DB_NAME, DB_NAME + "-journal"):  # a journal left would be replayed
+            (self.root / name).unlink(missing_ok=True)
 
     def load(self, norm: str, index_url: str) -> ProjectState | None:
         try:
-            data = json.loads(self._path(norm).read_bytes())
+            row = self._conn().execute("SELECT state FROM projects WHERE name = ?",
+                                       (norm,)).fetchone()
+            if row is None:
+                return None
+            data = json.loads(row[0])
             if data.get("format") != FORMAT or data.get("index_url") != index_url:
                 return None
             return ProjectState(index_url, ProjectPage.from_json(data["page"]),
                                 data.get("etag"), dict(data.get("requires") or {}))
-        except (OSError, ValueError, KeyError, TypeError):
+        except sqlite3.Error as exc:
+            self._damaged(exc)
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None  # no usable cache: the project is asked for again
 
     def save(self, norm: str, state: ProjectState) -> None:
-        write_atomic(self._path(norm), json.dumps(state.to_json(),
-                                                  separators=(",", ":")).encode())
+        self._put(_PUT_PROJECT, norm, _ENCODE(state.to_json()))
         state.dirty = False
 
     def read_json(self, name: str) -> Any:
         try:
-            return json.loads((self.root / name).read_bytes())
-        except (OSError, ValueError):
+            row = self._conn().execute("SELECT value FROM meta WHERE key = ?",
+                                       (name,)).fetchone()
+            return json.loads(row[0]) if row is not None else None
+        except sqlite3.Error as exc:
+            self._damaged(exc)
+            return None
+        except ValueError:
             return None
 
     def write_json(self, name: str, data: Any) -> None:
-        write_atomic(self.root / name, json.dumps(data, separators=(",", ":")).encode())
+        self._put(_PUT_META, name, _ENCODE(data))
+
+    def _put(self, statement: str, name: str, value: str) -> None:
+        try:
+            db = self._conn()
+            if not db.in_transaction:
+                db.execute("BEGIN")
+            db.execute(statement, (name, value))
+        except sqlite3.Error as exc:  # not remembered: the next run asks upstream again
+            self._damaged(exc)
+
+    def flush(self) -> None:
+        """Commit what was saved so far."""
+        if self._db is not None and self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)  # transactions are begun explicitly
+    try:
+        # a cache: no fsync per commit, and a journal file kept between commits (no new file)
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA journal_mode = TRUNCATE")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

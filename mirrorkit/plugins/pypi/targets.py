@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
 
 __all__ = ["Targets"]
 
@@ -87,6 +90,8 @@ class Targets:
                 tags.update(compatible_tags(version, f"cp{version[0]}{version[1]}", plats))
             self._tags = tags
         self.environments = self._environments()
+        #: no Python version and no platform given: every wheel fits (its tags go unread)
+        self.any_wheel = self._tags is None and not self._accepted_platforms
 
     def _environments(self) -> list[dict[str, str]]:
         systems = sorted({_system_of(p) for p in self.platforms}) or list(_DEFAULT_SYSTEMS)

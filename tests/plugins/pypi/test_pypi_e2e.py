@@ -13,6 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.plugins.pypi.fake_pypi import FakePyPI, build_wheel
 from tests.support.cli import Result, run_cli
 from tests.support.trees import files
@@ -131,6 +133,33 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert pypi.page_requests() == ["/simple/eta/"]
     assert "eta-1.1-py3-none-any.whl" in dists(dest)
     assert "eta-1.0-py3-none-any.whl" not in dists(dest)  # newest 1 of each dependency
+
+
+@pytest.mark.parametrize("damage", ["replaced", "torn"])
+def test_damaged_project_cache_costs_requests_not_the_run(
+        pypi: FakePyPI, tmp_path: Path, damage: str) -> None:
+    dest = tmp_path / "m"
+    args = ("--package", "alpha", "--with-deps", *LINUX_311)
+    assert mirror(pypi, dest, *args).code == 0
+    db = dest / ".mirrorkit/work/pypi/state.sqlite3"
+    data = db.read_bytes()
+    if damage == "replaced":  # not a database at all
+        db.write_bytes(b"not a database" * 100)
+    else:  # the header intact, the pages after it overwritten (a crash tore it)
+        db.write_bytes(data[:4096] + b"\xff" * (len(data) - 4096))
+    pypi.add("eta", build_wheel("eta", "1.1"))  # the serial moves: no replay of the plan
+    pypi.up.clear_log()
+    res = mirror(pypi, dest, *args)
+    assert res.code == 0, res.stderr
+    # every project's page is asked for again, and the mirror is updated as usual
+    assert sorted(pypi.page_requests()) == [
+        "/simple/alpha/", "/simple/beta/", "/simple/eta/", "/simple/zeta/"]
+    assert "eta-1.1-py3-none-any.whl" in dists(dest)
+    # the cache was made anew: the next change costs that project's page only
+    pypi.add("eta", build_wheel("eta", "1.2"))
+    pypi.up.clear_log()
+    assert mirror(pypi, dest, *args).code == 0
+    assert pypi.page_requests() == ["/simple/eta/"]
 
 
 def test_noop_without_serials_uses_conditional_requests(tmp_path: Path) -> None:
