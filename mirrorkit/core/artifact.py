@@ -63,7 +63,9 @@ class Artifact:
     max_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "path", validate_relpath(self.path))
+        path = validate_relpath(self.path)
+        if path != self.path:
+            object.__setattr__(self, "path", path)
         if self.link_to is not None:
             object.__setattr__(self, "link_to", validate_relpath(self.link_to))
             if self.url is not None or self.source is not None or self.kind is not Kind.BLOB:

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -146,6 +147,7 @@ class MirrorRun:
         self.prev_files: dict[str, FileEntry] = {}
         self.planned: dict[str, Artifact] = {}
         self._planned_dirs: set[str] = set()  # every parent directory of a planned path
+        self._kept_unplanned: dict[str, FileEntry] = {}  # ctx.keep_previous(paths)
         self.refused = False  # the plan cannot be committed: undo what was put in place
         self.entries: dict[str, FileEntry] = {}
         self.readable: dict[str, Path] = {}
@@ -350,26 +352,56 @@ class MirrorRun:
             return None
         return prev
 
-    def keep_previous(self) -> bool:
-        """Every file of the previous snapshot as this run's plan (``ctx.keep_previous``).
+    def keep_previous(self, paths: Iterable[str] | None = None) -> bool:
+        """Files of the previous snapshot as planned files of this run (``ctx.keep_previous``).
 
         One stat per file instead of one artifact: a no-op of a large mirror costs
-        what reading its manifest costs. Files kept only by ``prune_grace`` are left out,
-        so they are pruned in their time.
+        what reading its manifest costs. Without ``paths``, the whole previous snapshot is
+        the plan (nothing may be planned yet); with them, exactly those files, beside
+        whatever else the plugin plans. All or nothing: each file must be in the previous
+        snapshot, not only for its ``prune_grace`` (those are pruned in their time), and on
+        disk with its recorded size, as for a kept artifact.
         """
-        if self.dry_run or self.prev is None or self.planned or self.entries:
+        if self.dry_run or self.prev is None or self._remote is not None:
             return False
-        dest = str(self.dest)
-        kept = {p: e for p, e in self.prev_files.items() if e.stale_since is None}
-        for path, entry in kept.items():
-            try:
-                if os.stat(os.path.join(dest, path)).st_size != entry.size:
-                    return False
-            except OSError:
+        named = paths is not None
+        if paths is None:
+            if self.planned or self.entries:
                 return False
+            paths = [p for p, e in self.prev_files.items() if e.stale_since is None]
+        kept = self._previous_in_place(paths)
+        if kept is None:
+            return False
+        for path in kept if named else ():  # the previous snapshot had no conflicts itself
+            conflict = path_conflict(path, self.planned, self._planned_dirs)
+            if conflict is not None:
+                raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
+                                   f"{conflict}; nothing was changed")
         self.entries.update(kept)
+        self._kept_unplanned.update(kept)
         self.report.skipped += len(kept)
         return True
+
+    def _previous_in_place(self, paths: Iterable[str]) -> dict[str, FileEntry] | None:
+        """The previous entries of ``paths`` when every one of them can be kept, else None."""
+        prev, planned, entries = self.prev_files, self.planned, self.entries
+        dest = self._dest_str
+        join, stat = os.path.join, os.stat
+        kept: dict[str, FileEntry] = {}
+        for path in paths:
+            if path in kept:
+                continue
+            entry = prev.get(path)
+            if (entry is None or entry.stale_since is not None or path in planned
+                    or path in entries):
+                return None
+            try:
+                if stat(join(dest, path)).st_size != entry.size:
+                    return None
+            except OSError:
+                return None
+            kept[path] = entry
+        return kept
 
     def _unchanged_local(self, art: Artifact) -> FileEntry | None:
         """The entry of a local artifact already in place (generated pages re-planned by a
@@ -397,6 +429,8 @@ class MirrorRun:
         """Record ``art`` in the plan; False when the same file was already planned."""
         other = self.planned.get(art.path)
         if other is None:
+            if self._kept_unplanned:
+                return self._claim_beside_kept(art)
             conflict = path_conflict(art.path, self.planned, self._planned_dirs)
             if conflict is not None:
                 raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
@@ -411,6 +445,26 @@ class MirrorRun:
                 f"two artifacts claim {art.path}: {other.origin} and {art.origin}"
             )
         return False
+
+    def _claim_beside_kept(self, art: Artifact) -> bool:
+        """:meth:`_claim` once files were kept unplanned: they count as planned too."""
+        kept = self._kept_unplanned.get(art.path)
+        if kept is not None:
+            if not _entry_matches(art, kept):
+                raise PlanConflict(f"two artifacts claim {art.path}: {art.origin} and the "
+                                   "previous snapshot's file the plugin kept")
+            return False
+        conflict = path_conflict(art.path, self.planned, self._planned_dirs)
+        if conflict is None:
+            parent = next((a for a in ancestors(art.path) if a in self._kept_unplanned), None)
+            if parent is not None:
+                conflict = f"{parent} is both a file and the directory of {art.path}"
+        if conflict is not None:
+            raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
+                               f"{conflict}; nothing was changed")
+        self.planned[art.path] = art
+        self.observer.planned(art)
+        return True
 
     async def process(self, art: Artifact) -> Path | None:
         """Bring one artifact to a verified state now; returns a path to read its bytes from."""

@@ -1,8 +1,9 @@
 """Reading ``repodata.json`` as a stream: one package record at a time, never the whole file.
 
 conda-forge's ``linux-64/repodata.json`` is over 200 MB; loaded with :mod:`json` it would
-take several GB of Python objects. ijson's C backend (yajl2_c) yields one record at a time
-from a file, so memory stays flat whatever the channel's size.
+take several GB of Python objects. :mod:`.jsonstream` yields one record at a time from a
+file, so memory stays flat whatever the channel's size; ijson reads the one small
+top-level value :func:`read_top_level` needs.
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import ijson
 
 from mirrorkit.api import Artifact, Digest, PlanError
 
+from .jsonstream import object_members
+
 # a plain file name: no directory part, no control characters, not hidden
 _FILENAME = re.compile(r"^[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$")
 
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
+
+# what Digest accepts for the two algorithms repodata gives, in the order preferred
+_HEX_LENGTH = {"sha256": 64, "md5": 32}
+_HEX = re.compile(r"[0-9a-f]+")
 
 __all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "read_top_level"]
 
@@ -67,15 +74,18 @@ def package_ref(subdir: str, section: str, filename: Any, record: Any, where: st
     size = record.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise PlanError(f"{where}: {section}[{filename!r}].size is not a byte count")
-    for algorithm in ("sha256", "md5"):
+    for algorithm, length in _HEX_LENGTH.items():
         value = record.get(algorithm)
         if value is None:
             continue
         hexdigest = value.lower() if isinstance(value, str) else value
-        try:
-            Digest(algorithm, hexdigest)
-        except ValueError as exc:
-            raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}") from None
+        if not (isinstance(hexdigest, str) and len(hexdigest) == length
+                and _HEX.fullmatch(hexdigest)):
+            try:  # the digest's own check, for its message (inline above: 400,000 times)
+                Digest(algorithm, hexdigest)
+            except ValueError as exc:
+                raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}"
+                                ) from None
         return PackageRef(subdir, filename, algorithm, hexdigest, size)
     return PackageRef(subdir, filename, "", "", size)
 
@@ -84,20 +94,15 @@ def iter_records(path: Path, where: str, hasher: Hasher | None = None,
                  ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(section, filename, record) for every package of a repodata file, streaming.
 
-    The file is read through once per section; ``hasher`` sees every byte of the first
-    read (the whole file: the parser reads to the end), so the caller gets the file's
-    digest without a separate pass.
+    One pass through the file, in its order; ``hasher`` sees every byte of it (the whole
+    file: the parser reads to the end), so the caller gets the file's digest without a
+    separate pass.
     """
-    for number, section in enumerate(SECTIONS):
-        with open(path, "rb") as fh:
-            source: IO[bytes] | _HashingReader = fh
-            if hasher is not None and number == 0:
-                source = _HashingReader(fh, hasher)
-            try:
-                for filename, record in ijson.kvitems(source, section, use_float=True):
-                    yield section, filename, record
-            except ijson.JSONError as exc:
-                raise PlanError(f"{where}: not valid JSON ({exc})") from None
+    with open(path, "rb") as fh:
+        try:
+            yield from object_members(fh, SECTIONS, hasher.update if hasher else None)
+        except ValueError as exc:  # JSONStreamError, or bytes that are not UTF-8
+            raise PlanError(f"{where}: not valid JSON ({exc})") from None
 
 
 def read_top_level(path: Path, key: str) -> Any:
@@ -111,16 +116,3 @@ def read_top_level(path: Path, key: str) -> Any:
 
 class Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
-
-
-class _HashingReader:
-    """A file reader that feeds everything read through it to a hasher."""
-
-    def __init__(self, fh: IO[bytes], hasher: Hasher) -> None:
-        self._fh = fh
-        self._hasher = hasher
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self._hasher.update(data)
-        return data

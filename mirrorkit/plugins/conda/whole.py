@@ -14,7 +14,7 @@ from mirrorkit.api import Artifact, PlanContext
 
 from .options import CondaOptions
 from .plancache import PlanCache
-from .repodata import SECTIONS, iter_records, package_ref
+from .repodata import SECTIONS, PackageRef, iter_records, package_ref
 from .upstream import exists
 from .variants import COMPRESSED, CURRENT, OPTIONAL, REPODATA, decompressed_sha256, missing_from
 
@@ -38,6 +38,10 @@ async def plan_whole_subdir(options: CondaOptions, ctx: PlanContext,
     if not changed and previous is not None:
         refs = cache.load(previous.sha256)
         if refs is not None:
+            paths = _mirrored(ctx, refs)
+            if paths is not None and ctx.keep_previous(paths):
+                ctx.log.debug("%s unchanged: its %d packages kept", rel, len(refs))
+                return
             ctx.log.debug("%s unchanged: %d packages from the plan cache", rel, len(refs))
             for ref in refs:
                 yield ref.artifact(channel)
@@ -59,6 +63,28 @@ async def plan_whole_subdir(options: CondaOptions, ctx: PlanContext,
     writer.commit(repodata_sha256)
     if changed:
         await _check_variants(ctx, subdir, fetched, repodata_sha256, known)
+
+
+def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
+    """The packages' paths when the previous snapshot holds each as repodata names it.
+
+    None when one is missing or differs (a package that failed under ``--allow-partial``):
+    then every package is planned, and the core fetches what is not in place.
+    """
+    files = ctx.previous.files if ctx.previous is not None else {}
+    paths = []
+    for ref in refs:
+        path = ref.path
+        entry = files.get(path)
+        if entry is None or (ref.size is not None and entry.size != ref.size):
+            return None
+        if ref.algorithm == "sha256":
+            if entry.sha256 != ref.hexdigest:
+                return None
+        elif ref.algorithm and entry.digest != f"{ref.algorithm}:{ref.hexdigest}":
+            return None
+        paths.append(path)
+    return paths
 
 
 async def _check_variants(ctx: PlanContext, subdir: str, fetched: dict[str, Path],

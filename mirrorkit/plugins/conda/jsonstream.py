@@ -1,0 +1,148 @@
+"""The members of a large JSON object's top-level objects, one at a time, in one pass.
+
+conda-forge's ``linux-64/repodata.json`` is over 200 MB: decoded whole it takes several GB.
+Only the framing is read here (braces, commas, colons, keys); every member value goes through
+the standard library's C decoder (``json.JSONDecoder.raw_decode``) on its own, so memory is
+bounded by the largest member, not the file. Measured on 400,000 records (198 MB), this reads
+the file once in 4.4 s of CPU where ijson's C backend needed 6.4 s (one pass per section),
+and ``json.load`` 4 s and 930 MB.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Callable, Collection, Iterator
+from typing import IO, Any, NoReturn
+
+__all__ = ["JSONStreamError", "object_members"]
+
+_WS = re.compile(r"[ \t\n\r]*")
+_CHUNK = 1 << 20
+_decode = json.JSONDecoder().raw_decode
+
+
+class JSONStreamError(ValueError):
+    """The text is not JSON, or not a JSON object at its top."""
+
+
+def object_members(fh: IO[bytes], wanted: Collection[str],
+                   on_bytes: Callable[[bytes], object] | None = None,
+                   ) -> Iterator[tuple[str, str, Any]]:
+    """``(key, member, value)`` for every member of the top-level objects named ``wanted``.
+
+    Other top-level values are read and dropped (member by member when they are objects or
+    arrays). The file is read to its end, and ``on_bytes`` sees every byte of it (a digest
+    of the whole file without a second pass). Raises :class:`JSONStreamError` (or
+    ``UnicodeDecodeError``, also a ``ValueError``) on malformed input.
+    """
+    text = _Text(fh, on_bytes)
+    for key in text.members():
+        if key in wanted and text.peek() == "{":
+            for member in text.members():
+                yield key, member, text.value()
+        else:
+            text.skip()
+    if text.peek():
+        text.fail("data after the top-level object")
+
+
+class _Text:
+    """A UTF-8 JSON text read a chunk at a time; ``buf[pos:]`` is what is left to read."""
+
+    def __init__(self, fh: IO[bytes], on_bytes: Callable[[bytes], object] | None) -> None:
+        self._fh = fh
+        self._on_bytes = on_bytes
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""
+        self.pos = 0
+        self._dropped = 0  # characters before buf[0], for error positions
+        self._eof = False
+
+    def _more(self) -> bool:
+        """Append the next chunk (dropping what was read); False at the end of the file."""
+        if self._eof:
+            return False
+        data = self._fh.read(_CHUNK)
+        if self._on_bytes is not None and data:
+            self._on_bytes(data)
+        self._eof = not data
+        self._dropped += self.pos
+        self.buf = self.buf[self.pos:] + self._utf8.decode(data, final=self._eof)
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ("" at the end), not consumed."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf) or not self._more():
+                return self.buf[self.pos:self.pos + 1]
+
+    def fail(self, what: str) -> NoReturn:
+        raise JSONStreamError(f"{what} at character {self._dropped + self.pos}")
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            self.fail(f"expected {char!r}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        """The next JSON value, decoded whole."""
+        self.peek()
+        while True:
+            try:
+                value, end = _decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self._more():  # maybe only cut by the chunk's end
+                    continue
+                self.pos = exc.pos
+                self.fail(exc.msg)
+            # a number at the very end of the chunk may go on in the next one
+            if end < len(self.buf) or not self._more():
+                self.pos = end
+                return value
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object starting here; the caller reads or skips each value."""
+        self.expect("{")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            if self.peek() != '"':
+                self.fail("expected a key")
+            key = self.value()
+            self.expect(":")
+            yield key
+            after = self.peek()
+            self.pos += 1
+            if after == "}":
+                return
+            if after != ",":
+                self.pos -= 1
+                self.fail("expected ',' or '}'")
+
+    def skip(self) -> None:
+        """Read past the next value, holding one member or element of it at a time."""
+        first = self.peek()
+        if first == "{":
+            for _ in self.members():
+                self.value()
+        elif first == "[":
+            self.pos += 1
+            if self.peek() == "]":
+                self.pos += 1
+                return
+            while True:
+                self.value()
+                after = self.peek()
+                self.pos += 1
+                if after == "]":
+                    return
+                if after != ",":
+                    self.pos -= 1
+                    self.fail("expected ',' or ']'")
+        else:
+            self.value()
