@@ -121,7 +121,9 @@ def main() -> None:
         ref = measure([str(PYTHON), "-c", "import json,sys; json.load(open(sys.argv[1]))",
                        str(chan / "linux-64/repodata.json")])
         rows.append(("reference: json.load of repodata.json", *ref[:3], "-"))
-        plan = measure([*mirrorkit_cmd("plan"), *base])
+        empty = args.workdir / "plan-empty"  # planned from nothing, every time
+        shutil.rmtree(empty, ignore_errors=True)
+        plan = measure([*mirrorkit_cmd("plan"), *base[:2], str(empty), *base[3:]])
         rows.append(("mirrorkit plan (fresh mirror)", *plan[:3], plan[3].get("files")))
         if not (dest / ".mirrorkit/manifest.json").exists():
             seed(dest, names)

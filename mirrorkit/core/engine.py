@@ -158,6 +158,7 @@ class MirrorRun:
         self.failed: dict[str, ArtifactError] = {}
         # dry run: files that would be downloaded or copied, with their size when known
         self.would_change: dict[str, int | None] = {}
+        self._would_fetch = [0, 0, 0]  # downloads, of unknown size, bytes (see _would_download)
         self.plan_error: str | None = None
         self._scope: anyio.CancelScope | None = None
         self._plan_error_known = False
@@ -210,6 +211,10 @@ class MirrorRun:
             await self._plan_and_fetch(work_dir=scratch / "work")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        downloads, unknown, size = self._would_fetch
+        self.report.downloaded += downloads
+        self.report.unknown_sizes += unknown
+        self.report.bytes_to_download += size
         stale = [p for p in self.prev_files if p not in self.planned]
         self.report.removed = len(stale)
         self.report.files = len(self.planned)
@@ -567,12 +572,14 @@ class MirrorRun:
         return "downloaded"
 
     def _would_download(self, art: Artifact) -> str:
-        self.report.downloaded += 1
+        # counted here, added to the report once: a report field costs a pydantic
+        # __setattr__ per update, and an empty mirror's plan has one per package
         self.would_change[art.path] = art.size
+        self._would_fetch[0] += 1
         if art.size is None:
-            self.report.unknown_sizes += 1
+            self._would_fetch[1] += 1
         else:
-            self.report.bytes_to_download += art.size
+            self._would_fetch[2] += art.size
         return "would-download"
 
     def _entry_for(self, art: Artifact, result: FetchResult) -> FileEntry:

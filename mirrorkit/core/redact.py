@@ -34,6 +34,8 @@ _MIN_MARKED_LEN = 6  # a ${VAR} value shorter than this would mask parts of ordi
 _marked: set[str] = set()
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 _QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s)]*)")
+# values that hold no text, returned as they are (a --json plan has 400,000 sizes)
+_SCALARS = frozenset({int, float, bool, type(None)})
 _MIN_SECRET_LEN = 8  # shorter values would mask ordinary words in error messages
 
 
@@ -69,7 +71,8 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {str(k): self.data(v) for k, v in value.items()}
+            return {str(k): v if type(v) in _SCALARS else self.data(v)
+                    for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value

@@ -21,6 +21,12 @@ __all__ = ["JSONStreamError", "object_members"]
 _WS = re.compile(r"[ \t\n\r]*")
 _CHUNK = 1 << 20
 _decode = json.JSONDecoder().raw_decode
+# raw_decode without its Python wrapper (typeshed does not list the attribute)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# a member up to its value: whitespace, a key without escapes, a colon
+_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+# after a value: the separator, and the start of what follows (which must be in the buffer)
+_AFTER = re.compile(r'[ \t\n\r]*([,}])[ \t\n\r]*(?=.)', re.DOTALL)
 
 
 class JSONStreamError(ValueError):
@@ -40,8 +46,8 @@ def object_members(fh: IO[bytes], wanted: Collection[str],
     text = _Text(fh, on_bytes)
     for key in text.members():
         if key in wanted and text.peek() == "{":
-            for member in text.members():
-                yield key, member, text.value()
+            for member, value in text.items():
+                yield key, member, value
         else:
             text.skip()
     if text.peek():
@@ -104,6 +110,52 @@ class _Text:
                 self.pos = end
                 return value
 
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """The members of the object starting here, decoded.
+
+        A member that lies whole in the buffer (nearly all: a chunk holds thousands) costs
+        two regex matches and one call of the C scanner; one cut by the chunk's end, or
+        with an escaped key, is read by :meth:`members` and :meth:`value` instead.
+        """
+        self.expect("{")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            buf = self.buf
+            key = _KEY.match(buf, self.pos)
+            after = None
+            if key is not None:
+                try:
+                    value, end = _scan(buf, key.end())
+                    after = _AFTER.match(buf, end)
+                except (StopIteration, ValueError):  # cut by the chunk's end, or malformed
+                    pass
+            if after is not None:
+                self.pos = after.end()
+                yield key[1], value  # type: ignore[index]
+                if after[1] == "}":
+                    return
+                continue
+            # the careful way, for this member only
+            member = self._key()
+            yield member, self.value()
+            after_char = self.peek()
+            self.pos += 1
+            if after_char == "}":
+                return
+            if after_char != ",":
+                self.pos -= 1
+                self.fail("expected ',' or '}'")
+
+    def _key(self) -> str:
+        """A member's key and its colon."""
+        if self.peek() != '"':
+            self.fail("expected a key")
+        key = self.value()
+        self.expect(":")
+        return key  # type: ignore[no-any-return]
+
     def members(self) -> Iterator[str]:
         """The keys of the object starting here; the caller reads or skips each value."""
         self.expect("{")
@@ -111,11 +163,7 @@ class _Text:
             self.pos += 1
             return
         while True:
-            if self.peek() != '"':
-                self.fail("expected a key")
-            key = self.value()
-            self.expect(":")
-            yield key
+            yield self._key()
             after = self.peek()
             self.pos += 1
             if after == "}":

@@ -9,7 +9,8 @@ top-level value :func:`read_top_level` needs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
@@ -26,7 +27,7 @@ _FILENAME = re.compile(r"^[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$")
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
 
 # what Digest accepts for the two algorithms repodata gives, in the order preferred
-_HEX_LENGTH = {"sha256": 64, "md5": 32}
+_HEX_LENGTH = (("sha256", 64), ("md5", 32))
 _HEX = re.compile(r"[0-9a-f]+")
 
 __all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "read_top_level"]
@@ -53,28 +54,32 @@ class PackageRef(NamedTuple):
         return f"{self.subdir}/{self.filename}"
 
     def artifact(self, channel_url: str) -> Artifact:
-        name = self.filename
+        subdir, name, algorithm, hexdigest, size = self
+        path = f"{subdir}/{name}"
         if not _URL_SAFE.match(name):  # nearly every conda file name is already URL-safe
             name = quote(name, safe="+!")
-        url = f"{channel_url}/{self.subdir}/{name}"
-        digest = Digest(self.algorithm, self.hexdigest) if self.hexdigest else None
+        digest = Digest(algorithm, hexdigest) if hexdigest else None
         # a conda file name never changes content; without a digest, keep what we have
-        return Artifact(self.path, url=url, digest=digest, size=self.size,
+        return Artifact(path, f"{channel_url}/{subdir}/{name}", digest, size,
                         immutable=digest is None)
+
+
+# PackageRef's own __new__ is a Python function; a plan builds 400,000 of them
+_new_ref: Callable[[tuple[str, str, str, str, int | None]], PackageRef] = partial(
+    tuple.__new__, PackageRef)
 
 
 def package_ref(subdir: str, section: str, filename: Any, record: Any, where: str) -> PackageRef:
     """Check one record enough to fetch it safely; PlanError names the record otherwise."""
-    if not isinstance(filename, str) or not _FILENAME.match(filename) or not filename.endswith(
-            SECTIONS[section]):
-        raise PlanError(f"{where}: {section}[{str(filename)[:120]!r}] is not a "
-                        f"{SECTIONS[section]} file name")
+    ext = SECTIONS[section]
+    if not (isinstance(filename, str) and filename.endswith(ext) and _FILENAME.match(filename)):
+        raise PlanError(f"{where}: {section}[{str(filename)[:120]!r}] is not a {ext} file name")
     if not isinstance(record, dict):
         raise PlanError(f"{where}: {section}[{filename!r}] is not an object")
     size = record.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+    if size is not None and (type(size) is not int or size < 0):  # bool is no byte count
         raise PlanError(f"{where}: {section}[{filename!r}].size is not a byte count")
-    for algorithm, length in _HEX_LENGTH.items():
+    for algorithm, length in _HEX_LENGTH:
         value = record.get(algorithm)
         if value is None:
             continue
@@ -86,8 +91,8 @@ def package_ref(subdir: str, section: str, filename: Any, record: Any, where: st
             except ValueError as exc:
                 raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}"
                                 ) from None
-        return PackageRef(subdir, filename, algorithm, hexdigest, size)
-    return PackageRef(subdir, filename, "", "", size)
+        return _new_ref((subdir, filename, algorithm, hexdigest, size))
+    return _new_ref((subdir, filename, "", "", size))
 
 
 def iter_records(path: Path, where: str, hasher: Hasher | None = None,
