@@ -105,8 +105,9 @@ class _Text:
                     continue
                 self.pos = exc.pos
                 self.fail(exc.msg)
-            # a number at the very end of the chunk may go on in the next one
-            if end < len(self.buf) or not self._more():
+            # a number near the chunk's end may go on in the next one ("1" of "1.5",
+            # "1.5" of "1.5e+3"): three characters after it tell
+            if end + 2 < len(self.buf) or not self._more():
                 self.pos = end
                 return value
 
