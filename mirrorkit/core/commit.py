@@ -86,9 +86,8 @@ def commit_snapshot(run: MirrorRun, run_id: str, store: Store) -> None:
     )
     changes = build_changeset(run.prev_files, manifest, puts, links=links, deletes=gone,
                               where=run.describe_dest())
-    prev_files = run.prev_files
-    if not (changed or run.prev is None or any(  # kept entries are the same objects
-            (old := prev_files.get(p)) is not e and old != e for p, e in run.entries.items())):
+    # dict equality: in C, and a kept entry is the previous one itself (identity first)
+    if not (changed or run.prev is None or run.entries != run.prev_files):
         changes.manifest = None  # nothing changed: the manifest (and snapshot id) stay
     removed = apply_changeset(changes, store)
     log.info("committed %d blobs and %d index files",

@@ -131,15 +131,20 @@ class Manifest:
         if not isinstance(files_raw, dict):
             raise ManifestError(f"{where}: 'files' is not an object")
         files: dict[str, FileEntry] = {}
-        # paths checked all at once when they are plain (nearly always): one by one, the
-        # checks cost as much as the rest of the load
-        check = (lambda p: p) if all_normal(files_raw) else validate_relpath
         entry = FileEntry.from_json
-        for path, raw in files_raw.items():
+        if all_normal(files_raw):
+            # paths checked all at once when they are plain (nearly always): one by one,
+            # the checks cost as much as the rest of the load
             try:
-                files[check(path)] = entry(raw)
-            except (ValueError, UnsafePathError) as exc:
-                raise ManifestError(f"{where}: files[{path[:200]!r}]: {exc}") from None
+                files = {path: entry(raw) for path, raw in files_raw.items()}
+            except ValueError:
+                files = {}  # the loop below names the entry
+        if len(files) != len(files_raw):
+            for path, raw in files_raw.items():
+                try:
+                    files[validate_relpath(path)] = entry(raw)
+                except (ValueError, UnsafePathError) as exc:
+                    raise ManifestError(f"{where}: files[{path[:200]!r}]: {exc}") from None
         return cls(
             mirror=str(data.get("mirror") or ""),
             snapshot=data.get("snapshot"),

@@ -26,6 +26,7 @@ import anyio
 from pydantic import TypeAdapter
 
 from .artifact import Kind
+from .collector import fewer_full_collections
 from .config import MirrorConfig, build_mirror
 from .plugins import PluginHost, load_plugins
 from .report import ArtifactError, PlannedChange, RunReport
@@ -181,8 +182,9 @@ async def run_mirror(
     host = host or load_plugins()
     check_destination(Path(mirror.dest), create=not dry_run)
     run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer, command=command)
-    report = await run.run()
-    report.changes = planned_changes(run)
+    with fewer_full_collections():  # the plan stays alive to the end: walk it less often
+        report = await run.run()
+        report.changes = planned_changes(run)
     if report.status == "ok" and mirror.sinks and not dry_run:
         await _run_sinks(host, mirror, report)
     if not dry_run:

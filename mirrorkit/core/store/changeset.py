@@ -128,10 +128,13 @@ def directories(paths: Iterable[str]) -> set[str]:
     return dirs
 
 
-def check_path_set(paths: Iterable[str], *, where: str) -> None:
-    """Raise :class:`PathConflict` (one line naming ``where``) if two paths cannot coexist."""
-    files = set(paths)
-    clash = directories(files).intersection(files)
+def check_path_set(paths: Iterable[str], *, where: str, dirs: set[str] | None = None) -> None:
+    """Raise :class:`PathConflict` (one line naming ``where``) if two paths cannot coexist.
+
+    ``dirs``: the paths' :func:`directories`, when the caller has them already.
+    """
+    files = paths if isinstance(paths, Mapping | set | frozenset) else set(paths)
+    clash = [d for d in (directories(files) if dirs is None else dirs) if d in files]
     if clash:  # name the first parent in sorted order, and the first file under it
         parent = min(clash)
         path = min(p for p in files if p.startswith(f"{parent}/"))
@@ -165,7 +168,8 @@ def build_changeset(
     that keep stale files for a grace period pass their own list). The new path set is
     checked first: a manifest naming ``x`` and ``x/y`` raises :class:`PathConflict`.
     """
-    check_path_set(manifest.files, where=where)
+    new_dirs = directories(manifest.files)
+    check_path_set(manifest.files, where=where, dirs=new_dirs)
     blobs: list[Put] = []
     indexes: list[Put] = []
     for put in sorted(puts, key=lambda p: p.path):
@@ -174,7 +178,6 @@ def build_changeset(
     waves = [list(group) for _, group in groupby(indexes, key=lambda p: p.entry.order)]
     link_list = sorted(links, key=lambda lk: lk.path)
     gone = sorted(deletes if deletes is not None else (p for p in old if p not in manifest.files))
-    new_dirs = directories(manifest.files)
     # an old file in the way of a new one: it names a new directory, or lies under a new file
     first = [p for p in gone
              if p in new_dirs or any(a in manifest.files for a in ancestors(p))]

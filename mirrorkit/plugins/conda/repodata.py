@@ -30,7 +30,7 @@ _URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
 _HEX_LENGTH = (("sha256", 64), ("md5", 32))
 _HEX = re.compile(r"[0-9a-f]+")
 
-__all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "read_top_level"]
+__all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "new_ref", "read_top_level"]
 
 #: repodata's two package maps: ``.tar.bz2`` files and ``.conda`` files
 SECTIONS = {"packages": ".tar.bz2", "packages.conda": ".conda"}
@@ -65,7 +65,7 @@ class PackageRef(NamedTuple):
 
 
 # PackageRef's own __new__ is a Python function; a plan builds 400,000 of them
-_new_ref: Callable[[tuple[str, str, str, str, int | None]], PackageRef] = partial(
+new_ref: Callable[[tuple[str, str, str, str, int | None]], PackageRef] = partial(
     tuple.__new__, PackageRef)
 
 
@@ -91,8 +91,8 @@ def package_ref(subdir: str, section: str, filename: Any, record: Any, where: st
             except ValueError as exc:
                 raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}"
                                 ) from None
-        return _new_ref((subdir, filename, algorithm, hexdigest, size))
-    return _new_ref((subdir, filename, "", "", size))
+        return new_ref((subdir, filename, algorithm, hexdigest, size))
+    return new_ref((subdir, filename, "", "", size))
 
 
 def iter_records(path: Path, where: str, hasher: Hasher | None = None,

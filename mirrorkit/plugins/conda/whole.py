@@ -73,15 +73,15 @@ def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
     """
     files = ctx.previous.files if ctx.previous is not None else {}
     paths = []
-    for ref in refs:
-        path = ref.path
+    for subdir, filename, algorithm, hexdigest, size in refs:
+        path = f"{subdir}/{filename}"
         entry = files.get(path)
-        if entry is None or (ref.size is not None and entry.size != ref.size):
+        if entry is None or (size is not None and entry.size != size):
             return None
-        if ref.algorithm == "sha256":
-            if entry.sha256 != ref.hexdigest:
+        if algorithm == "sha256":
+            if entry.sha256 != hexdigest:
                 return None
-        elif ref.algorithm and entry.digest != f"{ref.algorithm}:{ref.hexdigest}":
+        elif algorithm and entry.digest != f"{algorithm}:{hexdigest}":
             return None
         paths.append(path)
     return paths
