@@ -71,8 +71,9 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {str(k): v if type(v) in _SCALARS else self.data(v)
-                    for k, v in value.items()}
+            text = self.text
+            return {str(k): v if type(v) in _SCALARS else text(v) if type(v) is str
+                    else self.data(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value

@@ -20,6 +20,7 @@ __all__ = ["JSONStreamError", "object_members"]
 
 _WS = re.compile(r"[ \t\n\r]*")
 _CHUNK = 1 << 20
+_REFILL = 1 << 16  # members read fast while this much is left in the buffer
 _decode = json.JSONDecoder().raw_decode
 # raw_decode without its Python wrapper (typeshed does not list the attribute)
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -123,6 +124,8 @@ class _Text:
             self.pos += 1
             return
         while True:
+            if len(self.buf) - self.pos < _REFILL:
+                self._more()  # members then rarely meet the chunk's end (an exception each)
             buf = self.buf
             key = _KEY.match(buf, self.pos)
             after = None

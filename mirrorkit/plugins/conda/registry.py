@@ -11,7 +11,7 @@ from mirrorkit.api import Artifact, PlanContext
 
 from .options import CondaOptions
 from .selective import plan_selective
-from .whole import plan_channeldata, plan_whole_subdir
+from .whole import WholeSubdir, plan_channeldata
 
 __all__ = ["Conda"]
 
@@ -30,7 +30,10 @@ class Conda:
                 yield artifact
             return
         for subdir in options.all_subdirs:
-            async for artifact in plan_whole_subdir(options, ctx, subdir):
+            whole = WholeSubdir(options, ctx, subdir)
+            await whole.fetch_index()
+            for artifact in whole.packages():
                 yield artifact
+            await whole.check()
         async for artifact in plan_channeldata(options, ctx):
             yield artifact

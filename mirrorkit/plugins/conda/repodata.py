@@ -22,13 +22,12 @@ from mirrorkit.api import Artifact, Digest, PlanError
 from .jsonstream import object_members
 
 # a plain file name: no directory part, no control characters, not hidden
-_FILENAME = re.compile(r"^[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$")
+_FILENAME = re.compile(r"[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*")  # fullmatch
 
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
 
 # what Digest accepts for the two algorithms repodata gives, in the order preferred
 _HEX_LENGTH = (("sha256", 64), ("md5", 32))
-_HEX = re.compile(r"[0-9a-f]+")
 
 __all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "new_ref", "read_top_level"]
 
@@ -69,10 +68,19 @@ new_ref: Callable[[tuple[str, str, str, str, int | None]], PackageRef] = partial
     tuple.__new__, PackageRef)
 
 
+def _is_hex(text: str, size: int) -> bool:
+    """``text`` is ``2 * size`` hex digits: ``bytes.fromhex`` skips spaces, so a text of
+    that length holding any gives fewer bytes (a regex took four times as long)."""
+    try:
+        return len(bytes.fromhex(text)) == size
+    except ValueError:
+        return False
+
+
 def package_ref(subdir: str, section: str, filename: Any, record: Any, where: str) -> PackageRef:
     """Check one record enough to fetch it safely; PlanError names the record otherwise."""
     ext = SECTIONS[section]
-    if not (isinstance(filename, str) and filename.endswith(ext) and _FILENAME.match(filename)):
+    if not (isinstance(filename, str) and filename.endswith(ext) and _FILENAME.fullmatch(filename)):
         raise PlanError(f"{where}: {section}[{str(filename)[:120]!r}] is not a {ext} file name")
     if not isinstance(record, dict):
         raise PlanError(f"{where}: {section}[{filename!r}] is not an object")
@@ -85,7 +93,7 @@ def package_ref(subdir: str, section: str, filename: Any, record: Any, where: st
             continue
         hexdigest = value.lower() if isinstance(value, str) else value
         if not (isinstance(hexdigest, str) and len(hexdigest) == length
-                and _HEX.fullmatch(hexdigest)):
+                and _is_hex(hexdigest, length // 2)):
             try:  # the digest's own check, for its message (inline above: 400,000 times)
                 Digest(algorithm, hexdigest)
             except ValueError as exc:

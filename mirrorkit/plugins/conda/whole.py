@@ -18,51 +18,77 @@ from .repodata import SECTIONS, PackageRef, iter_records, package_ref
 from .upstream import exists
 from .variants import COMPRESSED, CURRENT, OPTIONAL, REPODATA, decompressed_sha256, missing_from
 
-__all__ = ["plan_channeldata", "plan_whole_subdir"]
+__all__ = ["WholeSubdir", "plan_channeldata"]
 
 
-async def plan_whole_subdir(options: CondaOptions, ctx: PlanContext,
-                            subdir: str) -> AsyncIterator[Artifact]:
-    """Yield the subdir's packages; its index files are fetched (and committed last)."""
-    channel = options.channel_url
-    rel = f"{subdir}/{REPODATA}"
-    path = await ctx.fetch(Artifact.index(rel, f"{channel}/{rel}"))
-    fetched = {REPODATA: path}
-    for name in OPTIONAL:
-        url = f"{channel}/{subdir}/{name}"
-        if await exists(ctx, url):
-            fetched[name] = await ctx.fetch(Artifact.index(f"{subdir}/{name}", url))
-    changed = any(p != ctx.dest / subdir / name for name, p in fetched.items())
-    cache = PlanCache(ctx.work_dir, subdir)
-    previous = ctx.previous.files.get(rel) if ctx.previous is not None else None
-    if not changed and previous is not None:
-        refs = cache.load(previous.sha256)
-        if refs is not None:
-            paths = _mirrored(ctx, refs)
-            if paths is not None and ctx.keep_previous(paths):
-                ctx.log.debug("%s unchanged: its %d packages kept", rel, len(refs))
+class WholeSubdir:
+    """One subdir mirrored whole: its index files fetched, then its packages, then checks.
+
+    The packages come from a plain generator, not an async one: the registry's ``plan``
+    yields them straight on, one async generator for 400,000 of them instead of two.
+    """
+
+    def __init__(self, options: CondaOptions, ctx: PlanContext, subdir: str) -> None:
+        self.ctx = ctx
+        self.subdir = subdir
+        self.channel = options.channel_url
+        self.rel = f"{subdir}/{REPODATA}"
+        self.fetched: dict[str, Path] = {}
+        self.changed = False
+        self._parsed: tuple[str, dict[str, str] | None] | None = None  # sha256, known
+
+    async def fetch_index(self) -> None:
+        """Fetch repodata.json and the variants upstream publishes (committed last)."""
+        ctx, channel, subdir = self.ctx, self.channel, self.subdir
+        self.fetched[REPODATA] = await ctx.fetch(
+            Artifact.index(self.rel, f"{channel}/{self.rel}"))
+        for name in OPTIONAL:
+            url = f"{channel}/{subdir}/{name}"
+            if await exists(ctx, url):
+                self.fetched[name] = await ctx.fetch(Artifact.index(f"{subdir}/{name}", url))
+        self.changed = any(p != ctx.dest / subdir / name for name, p in self.fetched.items())
+
+    def packages(self) -> Iterator[Artifact]:
+        """The packages repodata lists (none when the core keeps them all unchanged)."""
+        ctx, rel, channel = self.ctx, self.rel, self.channel
+        cache = PlanCache(ctx.work_dir, self.subdir)
+        previous = ctx.previous.files.get(rel) if ctx.previous is not None else None
+        if not self.changed and previous is not None:
+            refs = cache.load(previous.sha256)
+            if refs is not None:
+                paths = _mirrored(ctx, refs)
+                if paths is not None and ctx.keep_previous(paths):
+                    ctx.log.debug("%s unchanged: its %d packages kept", rel, len(refs))
+                    return
+                ctx.log.debug("%s unchanged: %d packages from the plan cache", rel, len(refs))
+                for ref in refs:
+                    yield ref.artifact(channel)
                 return
-            ctx.log.debug("%s unchanged: %d packages from the plan cache", rel, len(refs))
-            for ref in refs:
+        hasher = hashlib.sha256()
+        known: dict[str, str] | None = {} if CURRENT in self.fetched else None
+        # a dry run's work directory is scratch: a plan cache there would never be read
+        writer = None if ctx.dry_run else cache.writer()
+        try:
+            for section, filename, record in iter_records(self.fetched[REPODATA], rel, hasher):
+                ref = package_ref(self.subdir, section, filename, record, rel)
+                if writer is not None:
+                    writer.add(ref)
+                if known is not None:
+                    known[filename] = ref.hexdigest
                 yield ref.artifact(channel)
-            return
-    hasher = hashlib.sha256()
-    known: dict[str, str] | None = {} if CURRENT in fetched else None
-    writer = cache.writer()
-    try:
-        for section, filename, record in iter_records(path, rel, hasher):
-            ref = package_ref(subdir, section, filename, record, rel)
-            writer.add(ref)
-            if known is not None:
-                known[filename] = ref.hexdigest
-            yield ref.artifact(channel)
-    except BaseException:
-        writer.discard()
-        raise
-    repodata_sha256 = hasher.hexdigest()
-    writer.commit(repodata_sha256)
-    if changed:
-        await _check_variants(ctx, subdir, fetched, repodata_sha256, known)
+        except BaseException:
+            if writer is not None:
+                writer.discard()
+            raise
+        repodata_sha256 = hasher.hexdigest()
+        if writer is not None:
+            writer.commit(repodata_sha256)
+        self._parsed = (repodata_sha256, known)
+
+    async def check(self) -> None:
+        """After :meth:`packages`: fail the run if a fetched variant disagrees with it."""
+        if self.changed and self._parsed is not None:
+            await _check_variants(self.ctx, self.subdir, self.fetched, *self._parsed)
 
 
 def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
