@@ -24,7 +24,7 @@ from .jsonstream import object_members
 # a plain file name: no directory part, no control characters, not hidden
 _FILENAME = re.compile(r"[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*")  # fullmatch
 
-_URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
+_URL_SAFE = re.compile(r"[A-Za-z0-9._+!-]*")  # fullmatch
 
 # what Digest accepts for the two algorithms repodata gives, in the order preferred
 _HEX_LENGTH = (("sha256", 64), ("md5", 32))
@@ -55,7 +55,7 @@ class PackageRef(NamedTuple):
     def artifact(self, channel_url: str) -> Artifact:
         subdir, name, algorithm, hexdigest, size = self
         path = f"{subdir}/{name}"
-        if not _URL_SAFE.match(name):  # nearly every conda file name is already URL-safe
+        if not _URL_SAFE.fullmatch(name):  # nearly every conda file name is already URL-safe
             name = quote(name, safe="+!")
         digest = Digest(algorithm, hexdigest) if hexdigest else None
         # a conda file name never changes content; without a digest, keep what we have

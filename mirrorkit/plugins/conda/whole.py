@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ from .upstream import exists
 from .variants import COMPRESSED, CURRENT, OPTIONAL, REPODATA, decompressed_sha256, missing_from
 
 __all__ = ["WholeSubdir", "plan_channeldata"]
+
+# zstd, bz2 and sha256 release the GIL: a variant's check runs beside the parse
+_VARIANT_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="conda-variants")
 
 
 class WholeSubdir:
@@ -36,6 +41,8 @@ class WholeSubdir:
         self.fetched: dict[str, Path] = {}
         self.changed = False
         self._parsed: tuple[str, dict[str, str] | None] | None = None  # sha256, known
+        self._decompressed: dict[str, Future[str | None]] = {}  # variant -> its content's sha256
+        self._stop = threading.Event()  # the plan stopped: the checks are not needed
 
     async def fetch_index(self) -> None:
         """Fetch repodata.json and the variants upstream publishes (committed last)."""
@@ -47,6 +54,11 @@ class WholeSubdir:
             if await exists(ctx, url):
                 self.fetched[name] = await ctx.fetch(Artifact.index(f"{subdir}/{name}", url))
         self.changed = any(p != ctx.dest / subdir / name for name, p in self.fetched.items())
+        if self.changed:  # decompressed on the other core while repodata.json is parsed
+            self._decompressed = {
+                name: _VARIANT_CHECKS.submit(decompressed_sha256, name, self.fetched[name],
+                                             self._stop)
+                for name in COMPRESSED if name in self.fetched}
 
     def packages(self) -> Iterator[Artifact]:
         """The packages repodata lists (none when the core keeps them all unchanged)."""
@@ -77,6 +89,7 @@ class WholeSubdir:
                     known[filename] = ref.hexdigest
                 yield ref.artifact(channel)
         except BaseException:
+            self._stop.set()
             if writer is not None:
                 writer.discard()
             raise
@@ -88,7 +101,10 @@ class WholeSubdir:
     async def check(self) -> None:
         """After :meth:`packages`: fail the run if a fetched variant disagrees with it."""
         if self.changed and self._parsed is not None:
-            await _check_variants(self.ctx, self.subdir, self.fetched, *self._parsed)
+            decompressed = {name: await anyio.to_thread.run_sync(future.result)
+                            for name, future in self._decompressed.items()}
+            await _check_variants(self.ctx, self.subdir, self.fetched, decompressed,
+                                  *self._parsed)
 
 
 def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
@@ -114,19 +130,18 @@ def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
 
 
 async def _check_variants(ctx: PlanContext, subdir: str, fetched: dict[str, Path],
-                          repodata_sha256: str, known: dict[str, str] | None) -> None:
+                          decompressed: dict[str, str | None], repodata_sha256: str,
+                          known: dict[str, str] | None) -> None:
     """Fail the run (nothing committed) when a variant disagrees with repodata.json.
 
     Upstream rewrites its files one after another; a run that caught it halfway would
     otherwise serve a ``.zst`` that rattler reads and a ``.json`` that conda reads, each
     naming different packages.
     """
-    for name in COMPRESSED:
-        if name in fetched:
-            got = await anyio.to_thread.run_sync(decompressed_sha256, name, fetched[name])
-            if got != repodata_sha256:
-                ctx.fail(f"{subdir}/{name}", f"does not decompress to the {REPODATA} fetched "
-                         "in the same run (upstream was changing?); run again later")
+    for name, got in decompressed.items():
+        if got != repodata_sha256:
+            ctx.fail(f"{subdir}/{name}", f"does not decompress to the {REPODATA} fetched "
+                     "in the same run (upstream was changing?); run again later")
     if known is not None:
         try:
             stray = missing_from(_records(fetched[CURRENT]), known)
