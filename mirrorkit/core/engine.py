@@ -710,6 +710,9 @@ class MirrorRun:
             self.report.status = "ok"
 
 
+_DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+
+
 class _Sizes:
     """Sizes of files under ``root``, None for a missing one.
 
@@ -738,7 +741,7 @@ class _Sizes:
     def size(self, path: str) -> int | None:
         head, _, name = path.rpartition("/")
         try:
-            if head != self._dir:
+            if head != self._dir or not _DIR_FD:
                 self._close()
                 self._dir = head
                 return os.stat(os.path.join(self._root, path)).st_size
