@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .manifest import FileEntry, Manifest
 from .store import Link, Put, apply_changeset, build_changeset
-from .store.changeset import ancestors
+from .store.changeset import ancestors, directories
 
 if TYPE_CHECKING:
     from .engine import MirrorRun
@@ -49,7 +49,7 @@ def _stale(run: MirrorRun) -> list[str]:
     """
     now = time.time()
     grace = run.settings.prune_grace
-    new_dirs = {a for p in run.entries for a in ancestors(p)}
+    new_dirs = directories(run.entries)
     gone = []
     for path, entry in run.prev_files.items():
         if path in run.entries or path in run.failed:
@@ -86,8 +86,8 @@ def commit_snapshot(run: MirrorRun, run_id: str, store: Store) -> None:
     )
     changes = build_changeset(run.prev_files, manifest, puts, links=links, deletes=gone,
                               where=run.describe_dest())
-    if not (changed or run.prev is None or any(
-            run.prev_files.get(p) != e for p, e in run.entries.items())):
+    # dict equality: in C, and a kept entry is the previous one itself (identity first)
+    if not (changed or run.prev is None or run.entries != run.prev_files):
         changes.manifest = None  # nothing changed: the manifest (and snapshot id) stay
     removed = apply_changeset(changes, store)
     log.info("committed %d blobs and %d index files",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +36,8 @@ class EngineContext(PlanContext):
             raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
         return path
 
-    def keep_previous(self) -> bool:
-        return self._run.keep_previous()
+    def keep_previous(self, paths: Iterable[str] | None = None) -> bool:
+        return self._run.keep_previous(paths)
 
     def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
         art = self._run.planned.get(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifact import Kind
-from .paths import UnsafePathError, validate_relpath
+from .paths import UnsafePathError, all_normal, validate_relpath
 
 __all__ = [
     "FileEntry",
@@ -80,6 +80,8 @@ class FileEntry:
             raise ValueError("size is not a non-negative integer")
         if not isinstance(sha, str) or len(sha) != 64:
             raise ValueError("sha256 is not 64 hex characters")
+        if len(data) == 2:  # most entries: a blob with only these two
+            return cls(size, sha)
         return cls(
             size=size,
             sha256=sha,
@@ -129,11 +131,20 @@ class Manifest:
         if not isinstance(files_raw, dict):
             raise ManifestError(f"{where}: 'files' is not an object")
         files: dict[str, FileEntry] = {}
-        for path, raw in files_raw.items():
+        entry = FileEntry.from_json
+        if all_normal(files_raw):
+            # paths checked all at once when they are plain (nearly always): one by one,
+            # the checks cost as much as the rest of the load
             try:
-                files[validate_relpath(path)] = FileEntry.from_json(raw)
-            except (ValueError, UnsafePathError) as exc:
-                raise ManifestError(f"{where}: files[{path[:200]!r}]: {exc}") from None
+                files = {path: entry(raw) for path, raw in files_raw.items()}
+            except ValueError:
+                files = {}  # the loop below names the entry
+        if len(files) != len(files_raw):
+            for path, raw in files_raw.items():
+                try:
+                    files[validate_relpath(path)] = entry(raw)
+                except (ValueError, UnsafePathError) as exc:
+                    raise ManifestError(f"{where}: files[{path[:200]!r}]: {exc}") from None
         return cls(
             mirror=str(data.get("mirror") or ""),
             snapshot=data.get("snapshot"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -102,14 +102,21 @@ class PlanContext(abc.ABC):
         """
         self.log.debug("note: %s = %r", key, value)
 
-    def keep_previous(self) -> bool:
-        """Keep the previous snapshot as this run's whole plan, when every file is in place.
+    def keep_previous(self, paths: Iterable[str] | None = None) -> bool:
+        """Keep files of the previous snapshot as planned, when every one is in place.
 
         For a plugin that knows nothing changed upstream since the plan that made the
         previous snapshot (a serial that did not move): instead of yielding every artifact
         again, it asks the core to keep them all. True means done (each file was found with
         its recorded size; yield nothing more); False means plan as usual (a file is missing
         or changed on disk, a dry run, or a context that cannot do it).
+
+        With ``paths``, only those files are kept, and the plugin goes on planning the rest
+        (a conda subdir whose ``repodata.json`` did not change, beside one that did). The
+        plugin vouches that each file's entry in ``previous.files`` is what its index names
+        (digest and size); the core checks that each is in the previous snapshot, outside
+        its prune grace, not planned otherwise, and on disk with its recorded size. All or
+        nothing: False keeps none of them.
         """
         return False
 

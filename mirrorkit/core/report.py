@@ -72,3 +72,10 @@ class RunReport(BaseModel):
     changes: list[PlannedChange] = Field(default_factory=list)
     #: what happened to notifications and the metrics file, one line each
     notices: list[str] = Field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # short: asyncio formats the finished main task with its result (the reports) when
+        # ``anyio.run`` restores the SIGINT handler, and a plan of 400,000 changes spent
+        # seconds building a repr nobody reads
+        return (f"RunReport(mirror={self.mirror!r}, status={self.status!r}, "
+                f"files={self.files}, changes={len(self.changes)})")

@@ -26,6 +26,7 @@ __all__ = [
     "build_changeset",
     "check_path_set",
     "diff_files",
+    "directories",
     "path_conflict",
 ]
 
@@ -110,15 +111,34 @@ def path_conflict(path: str, files: Mapping[str, object] | set[str],
     return None
 
 
-def check_path_set(paths: Iterable[str], *, where: str) -> None:
-    """Raise :class:`PathConflict` (one line naming ``where``) if two paths cannot coexist."""
-    ordered = sorted(paths)
-    files = set(ordered)
-    for path in ordered:  # a parent sorts before its children: report the parent
-        for parent in ancestors(path):
-            if parent in files:
-                raise PathConflict(f"{where}: {parent} is both a file and the directory of "
-                                   f"{path}")
+def directories(paths: Iterable[str]) -> set[str]:
+    """Every parent directory of ``paths``.
+
+    Walks up from each distinct directory once, not from each path: a manifest of 400,000
+    files in a few directories costs one string search per file.
+    """
+    dirs: set[str] = set()
+    for parent in {p[:p.rfind("/")] for p in paths if "/" in p}:
+        while parent not in dirs:
+            dirs.add(parent)
+            cut = parent.rfind("/")
+            if cut < 0:
+                break
+            parent = parent[:cut]
+    return dirs
+
+
+def check_path_set(paths: Iterable[str], *, where: str, dirs: set[str] | None = None) -> None:
+    """Raise :class:`PathConflict` (one line naming ``where``) if two paths cannot coexist.
+
+    ``dirs``: the paths' :func:`directories`, when the caller has them already.
+    """
+    files = paths if isinstance(paths, Mapping | set | frozenset) else set(paths)
+    clash = [d for d in (directories(files) if dirs is None else dirs) if d in files]
+    if clash:  # name the first parent in sorted order, and the first file under it
+        parent = min(clash)
+        path = min(p for p in files if p.startswith(f"{parent}/"))
+        raise PathConflict(f"{where}: {parent} is both a file and the directory of {path}")
 
 
 def diff_files(new: Mapping[str, FileEntry], old: Mapping[str, FileEntry], *,
@@ -148,7 +168,8 @@ def build_changeset(
     that keep stale files for a grace period pass their own list). The new path set is
     checked first: a manifest naming ``x`` and ``x/y`` raises :class:`PathConflict`.
     """
-    check_path_set(manifest.files, where=where)
+    new_dirs = directories(manifest.files)
+    check_path_set(manifest.files, where=where, dirs=new_dirs)
     blobs: list[Put] = []
     indexes: list[Put] = []
     for put in sorted(puts, key=lambda p: p.path):
@@ -157,7 +178,6 @@ def build_changeset(
     waves = [list(group) for _, group in groupby(indexes, key=lambda p: p.entry.order)]
     link_list = sorted(links, key=lambda lk: lk.path)
     gone = sorted(deletes if deletes is not None else (p for p in old if p not in manifest.files))
-    new_dirs = {a for p in manifest.files for a in ancestors(p)}
     # an old file in the way of a new one: it names a new directory, or lies under a new file
     first = [p for p in gone
              if p in new_dirs or any(a in manifest.files for a in ancestors(p))]

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from .repodata import PackageRef
+from .repodata import PackageRef, new_ref
 
 __all__ = ["PlanCache"]
 
@@ -38,8 +38,8 @@ class PlanCache:
                 subdir = self.subdir
                 for line in fh:
                     name, algorithm, hexdigest, size = line.rstrip("\n").split("\t")
-                    refs.append(PackageRef(subdir, name, algorithm, hexdigest,
-                                           int(size) if size else None))
+                    refs.append(new_ref((subdir, name, algorithm, hexdigest,
+                                         int(size) if size else None)))
                 return refs
         except FileNotFoundError:
             return None

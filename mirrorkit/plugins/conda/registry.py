@@ -25,14 +25,17 @@ class Conda:
     async def plan(self, options: CondaOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
         # imported here: every mirrorkit command loads every plugin, only a conda run plans
         from .selective import plan_selective
-        from .whole import plan_channeldata, plan_whole_subdir
+        from .whole import WholeSubdir, plan_channeldata
 
         if options.packages:
             async for artifact in plan_selective(options, ctx):
                 yield artifact
             return
         for subdir in options.all_subdirs:
-            async for artifact in plan_whole_subdir(options, ctx, subdir):
+            whole = WholeSubdir(options, ctx, subdir)
+            await whole.fetch_index()
+            for artifact in whole.packages():
                 yield artifact
+            await whole.check()
         async for artifact in plan_channeldata(options, ctx):
             yield artifact

@@ -1,28 +1,35 @@
 """Reading ``repodata.json`` as a stream: one package record at a time, never the whole file.
 
 conda-forge's ``linux-64/repodata.json`` is over 200 MB; loaded with :mod:`json` it would
-take several GB of Python objects. ijson's C backend (yajl2_c) yields one record at a time
-from a file, so memory stays flat whatever the channel's size.
+take several GB of Python objects. :mod:`.jsonstream` yields one record at a time from a
+file, so memory stays flat whatever the channel's size; ijson reads the one small
+top-level value :func:`read_top_level` needs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import ijson
 
 from mirrorkit.api import Artifact, Digest, PlanError
 
+from .jsonstream import object_members
+
 # a plain file name: no directory part, no control characters, not hidden
-_FILENAME = re.compile(r"^[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$")
+_FILENAME = re.compile(r"[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*")  # fullmatch
 
-_URL_SAFE = re.compile(r"^[A-Za-z0-9._+!-]*$")
+_URL_SAFE = re.compile(r"[A-Za-z0-9._+!-]*")  # fullmatch
 
-__all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "read_top_level"]
+# what Digest accepts for the two algorithms repodata gives, in the order preferred
+_HEX_LENGTH = (("sha256", 64), ("md5", 32))
+
+__all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "new_ref", "read_top_level"]
 
 #: repodata's two package maps: ``.tar.bz2`` files and ``.conda`` files
 SECTIONS = {"packages": ".tar.bz2", "packages.conda": ".conda"}
@@ -46,58 +53,69 @@ class PackageRef(NamedTuple):
         return f"{self.subdir}/{self.filename}"
 
     def artifact(self, channel_url: str) -> Artifact:
-        name = self.filename
-        if not _URL_SAFE.match(name):  # nearly every conda file name is already URL-safe
+        subdir, name, algorithm, hexdigest, size = self
+        path = f"{subdir}/{name}"
+        if not _URL_SAFE.fullmatch(name):  # nearly every conda file name is already URL-safe
             name = quote(name, safe="+!")
-        url = f"{channel_url}/{self.subdir}/{name}"
-        digest = Digest(self.algorithm, self.hexdigest) if self.hexdigest else None
+        digest = Digest(algorithm, hexdigest) if hexdigest else None
         # a conda file name never changes content; without a digest, keep what we have
-        return Artifact(self.path, url=url, digest=digest, size=self.size,
+        return Artifact(path, f"{channel_url}/{subdir}/{name}", digest, size,
                         immutable=digest is None)
+
+
+# PackageRef's own __new__ is a Python function; a plan builds 400,000 of them
+new_ref: Callable[[tuple[str, str, str, str, int | None]], PackageRef] = partial(
+    tuple.__new__, PackageRef)
+
+
+def _is_hex(text: str, size: int) -> bool:
+    """``text`` is ``2 * size`` hex digits: ``bytes.fromhex`` skips spaces, so a text of
+    that length holding any gives fewer bytes (a regex took four times as long)."""
+    try:
+        return len(bytes.fromhex(text)) == size
+    except ValueError:
+        return False
 
 
 def package_ref(subdir: str, section: str, filename: Any, record: Any, where: str) -> PackageRef:
     """Check one record enough to fetch it safely; PlanError names the record otherwise."""
-    if not isinstance(filename, str) or not _FILENAME.match(filename) or not filename.endswith(
-            SECTIONS[section]):
-        raise PlanError(f"{where}: {section}[{str(filename)[:120]!r}] is not a "
-                        f"{SECTIONS[section]} file name")
+    ext = SECTIONS[section]
+    if not (isinstance(filename, str) and filename.endswith(ext) and _FILENAME.fullmatch(filename)):
+        raise PlanError(f"{where}: {section}[{str(filename)[:120]!r}] is not a {ext} file name")
     if not isinstance(record, dict):
         raise PlanError(f"{where}: {section}[{filename!r}] is not an object")
     size = record.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+    if size is not None and (type(size) is not int or size < 0):  # bool is no byte count
         raise PlanError(f"{where}: {section}[{filename!r}].size is not a byte count")
-    for algorithm in ("sha256", "md5"):
+    for algorithm, length in _HEX_LENGTH:
         value = record.get(algorithm)
         if value is None:
             continue
         hexdigest = value.lower() if isinstance(value, str) else value
-        try:
-            Digest(algorithm, hexdigest)
-        except ValueError as exc:
-            raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}") from None
-        return PackageRef(subdir, filename, algorithm, hexdigest, size)
-    return PackageRef(subdir, filename, "", "", size)
+        if not (isinstance(hexdigest, str) and len(hexdigest) == length
+                and _is_hex(hexdigest, length // 2)):
+            try:  # the digest's own check, for its message (inline above: 400,000 times)
+                Digest(algorithm, hexdigest)
+            except ValueError as exc:
+                raise PlanError(f"{where}: {section}[{filename!r}].{algorithm}: {exc}"
+                                ) from None
+        return new_ref((subdir, filename, algorithm, hexdigest, size))
+    return new_ref((subdir, filename, "", "", size))
 
 
 def iter_records(path: Path, where: str, hasher: Hasher | None = None,
                  ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(section, filename, record) for every package of a repodata file, streaming.
 
-    The file is read through once per section; ``hasher`` sees every byte of the first
-    read (the whole file: the parser reads to the end), so the caller gets the file's
-    digest without a separate pass.
+    One pass through the file, in its order; ``hasher`` sees every byte of it (the whole
+    file: the parser reads to the end), so the caller gets the file's digest without a
+    separate pass.
     """
-    for number, section in enumerate(SECTIONS):
-        with open(path, "rb") as fh:
-            source: IO[bytes] | _HashingReader = fh
-            if hasher is not None and number == 0:
-                source = _HashingReader(fh, hasher)
-            try:
-                for filename, record in ijson.kvitems(source, section, use_float=True):
-                    yield section, filename, record
-            except ijson.JSONError as exc:
-                raise PlanError(f"{where}: not valid JSON ({exc})") from None
+    with open(path, "rb") as fh:
+        try:
+            yield from object_members(fh, SECTIONS, hasher.update if hasher else None)
+        except ValueError as exc:  # JSONStreamError, or bytes that are not UTF-8
+            raise PlanError(f"{where}: not valid JSON ({exc})") from None
 
 
 def read_top_level(path: Path, key: str) -> Any:
@@ -111,16 +129,3 @@ def read_top_level(path: Path, key: str) -> Any:
 
 class Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
-
-
-class _HashingReader:
-    """A file reader that feeds everything read through it to a hasher."""
-
-    def __init__(self, fh: IO[bytes], hasher: Hasher) -> None:
-        self._fh = fh
-        self._hasher = hasher
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self._hasher.update(data)
-        return data

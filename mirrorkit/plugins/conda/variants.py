@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -51,14 +52,17 @@ _READERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
 }
 
 
-def decompressed_sha256(name: str, path: Path) -> str | None:
+def decompressed_sha256(name: str, path: Path, stop: threading.Event | None = None,
+                        ) -> str | None:
     """sha256 of the content of variant ``name`` stored at ``path``, streaming; None if it
-    does not decompress."""
+    does not decompress (or ``stop`` was set: the run no longer needs it)."""
     opener = _READERS[Path(name).suffix]
     h = hashlib.sha256()
     try:
         with open(path, "rb") as fh, opener(fh) as src:
             while chunk := src.read(_CHUNK):
+                if stop is not None and stop.is_set():
+                    return None
                 h.update(chunk)
     except Exception:  # zstandard.ZstdError, OSError, EOFError: all mean "not that format"
         return None

@@ -46,6 +46,41 @@ def test_noop_rerun_downloads_nothing(channel: Channel, tmp_path: Path) -> None:
     assert all("If-None-Match" in r.headers or "If-Modified-Since" in r.headers for r in gets)
 
 
+def test_noop_rerun_fetches_a_package_gone_from_disk(channel: Channel, tmp_path: Path) -> None:
+    dest = tmp_path / "m"
+    assert mirror(channel, dest).code == 0
+    victim = next(p for p in channel.packages if p.subdir == "linux-64")
+    (dest / victim.path).unlink()
+    channel.upstream.clear_log()
+    again = mirror(channel, dest)
+    assert again.code == 0, again.stderr
+    # repodata did not change, yet the package is not kept blindly: only it is fetched
+    assert again.json["downloaded"] == 1
+    assert [r.path for r in channel.upstream.requests(method="GET")
+            if r.path.rsplit("/", 1)[-1] not in {*INDEX, "channeldata.json"}] == [
+        f"/chan/{victim.path}"]
+    assert (dest / victim.path).read_bytes() == channel.upstream.files[
+        f"/chan/{victim.path}"].body
+
+
+def test_package_failed_under_allow_partial_is_fetched_next_time(
+        channel: Channel, tmp_path: Path) -> None:
+    dest = tmp_path / "m"
+    victim = next(p for p in channel.packages if p.subdir == "linux-64")
+    channel.upstream.fault(f"/chan/{victim.path}", "corrupt", times=10)
+    partial = mirror(channel, dest, "--allow-partial")
+    assert partial.json["status"] == "partial", partial.stderr
+    assert not (dest / victim.path).exists()
+    channel.upstream.faults.clear()
+    # the same repodata as last time: its packages are not all in the mirror, so the
+    # missing one is fetched
+    again = mirror(channel, dest)
+    assert again.code == 0, again.stderr
+    assert again.json["downloaded"] == 1
+    assert (dest / victim.path).read_bytes() == channel.upstream.files[
+        f"/chan/{victim.path}"].body
+
+
 def test_update_adds_and_prunes_after_the_new_repodata(channel: Channel, tmp_path: Path) -> None:
     dest = tmp_path / "m"
     assert mirror(channel, dest).code == 0
