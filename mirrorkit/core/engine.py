@@ -460,13 +460,7 @@ class MirrorRun:
         if other is None:
             if self._kept_unplanned:
                 return self._claim_beside_kept(art)
-            conflict = path_conflict(art.path, self.planned, self._planned_dirs)
-            if conflict is not None:
-                raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
-                                   f"{conflict}; nothing was changed")
-            self.planned[art.path] = art
-            self.observer.planned(art)
-            return True
+            return self._plan(art, path_conflict(art.path, self.planned, self._planned_dirs))
         same = (other.digest == art.digest and other.kind is art.kind
                 and (other.digest is not None or other.origin == art.origin))
         if not same:
@@ -488,6 +482,10 @@ class MirrorRun:
             parent = next((a for a in ancestors(art.path) if a in self._kept_unplanned), None)
             if parent is not None:
                 conflict = f"{parent} is both a file and the directory of {art.path}"
+        return self._plan(art, conflict)
+
+    def _plan(self, art: Artifact, conflict: str | None) -> bool:
+        """Add a newly claimed file to the plan, unless it clashes with a planned path."""
         if conflict is not None:
             raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
                                f"{conflict}; nothing was changed")

@@ -144,13 +144,8 @@ class _Text:
             # the careful way, for this member only
             member = self._key()
             yield member, self.value()
-            after_char = self.peek()
-            self.pos += 1
-            if after_char == "}":
+            if self._object_ends():
                 return
-            if after_char != ",":
-                self.pos -= 1
-                self.fail("expected ',' or '}'")
 
     def _key(self) -> str:
         """A member's key and its colon."""
@@ -168,13 +163,19 @@ class _Text:
             return
         while True:
             yield self._key()
-            after = self.peek()
-            self.pos += 1
-            if after == "}":
+            if self._object_ends():
                 return
-            if after != ",":
-                self.pos -= 1
-                self.fail("expected ',' or '}'")
+
+    def _object_ends(self) -> bool:
+        """Past the separator after a member: True at the object's ``}``, False at a ``,``."""
+        after = self.peek()
+        self.pos += 1
+        if after == "}":
+            return True
+        if after != ",":
+            self.pos -= 1
+            self.fail("expected ',' or '}'")
+        return False
 
     def skip(self) -> None:
         """Read past the next value, holding one member or element of it at a time."""
