@@ -8,7 +8,6 @@ snapshot served, and whatever it did commit is recorded so the next run can reus
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import errno
 import logging
@@ -37,7 +36,7 @@ from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state
 from .plugins import PluginHost
 from .redact import redact
 from .registry import FetchError
-from .report import ArtifactError, HostReport, RunReport
+from .report import ArtifactError, RunReport
 from .staging import Staging, clean_stale_staging
 from .store.changeset import PathConflict, ancestors, directories, path_conflict
 from .store.local import LocalStore, StoreRefused
@@ -285,8 +284,7 @@ class MirrorRun:
             try:
                 await self._plan_and_fetch_with(plugin, options, work_dir)
             finally:
-                self.report.hosts = [HostReport(**dataclasses.asdict(h))
-                                     for h in dl.transport.limits.stats()]
+                self.report.hosts = dl.transport.limits.stats()
                 for h in self.report.hosts:
                     log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
                              h.host, h.requests, h.refusals,

@@ -10,9 +10,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mirrorkit.core.report import HostReport
 from mirrorkit.core.transport import TransportSettings
 from mirrorkit.core.transport.client import Transport
-from mirrorkit.core.transport.limits import START, HostStats
+from mirrorkit.core.transport.limits import START
 from tests.support.cli import run_cli
 from tests.support.static_list import publish, run_args
 from tests.support.upstream import Handler, Upstream
@@ -53,8 +54,8 @@ class Capacity:
 
 
 def fetch_many(urls: list[str], *, per_host: int | None = None,
-               settings: TransportSettings = SETTINGS) -> list[HostStats]:
-    async def go() -> list[HostStats]:
+               settings: TransportSettings = SETTINGS) -> list[HostReport]:
+    async def go() -> list[HostReport]:
         async with Transport(settings, per_host=per_host) as t:
             async with anyio.create_task_group() as tg:
                 for url in urls:
@@ -103,7 +104,7 @@ def test_retry_after_pauses_that_host_only(upstream: Upstream) -> None:
         fast = Capacity(other, "/g/", cap=100, latency=0.01)
         finished: dict[str, float] = {}
 
-        async def go() -> list[HostStats]:
+        async def go() -> list[HostReport]:
             started = time.monotonic()
             async with Transport(SETTINGS) as t:
                 async def get(url: str) -> None:

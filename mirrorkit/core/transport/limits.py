@@ -29,9 +29,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from dataclasses import dataclass
 
-__all__ = ["GlobalLimit", "HostLimit", "HostStats", "Limits"]
+from ..report import HostReport
+
+__all__ = ["GlobalLimit", "HostLimit", "Limits"]
 
 #: adaptive limits start here (slow start doubles it per round trip)
 START = 8
@@ -45,19 +46,6 @@ PROBE_INTERVAL = 2.0
 #: a smoothed time-to-first-byte this many times the lowest seen means a queue upstream
 LATENCY_FACTOR = 3.0
 LATENCY_SLACK = 0.05  # seconds: loopback latencies of a few ms vary by more than 3x
-
-
-@dataclass(slots=True)
-class HostStats:
-    """What the run found out about one host (the report's ``hosts`` entries)."""
-
-    host: str
-    limit: int
-    pinned: bool
-    max_limit: int
-    requests: int
-    refusals: int
-    paused_s: float
 
 
 class HostLimit:
@@ -186,8 +174,8 @@ class HostLimit:
             self.limit = min(self.ceiling, self.limit + step)
         self.max_limit = max(self.max_limit, int(self.limit))
 
-    def stats(self) -> HostStats:
-        return HostStats(host=self.host, limit=int(self.limit), pinned=self.pinned,
+    def stats(self) -> HostReport:
+        return HostReport(host=self.host, limit=int(self.limit), pinned=self.pinned,
                          max_limit=self.max_limit, requests=self.requests,
                          refusals=self.refusals, paused_s=round(self._paused_total, 3))
 
@@ -225,5 +213,5 @@ class Limits:
                                                         ceiling=self._ceiling)
         return limit
 
-    def stats(self) -> list[HostStats]:
+    def stats(self) -> list[HostReport]:
         return [h.stats() for h in self._by_origin.values()]
