@@ -286,13 +286,13 @@ def run_mirror_for_test(
     registers extra plugin modules or objects beside the installed ones (a plugin under
     test that is not installed). Fast retries by default, so a fault test takes no time.
     """
-    from .core.pipeline import mirror_from_options, run_mirror_sync
-    from .core.plugins import load_plugins
+    import anyio
 
-    host = load_plugins(*plugins)
-    mirror = mirror_from_options(registry, host=host, dest=dest,
-                                 settings={**FAST_RETRIES, **(settings or {})}, **options)
-    return run_mirror_sync(mirror, host=host, dry_run=dry_run)
+    async def main() -> RunReport:
+        return await run_mirror_async(registry, dest, plugins=plugins, settings=settings,
+                                      dry_run=dry_run, **options)
+
+    return anyio.run(main)
 
 
 async def run_mirror_async(
