@@ -288,7 +288,10 @@ def measure_json(cmd: list[str]) -> tuple[float, float, float, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------ nginx
-NGINX_CONF = """\
+#: What every benchmark's nginx shares (a ``str.format`` template, like the rest): one worker
+#: in the foreground with the echo module, no access log, long keep-alive. A scenario's
+#: template goes on with its own ``http`` directives and servers, and closes the block.
+NGINX_HEAD = """\
 load_module {echo_module};
 user root;
 worker_processes 1;
@@ -299,13 +302,16 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     sendfile on;
-    tcp_nopush on;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
+    client_body_temp_path {run}/tmp;
+"""
+
+NGINX_CONF = NGINX_HEAD + """\
+    tcp_nopush on;
     # cached descriptors stay open: keep them under the 20,000 files a process may open
     open_file_cache max=16000 inactive=60s;
     default_type application/octet-stream;
-    client_body_temp_path {run}/tmp;
     server {{
         listen 127.0.0.1:{port};
         root {root};

@@ -42,6 +42,7 @@ sys.path.insert(0, str(HERE))
 from _harness import (  # noqa: E402
     ARIA2_TUNING,
     ECHO_MODULE,
+    NGINX_HEAD,
     PYTHON,
     Measurement,
     free_port,
@@ -56,22 +57,9 @@ TAG = "arm64_sequoia"
 TOKEN = "bench-registry-token"
 BOTTLE_SIZE = 20_000
 
-NGINX_CONF = """\
-load_module {echo_module};
-user root;
-worker_processes 1;
-daemon off;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
+NGINX_CONF = NGINX_HEAD + """\
     tcp_nopush on;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
     default_type application/octet-stream;
-    client_body_temp_path {run}/tmp;
     limit_conn_zone $server_port zone=cdncap:1m;
     # the registry and API host
     server {{

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     ECHO_MODULE,
+    NGINX_HEAD,
     Measurement,
     ensure_debian_packages,
     free_port,
@@ -56,21 +57,8 @@ from _harness import (
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 BANDERSNATCH = "bandersnatch>=8,<9"
 
-NGINX_CONF = """\
-load_module {echo_module};
-user root;
-worker_processes 1;
-daemon off;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
+NGINX_CONF = NGINX_HEAD + """\
     open_file_cache max=16000 inactive=60s;
-    client_body_temp_path {run}/tmp;
     types {{ {json_type} v1_json; text/html html; }}
     default_type application/octet-stream;
     # the page a client asked for by Accept: PEP 691 JSON, else PEP 503 HTML
