@@ -55,19 +55,22 @@ class ApiPlanner:
         def api_file(name: str) -> Artifact:
             return Artifact.index(f"api/{name}", f"{base}/{name}", order=API_ORDER)
 
+        def per_tag_files(tags: list[str]) -> list[Artifact]:
+            return ([api_file(n) for n in OTHER_FILES]
+                    + [api_file(internal_path(t)) for t in tags])
+
         where = f"{base}/{FORMULA_FILE}"
         # with the tags given, every API file is asked for at once; without, the formula
         # list comes first, because it says which tags there are
-        early = ([api_file(n) for n in (FORMULA_FILE, *OTHER_FILES)]
-                 + [api_file(internal_path(t)) for t in dict.fromkeys(opts.tags)]
-                 if opts.tags else [api_file(FORMULA_FILE)])
-        files = await fetch_all(ctx, early)
+        given = list(dict.fromkeys(opts.tags))
+        files = await fetch_all(ctx, [api_file(FORMULA_FILE),
+                                      *(per_tag_files(given) if given else [])])
         formula_file = files[f"api/{FORMULA_FILE}"]
         cache = SelectionCache.load(ctx.work_dir)
         shas = {f"api/{FORMULA_FILE}": await in_thread(
             partial(file_sha256, ctx, f"api/{FORMULA_FILE}", formula_file))}
-        if opts.tags:
-            state.tags = list(dict.fromkeys(opts.tags))
+        if given:
+            state.tags = given
         elif cache.formula_sha256 == shas[f"api/{FORMULA_FILE}"] and cache.tags:
             state.tags = cache.tags
         else:
@@ -77,9 +80,8 @@ class ApiPlanner:
             raise PlanError(f"{where}: no formula has a bottle, and no --tag was given")
         ctx.log.info("homebrew: tags %s", ", ".join(state.tags))
 
-        if not opts.tags:
-            files |= await fetch_all(ctx, [api_file(n) for n in OTHER_FILES]
-                                     + [api_file(internal_path(t)) for t in state.tags])
+        if not given:
+            files |= await fetch_all(ctx, per_tag_files(state.tags))
         for rel, path in files.items():
             if rel == f"api/{FORMULA_FILE}":
                 continue
