@@ -412,8 +412,11 @@ class MirrorRun:
                 return
             child = min(p for p in kept if p.startswith(f"{parent}/"))
             conflict = f"{parent} is both a file and the directory of {child}"
-        raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
-                           f"{conflict}; nothing was changed")
+        raise self._conflict(conflict)
+
+    def _conflict(self, conflict: str) -> PathConflict:
+        return PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
+                            f"{conflict}; nothing was changed")
 
     def _previous_in_place(self, paths: Iterable[str]) -> dict[str, FileEntry] | None:
         """The previous entries of ``paths`` when every one of them can be kept, else None."""
@@ -485,8 +488,7 @@ class MirrorRun:
     def _plan(self, art: Artifact, conflict: str | None) -> bool:
         """Add a newly claimed file to the plan, unless it clashes with a planned path."""
         if conflict is not None:
-            raise PathConflict(f"{self.describe_dest()}: the plan cannot be mirrored: "
-                               f"{conflict}; nothing was changed")
+            raise self._conflict(conflict)
         self.planned[art.path] = art
         self.observer.planned(art)
         return True
