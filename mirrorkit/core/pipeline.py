@@ -180,7 +180,8 @@ async def run_mirror(
     from .engine import MirrorRun  # the HTTP stack: only once something runs
 
     host = host or load_plugins()
-    check_destination(Path(mirror.dest), create=not dry_run)
+    if mirror.dest_url is None:  # an s3:// dest has no local tree to create or check
+        check_destination(Path(mirror.dest), create=not dry_run)
     run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer, command=command)
     with fewer_full_collections():  # the plan stays alive to the end: walk it less often
         report = await run.run()

@@ -69,10 +69,10 @@ def test_run_into_a_bucket_serves_a_readable_tree_with_indexes_after_blobs(
     allow_anonymous_reads(s3_logged, bucket)
     before = sorted(p.name for p in tmp_path.iterdir())
     res = run_cli(*run_args(upstream, s3_dest(f"s3://{bucket}/mirror"), "--json"),
-                  env=s3_logged.env())
+                  env=s3_logged.env(), cwd=tmp_path)
     assert res.code == 0, res.stderr
     assert res.json["status"] == "ok" and res.json["dest"] == f"s3://{bucket}/mirror"
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no local tree anywhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no local tree, not even in cwd
     assert_served_tree(s3_logged, bucket, "mirror", files)
     index_after_blobs(s3_logged, bucket, "mirror/index.json")
     state = json.loads(read_over_http(s3_logged, bucket, "mirror/.mirrorkit/published.json"))
