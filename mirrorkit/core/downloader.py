@@ -39,6 +39,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    #: the verified body, when the caller asked for small bodies in memory (nothing written)
+    body: tuple[bytes, ...] | None = None
 
     @property
     def mtime(self) -> float | None:
@@ -90,8 +92,13 @@ class Downloader:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        hold_up_to: int = 0,
     ) -> FetchResult:
-        """Stream ``artifact`` into ``target``, verified. Raises :class:`FetchError`."""
+        """Stream ``artifact`` into ``target``, verified. Raises :class:`FetchError`.
+
+        A body of at most ``hold_up_to`` bytes is not written: it comes back verified in
+        :attr:`FetchResult.body`, for a caller that writes it off the event loop.
+        """
         assert artifact.url is not None
         headers = dict(artifact.headers)
         if etag:
@@ -100,7 +107,8 @@ class Downloader:
             headers["If-Modified-Since"] = last_modified
         try:
             return await with_retries(self.settings, artifact.url,
-                                      lambda: self._download_once(artifact, target, headers))
+                                      lambda: self._download_once(artifact, target, headers,
+                                                                  hold_up_to))
         except (Retryable, Permanent) as exc:
             target.unlink(missing_ok=True)
             raise FetchError(artifact.path, artifact.url, describe(exc)) from None
@@ -109,7 +117,7 @@ class Downloader:
             raise
 
     async def _download_once(
-        self, artifact: Artifact, target: Path, headers: dict[str, str]
+        self, artifact: Artifact, target: Path, headers: dict[str, str], hold_up_to: int
     ) -> FetchResult:
         assert artifact.url is not None
         expected = artifact.digest
@@ -133,6 +141,7 @@ class Downloader:
                 other = expected.hasher(artifact.size)
             count = 0
             sink = _BodySink(target, [sha] if other is None else [sha, other])
+            held: tuple[bytes, ...] | None = None
             try:
                 batch: list[bytes] = []
                 batched = 0
@@ -151,6 +160,9 @@ class Downloader:
                     self._on_bytes(len(chunk))
                 if sink.opened:
                     await anyio.to_thread.run_sync(sink.finish, batch)
+                elif count <= hold_up_to:  # hashed here, written by the caller's thread
+                    sink.hash(batch)
+                    held = tuple(batch)
                 else:  # a body smaller than one batch: cheaper inline than on a thread
                     sink.finish(batch)
             finally:
@@ -172,6 +184,7 @@ class Downloader:
                 size=count,
                 etag=resp.headers.get("ETag"),
                 last_modified=resp.headers.get("Last-Modified"),
+                body=held,
             )
 
 
@@ -192,7 +205,8 @@ class _BodySink:
     A large body's batches go to worker threads (the first one opens the file): hashlib and
     writes release the GIL, so hashing and writing overlap with receiving on the event loop.
     A body smaller than one batch is written inline on completion, one open-write-close,
-    which costs less than a trip to a thread.
+    which costs less than a trip to a thread of its own; or, when the caller holds it, only
+    hashed here and written later with others on the caller's thread.
     """
 
     def __init__(self, target: Path, hashers: list[Hasher]) -> None:
@@ -205,6 +219,12 @@ class _BodySink:
             self._fh = open(self._target, "wb")  # noqa: SIM115 (closed by close())
         for data in chunks:  # no joining: that would be one more copy, holding the GIL
             self._fh.write(data)
+            for h in self._hashers:
+                h.update(data)
+
+    def hash(self, chunks: list[bytes]) -> None:
+        """Hash a body that is kept in memory instead of written here."""
+        for data in chunks:
             for h in self._hashers:
                 h.update(data)
 

@@ -8,6 +8,10 @@ Homebrew tag's first mirror (885 files, 1,300 new directories). Here they are qu
 done a batch at a time on one worker thread (the system calls release the GIL), so the
 event loop keeps receiving while the disk work runs on the second core.
 
+A small downloaded body can come here still in memory (``Pending.body``): the thread then
+writes it too, so the event loop does no file system call for it at all. The bytes held
+this way are bounded (:data:`HOLD_LIMIT`); past it, bodies are written inline as before.
+
 Batches run one after the other (one thread: the directory checks of
 :class:`~.store.safefs.SafeTree` are not made for two writers). A reader that needs a queued
 file waits for its batch, which it starts if it is still filling; the last batch is
@@ -26,10 +30,14 @@ import anyio.to_thread
 
 from .manifest import FileEntry
 
-__all__ = ["BATCH", "EarlyCommits", "Pending"]
+__all__ = ["BATCH", "HOLD_BODY", "HOLD_LIMIT", "EarlyCommits", "Pending"]
 
 #: files per batch: about 10 ms of disk work per trip to the thread
 BATCH = 32
+#: bodies up to this size may wait in memory for the thread to write them
+HOLD_BODY = 256 * 1024
+#: at most this many bytes of bodies wait in memory at once (a slow disk holds back)
+HOLD_LIMIT = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -38,20 +46,23 @@ class Pending:
     tmp: Path
     entry: FileEntry
     mtime: float | None
+    #: the verified bytes, not yet written to ``tmp`` (the thread writes them first)
+    body: tuple[bytes, ...] | None = None
 
 
 class EarlyCommits:
     """Queues new files and renames them into place a batch at a time, off the event loop.
 
-    ``rename(tmp, path, mtime)`` does one file's work (on the worker thread); ``done`` is
-    called on the event loop for each file of a finished batch, with the ``OSError`` that
-    stopped it or None.
+    ``commit(item)`` does one file's work (on the worker thread: write a held body, then
+    rename); ``done`` is called on the event loop for each file of a finished batch, with
+    the ``OSError`` that stopped it or None.
     """
 
-    def __init__(self, rename: Callable[[Path, str, float | None], None],
+    def __init__(self, commit: Callable[[Pending], None],
                  done: Callable[[Pending, OSError | None], None]) -> None:
-        self._rename = rename
+        self._commit_one = commit
         self._done = done
+        self.held = 0  # bytes of bodies queued in memory
         self._batch: list[Pending] = []
         self._event: anyio.Event | None = None
         self._waiting: dict[str, anyio.Event] = {}
@@ -66,6 +77,8 @@ class EarlyCommits:
         if self._event is None:
             self._event = anyio.Event()
         self._batch.append(item)
+        if item.body is not None:
+            self.held += item.entry.size
         self._waiting[item.path] = self._event
         if len(self._batch) >= BATCH:
             self._flush()
@@ -109,13 +122,16 @@ class EarlyCommits:
         finally:
             for item in batch:
                 self._waiting.pop(item.path, None)
+                if item.body is not None:
+                    self.held -= item.entry.size
+                    item.body = None
             event.set()
 
     def _rename_all(self, batch: list[Pending]) -> list[OSError | None]:
         errors: list[OSError | None] = []
         for item in batch:
             try:
-                self._rename(item.tmp, item.path, item.mtime)
+                self._commit_one(item)
                 errors.append(None)
             except OSError as exc:
                 errors.append(exc)

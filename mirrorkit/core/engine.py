@@ -29,8 +29,8 @@ from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
 from .downloader import Downloader, FetchResult
-from .early_commit import EarlyCommits, Pending
-from .fileops import copy_hashing, hash_file
+from .early_commit import HOLD_BODY, HOLD_LIMIT, EarlyCommits, Pending
+from .fileops import copy_hashing, hash_file, write_chunks
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
 from .plugins import PluginHost
@@ -168,8 +168,9 @@ class MirrorRun:
         self._seq = 0
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         self._in_progress: dict[str, anyio.Event] = {}
-        self._early = EarlyCommits(lambda tmp, path, mtime: self.staging.commit(tmp, path, mtime),
-                                   self._early_done)
+        self._early = EarlyCommits(
+            lambda item: self.staging.commit(item.tmp, item.path, item.mtime, item.body),
+            self._early_done)
 
     # ----------------------------------------------------------------- public
     async def run(self) -> RunReport:
@@ -595,11 +596,14 @@ class MirrorRun:
         tmp = self.staging.new_path()
         has_prev_file = prev is not None and (self._remote is not None
                                               or _size_on_disk(final) == prev.size)
+        early = self._goes_early(art, final)
         result = await self.downloader.download(
             art,
             tmp,
             etag=prev.etag if conditional and prev and has_prev_file else None,
             last_modified=prev.last_modified if conditional and prev and has_prev_file else None,
+            # a small new file is written by the early commits' thread, not on the loop
+            hold_up_to=HOLD_BODY if early else 0,
         )
         if result.not_modified:
             assert prev is not None
@@ -610,7 +614,7 @@ class MirrorRun:
             tmp.unlink(missing_ok=True)  # upstream sent the same bytes again: nothing changed
             return self._keep(art, entry)
         self.report.downloaded += 1
-        self._stage(art, tmp, entry, result.mtime, final)
+        self._stage(art, tmp, entry, result.mtime, final, early, result.body)
         return "downloaded"
 
     def _would_download(self, art: Artifact) -> str:
@@ -635,23 +639,38 @@ class MirrorRun:
             order=art.order,
         )
 
+    def _goes_early(self, art: Artifact, final: Path) -> bool:
+        """Whether a verified file can go into place at once (:mod:`.early_commit`): a new
+        path that nothing names yet, in a local tree, in a run that commits."""
+        return not (self.dry_run or art.kind is Kind.INDEX or self._remote is not None
+                    or art.path in self.prev_files or os.path.lexists(final)
+                    or any(a in self.prev_files for a in ancestors(art.path)))
+
     def _stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None,
-               final: Path) -> None:
+               final: Path, early: bool | None = None,
+               body: tuple[bytes, ...] | None = None) -> None:
+        """Record a verified file; ``body``: its bytes when not yet written to ``tmp``."""
         self._seq += 1
-        staged = _Staged(art, tmp, entry, mtime, self._seq)
         self.readable[art.path] = tmp
+        if early is None:
+            early = self._goes_early(art, final)
+        if body is not None and (not early or self._early.held >= HOLD_LIMIT):
+            write_chunks(tmp, body)  # enough bytes wait in memory already (a slow disk)
+            body = None
+        if early:  # into place now, off the event loop
+            self._early.queue(Pending(art.path, tmp, entry, mtime, body))
+            self.entries[art.path] = entry
+            return
         if self.dry_run:
             self.entries[art.path] = entry  # what plan lists: the size it would commit
             return
+        staged = _Staged(art, tmp, entry, mtime, self._seq)
         if art.kind is Kind.INDEX:
             self.staged_index.append(staged)
-        elif (self._remote is not None or art.path in self.prev_files or os.path.lexists(final)
-              or any(a in self.prev_files for a in ancestors(art.path))):
+        else:
             # replaces a file, or needs the name of one (a file becoming a directory):
             # committed in order with the rest of the changeset
             self.deferred_blobs.append(staged)
-        else:  # a new path nothing names yet: into place now, off the event loop
-            self._early.queue(Pending(art.path, tmp, entry, mtime))
         self.entries[art.path] = entry
 
     async def _adopt_existing(self, art: Artifact, final: Path) -> FileEntry | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .digest import new_hasher
 
-__all__ = ["copy_hashing", "hash_file", "set_mtime"]
+__all__ = ["copy_hashing", "hash_file", "set_mtime", "write_chunks"]
 
 
 def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = None) -> str:
@@ -23,6 +23,12 @@ def hash_file(path: Path | str, algorithm: str = "sha256", size: int | None = No
 def set_mtime(path: Path | str, mtime: float | None) -> None:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
+
+
+def write_chunks(path: Path | str, chunks: tuple[bytes, ...] | list[bytes]) -> None:
+    with open(path, "wb") as fh:
+        for data in chunks:
+            fh.write(data)
 
 
 def copy_hashing(src: Path, dst: Path, other_algorithm: str | None) -> tuple[str, str | None]:

@@ -10,7 +10,7 @@ import itertools
 import shutil
 from pathlib import Path
 
-from .fileops import set_mtime
+from .fileops import set_mtime, write_chunks
 from .manifest import state_dir
 from .store.safefs import SafeTree
 
@@ -52,8 +52,14 @@ class Staging:
     def new_path(self) -> Path:
         return self.dir / f"{next(self._names)}.part"
 
-    def commit(self, tmp: Path, relpath: str, mtime: float | None = None) -> None:
-        """Rename a verified file into place (never through a symlink inside the mirror)."""
+    def commit(self, tmp: Path, relpath: str, mtime: float | None = None,
+               body: tuple[bytes, ...] | None = None) -> None:
+        """Rename a verified file into place (never through a symlink inside the mirror).
+
+        ``body``: the verified bytes, still to be written to ``tmp`` first.
+        """
+        if body is not None:
+            write_chunks(tmp, body)
         set_mtime(tmp, mtime)
         self.tree.replace(tmp, relpath)
 

@@ -168,3 +168,35 @@ async def test_fetch_of_a_file_yielded_but_not_started_waits_for_it(
     assert (tmp_path / "m/data/first.bin").read_bytes() == body
     assert (tmp_path / "m/data/second.bin").read_bytes() == body
     assert len(upstream.requests("/f.bin")) == 2  # one per file, the first not fetched twice
+
+
+async def test_small_new_files_wait_in_memory_within_the_bound(
+        upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small new bodies are written by the early commits' thread; the bytes waiting in
+    memory stay under the bound, and past it bodies are written at once: either way every
+    file lands whole."""
+    from mirrorkit.core import early_commit, engine
+
+    files = {f"p/{i:03d}/f.bin": bytes([i % 251]) * (3000 + i) for i in range(150)}
+    publish(upstream, files)
+    limit = 40_000
+    monkeypatch.setattr(engine, "HOLD_LIMIT", limit)
+    peak = [0, 0]  # most bytes held at once, bodies that came held
+    queue = early_commit.EarlyCommits.queue
+
+    def watch(self: early_commit.EarlyCommits, item: early_commit.Pending) -> None:
+        queue(self, item)
+        peak[0] = max(peak[0], self.held)
+        peak[1] += item.body is not None
+
+    monkeypatch.setattr(early_commit.EarlyCommits, "queue", watch)
+    host = load_plugins()
+    dest = tmp_path / "m"
+    report = await run_mirror(_mirror(upstream, dest, host, settings={"concurrency": 32}),
+                              host=host)
+    assert report.status == "ok", report.errors
+    assert 0 < peak[1] < len(files)  # some held, some written at once past the bound
+    assert peak[0] < limit + max(map(len, files.values()))
+    tree = mirror_tree(dest)
+    assert {p: tree[p] for p in files} == {
+        p: hashlib.sha256(b).hexdigest() for p, b in files.items()}
