@@ -50,14 +50,19 @@ class SafeTree:
                 if cur in self._dirs:
                     continue
                 full = os.path.join(self.root, cur)
+                if create:  # a new tree's directories cost one call each, not two
+                    try:
+                        os.mkdir(full)
+                        self._dirs.add(cur)
+                        continue
+                    except FileExistsError:
+                        pass  # a directory, or a link or file in the way: checked below
                 try:
                     st = os.lstat(full)
                 except FileNotFoundError:
                     if not create:
                         return None
-                    os.mkdir(full)
-                    self._dirs.add(cur)
-                    continue
+                    raise  # gone between mkdir and lstat: a concurrent writer, refuse
                 if stat.S_ISLNK(st.st_mode):
                     raise UnsafeDestination(
                         f"{full} is a symbolic link; mirrorkit does not write through links "
