@@ -29,7 +29,7 @@ from .core.sizes import format_size
 
 if TYPE_CHECKING:
     from .core.engine import RunObserver
-    from .core.report import RunReport
+    from .core.report import ArtifactError, RunReport
     from .core.verify import VerifyResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -177,15 +177,38 @@ def _plan_table(report: RunReport) -> list[str]:
     return lines
 
 
+FAILURE_LINES = 50
+#: more files than this failing for the same reason are said in one line
+SAME_REASON = 3
+
+
+def _failure_lines(errors: list[ArtifactError]) -> list[str]:
+    """One line per failed file, or one per reason shared by many (a server down, a 404
+    for a whole directory): 2,400 lines of one refused connection hid what happened."""
+    by_reason: dict[str, list[ArtifactError]] = {}
+    for err in errors:
+        by_reason.setdefault(err.error, []).append(err)
+    lines = []
+    for reason, errs in by_reason.items():
+        if len(errs) > SAME_REASON:
+            where = f" from {errs[0].url}" if errs[0].url else ""
+            lines.append(f"mirrorkit: failed: {len(errs)} files: {reason} (the first: "
+                         f"{errs[0].path}{where}; every one with --json)")
+            continue
+        for err in errs:
+            where = f" ({err.url})" if err.url else ""
+            lines.append(f"mirrorkit: failed: {err.path}: {err.error}{where}")
+    if len(lines) > FAILURE_LINES:
+        lines[FAILURE_LINES:] = [f"mirrorkit: ... and {len(lines) - FAILURE_LINES} more "
+                                 "failures (see --json)"]
+    return lines
+
+
 def _print_report(report: RunReport, *, as_json: bool) -> None:
     from .core.redact import redact
 
-    for err in report.errors[:50]:
-        where = f" ({err.url})" if err.url else ""
-        click.echo(redact(f"mirrorkit: failed: {err.path}: {err.error}{where}"), err=True)
-    if len(report.errors) > 50:
-        click.echo(f"mirrorkit: ... and {len(report.errors) - 50} more failures "
-                   "(see --json)", err=True)
+    for line in _failure_lines(report.errors):
+        click.echo(redact(line), err=True)
     for key, value in report.sinks.items():
         click.echo(f"mirrorkit: sink {key}: {value}", err=True)
     for line in report.notices:

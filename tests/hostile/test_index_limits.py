@@ -4,6 +4,7 @@ with one clear line, the previous snapshot untouched and the lock released."""
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import time
 from pathlib import Path
@@ -120,3 +121,31 @@ def test_a_mute_upstream_is_reported_on_stderr_while_waiting(upstream: Upstream,
         assert "attempt 1, next try in" in res.stderr
     finally:
         mute.close()
+
+
+def test_a_file_host_that_refuses_connections_fails_soon_in_one_line(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """A stopped server: each file is tried twice, not after every backoff of its retries,
+    and the many identical failures are said in one line."""
+    publish(upstream, GOOD)
+    dest = tmp_path / "mirror"
+    assert run_cli(*run_args(upstream, dest)).code == 0
+    before = snapshot(dest)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: every connection is refused
+    entries = [{"path": f"pool/f{i}.bin", "url": f"http://127.0.0.1:{port}/f{i}.bin",
+                "sha256": "0" * 64, "size": 10} for i in range(40)]
+    upstream.add(INDEX, json.dumps(entries).encode(), last_modified=1.8e9)
+    started = time.monotonic()
+    res = run_cli("run", "static-list", "--index-url", upstream.url + INDEX,
+                  "--dest", str(dest), "--concurrency", "4", "--backoff-initial", "0.5",
+                  "--backoff-max", "30")
+    took = time.monotonic() - started
+    assert took < 20, took  # five retries each, backoff included, took over a minute
+    assert res.code == 1
+    failed = [ln for ln in res.stderr.splitlines() if ln.startswith("mirrorkit: failed:")]
+    assert len(failed) == 1, res.stderr
+    assert "40 files: connection error" in failed[0] and f"127.0.0.1:{port}" in failed[0]
+    assert snapshot(dest) == before

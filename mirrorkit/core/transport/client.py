@@ -301,6 +301,9 @@ def _request_error(exc: BaseException) -> Retryable | Permanent | None:
         return Retryable(f"timed out ({type(exc).__name__})", refused=True, silent=True)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unknown host, no route
+        return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}",
+                         refused=True, unreachable=True)
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError
                   | aiohttp.ClientOSError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}",

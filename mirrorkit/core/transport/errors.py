@@ -15,7 +15,8 @@ class Retryable(Exception):
     """Connection errors, timeouts, 5xx, 429, truncated or wrong bodies."""
 
     def __init__(self, reason: str, retry_after: float | None = None, *,
-                 refused: bool = False, silent: bool = False) -> None:
+                 refused: bool = False, silent: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
@@ -23,6 +24,8 @@ class Retryable(Exception):
         self.refused = refused
         #: nothing arrived in time (a timeout, a drip): said on stderr, tried fewer times
         self.silent = silent
+        #: no connection could be opened (refused, unknown host): tried fewer times too
+        self.unreachable = unreachable
 
 
 class Permanent(Exception):
