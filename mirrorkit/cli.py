@@ -179,28 +179,30 @@ def _plan_table(report: RunReport) -> list[str]:
 
 FAILURE_LINES = 50
 #: more files than this failing for the same reason are said in one line
-SAME_REASON = 3
+GROUP_OVER = 3
 
 
 def _failure_lines(errors: list[ArtifactError]) -> list[str]:
-    """One line per failed file, or one per reason shared by many (a server down, a 404
-    for a whole directory): 2,400 lines of one refused connection hid what happened."""
+    """One line per reason shared by many files (a server down, a 404 for a whole
+    directory), largest first, then one per other failed file, at most FAILURE_LINES:
+    2,400 lines of one refused connection hid what happened."""
     by_reason: dict[str, list[ArtifactError]] = {}
     for err in errors:
         by_reason.setdefault(err.error, []).append(err)
-    lines = []
-    for reason, errs in by_reason.items():
-        if len(errs) > SAME_REASON:
+    shown: list[tuple[str, int]] = []  # (line, files it stands for)
+    for errs in sorted(by_reason.values(), key=len, reverse=True):
+        if len(errs) > GROUP_OVER:
             where = f" from {errs[0].url}" if errs[0].url else ""
-            lines.append(f"mirrorkit: failed: {len(errs)} files: {reason} (the first: "
-                         f"{errs[0].path}{where}; every one with --json)")
-            continue
-        for err in errs:
+            shown.append((f"mirrorkit: failed: {len(errs)} files: {errs[0].error} (the "
+                          f"first: {errs[0].path}{where}; every one with --json)", len(errs)))
+    for err in errors:
+        if len(by_reason[err.error]) <= GROUP_OVER:
             where = f" ({err.url})" if err.url else ""
-            lines.append(f"mirrorkit: failed: {err.path}: {err.error}{where}")
-    if len(lines) > FAILURE_LINES:
-        lines[FAILURE_LINES:] = [f"mirrorkit: ... and {len(lines) - FAILURE_LINES} more "
-                                 "failures (see --json)"]
+            shown.append((f"mirrorkit: failed: {err.path}: {err.error}{where}", 1))
+    lines = [line for line, _ in shown[:FAILURE_LINES]]
+    hidden = sum(files for _, files in shown[FAILURE_LINES:])
+    if hidden:
+        lines.append(f"mirrorkit: ... and {hidden} more failed files (every one with --json)")
     return lines
 
 

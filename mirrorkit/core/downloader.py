@@ -160,7 +160,7 @@ class Downloader:
                     self._on_bytes(len(chunk))
                 if sink.opened:
                     await anyio.to_thread.run_sync(sink.finish, batch)
-                elif count <= hold_up_to:  # hashed here, written by the caller's thread
+                elif hold_up_to and count <= hold_up_to:  # written by the caller's thread
                     sink.hash(batch)
                     held = tuple(batch)
                 else:  # a body smaller than one batch: cheaper inline than on a thread

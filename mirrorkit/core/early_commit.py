@@ -36,7 +36,8 @@ __all__ = ["BATCH", "HOLD_BODY", "HOLD_LIMIT", "EarlyCommits", "Pending"]
 BATCH = 32
 #: bodies up to this size may wait in memory for the thread to write them
 HOLD_BODY = 256 * 1024
-#: at most this many bytes of bodies wait in memory at once (a slow disk holds back)
+#: bodies wait in memory only while fewer bytes than this do (past it, as when the disk is
+#: slower than the network, they are written at once on the event loop)
 HOLD_LIMIT = 32 * 1024 * 1024
 
 
@@ -115,7 +116,7 @@ class EarlyCommits:
     async def _commit(self, batch: list[Pending], event: anyio.Event) -> None:
         try:
             # shielded until the thread is done, so every rename it made is recorded
-            errors = await anyio.to_thread.run_sync(self._rename_all, batch,
+            errors = await anyio.to_thread.run_sync(self._commit_all, batch,
                                                     limiter=self._thread)
             for item, error in zip(batch, errors, strict=True):
                 self._done(item, error)
@@ -127,7 +128,7 @@ class EarlyCommits:
                     item.body = None
             event.set()
 
-    def _rename_all(self, batch: list[Pending]) -> list[OSError | None]:
+    def _commit_all(self, batch: list[Pending]) -> list[OSError | None]:
         errors: list[OSError | None] = []
         for item in batch:
             try:

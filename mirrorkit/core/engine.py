@@ -608,13 +608,22 @@ class MirrorRun:
         if result.not_modified:
             assert prev is not None
             return self._keep(art, prev)
+        body = result.body
+        if body is not None and self._early.held >= HOLD_LIMIT:
+            # enough bytes wait in memory already (a slow disk): this one is written now
+            try:
+                write_chunks(tmp, body)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            body = None
         entry = self._entry_for(art, result)
         self.report.bytes_downloaded += result.size
         if conditional and prev is not None and has_prev_file and prev.sha256 == entry.sha256:
             tmp.unlink(missing_ok=True)  # upstream sent the same bytes again: nothing changed
             return self._keep(art, entry)
         self.report.downloaded += 1
-        self._stage(art, tmp, entry, result.mtime, final, early, result.body)
+        self._stage(art, tmp, entry, result.mtime, final, early, body)
         return "downloaded"
 
     def _would_download(self, art: Artifact) -> str:
@@ -649,14 +658,13 @@ class MirrorRun:
     def _stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None,
                final: Path, early: bool | None = None,
                body: tuple[bytes, ...] | None = None) -> None:
-        """Record a verified file; ``body``: its bytes when not yet written to ``tmp``."""
+        """Record a verified file; ``body``: its bytes, not yet written to ``tmp`` (only for
+        a file that goes into place early: the early commits' thread writes it)."""
         self._seq += 1
         self.readable[art.path] = tmp
         if early is None:
             early = self._goes_early(art, final)
-        if body is not None and (not early or self._early.held >= HOLD_LIMIT):
-            write_chunks(tmp, body)  # enough bytes wait in memory already (a slow disk)
-            body = None
+        assert body is None or early
         if early:  # into place now, off the event loop
             self._early.queue(Pending(art.path, tmp, entry, mtime, body))
             self.entries[art.path] = entry

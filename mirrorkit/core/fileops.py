@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .digest import new_hasher
@@ -25,7 +26,8 @@ def set_mtime(path: Path | str, mtime: float | None) -> None:
         os.utime(path, (mtime, mtime))
 
 
-def write_chunks(path: Path | str, chunks: tuple[bytes, ...] | list[bytes]) -> None:
+def write_chunks(path: Path | str, chunks: Iterable[bytes]) -> None:
+    """Write a body kept as received (joining the chunks would copy it once more)."""
     with open(path, "wb") as fh:
         for data in chunks:
             fh.write(data)

@@ -151,3 +151,30 @@ def test_proxy_is_chosen_for_each_url_of_a_redirect(upstream: Upstream, tmp_path
     fetch(art, tmp_path / "out")
     assert upstream.requests("/r")  # the first hop went direct
     assert upstream.requests("http://mirror.invalid/f")  # the second through the proxy
+
+
+def test_a_held_body_comes_back_verified_and_unwritten_only_when_asked(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """A caller that writes small bodies elsewhere gets them in memory, verified, even after
+    a retry; without asking (an empty body included) the file is written as always."""
+    body = b"wheel" * 2000
+    upstream.add("/w", body)
+    upstream.add("/empty", b"")
+    upstream.fault("/w", "truncate", times=1)
+    settings = TransportSettings(retries=2, backoff_initial=0.01, backoff_max=0.02)
+    held = Artifact.blob("w", upstream.url + "/w", sha256=hashlib.sha256(body).hexdigest())
+    empty = Artifact.blob("e", upstream.url + "/empty", sha256=hashlib.sha256(b"").hexdigest())
+
+    async def go() -> tuple[bytes | None, bool, bool]:
+        async with Downloader(settings) as dl:
+            got = await dl.download(held, tmp_path / "held", hold_up_to=64 * 1024)
+            plain = await dl.download(empty, tmp_path / "empty")
+            big = await dl.download(held, tmp_path / "big", hold_up_to=100)
+        return (b"".join(got.body) if got.body is not None else None,
+                plain.body is None and (tmp_path / "empty").read_bytes() == b"",
+                big.body is None and (tmp_path / "big").read_bytes() == body)
+
+    data, empty_written, big_written = anyio.run(go)
+    assert data == body and not (tmp_path / "held").exists()
+    assert len(upstream.requests("/w")) == 3  # the truncated try, then two whole ones
+    assert empty_written and big_written

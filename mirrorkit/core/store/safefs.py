@@ -6,7 +6,8 @@ unlink under it would change files outside the mirror. So each parent directory 
 is checked with ``lstat`` (a link is refused, never followed) before the first write under
 it, and created as a real directory when missing. Directories already checked are
 remembered for the life of the object (one run, one import), which keeps this to one
-``lstat`` per directory, not per file.
+``lstat`` per directory, not per file; under a directory just made, the new ones below it
+cost a ``mkdir`` alone (they cannot be links yet).
 """
 
 from __future__ import annotations
@@ -45,24 +46,28 @@ class SafeTree:
         cut = relpath.rfind("/")
         if cut > 0 and relpath[:cut] not in self._dirs:
             cur = ""
+            made = False  # a parent was just made: the parts under it cannot exist yet
             for part in relpath[:cut].split("/"):
                 cur = f"{cur}/{part}" if cur else part
                 if cur in self._dirs:
                     continue
                 full = os.path.join(self.root, cur)
-                if create:  # a new tree's directories cost one call each, not two
+                if made:  # one call, not an lstat then a mkdir
                     try:
                         os.mkdir(full)
                         self._dirs.add(cur)
                         continue
                     except FileExistsError:
-                        pass  # a directory, or a link or file in the way: checked below
+                        pass  # made meanwhile by someone else: checked below
                 try:
                     st = os.lstat(full)
                 except FileNotFoundError:
                     if not create:
                         return None
-                    raise  # gone between mkdir and lstat: a concurrent writer, refuse
+                    os.mkdir(full)
+                    self._dirs.add(cur)
+                    made = True
+                    continue
                 if stat.S_ISLNK(st.st_mode):
                     raise UnsafeDestination(
                         f"{full} is a symbolic link; mirrorkit does not write through links "

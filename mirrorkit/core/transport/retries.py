@@ -17,11 +17,9 @@ __all__ = ["describe", "with_retries"]
 
 log = logging.getLogger("mirrorkit.download")
 _T = TypeVar("_T")
-#: tries of one request that may end with nothing arriving in time, or with no connection:
-#: an upstream that accepts connections and never answers fails after two timeouts (about
-#: 2 x ``timeout``), one that refuses them after two refusals, not after every retry (2,400
-#: files from a stopped server took 154 s of backoff), so a mute or unreachable upstream
-#: ends a run in well under a minute
+#: tries of one request that may end with nothing arriving in time: an upstream that accepts
+#: connections and never answers fails after two timeouts (about 2 x ``timeout``), not after
+#: every retry, so a mute or unreachable upstream ends a run in well under a minute
 SILENT_TRIES = 2
 
 
@@ -96,11 +94,11 @@ async def with_retries(settings: TransportSettings, url: str,
         if settings.retries == 0:
             raise
         first = exc
-    silent = [first.silent or first.unreachable]
+    silent = [first.silent]
 
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        silent.append(isinstance(exc, Retryable) and (exc.silent or exc.unreachable))
+        silent.append(isinstance(exc, Retryable) and exc.silent)
         return state.attempt_number >= settings.retries or sum(silent) >= SILENT_TRIES
 
     wait = _WaitRetryAfterOrBackoff(settings, done=1)
