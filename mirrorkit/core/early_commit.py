@@ -38,7 +38,7 @@ BATCH = 32
 HOLD_BODY = 256 * 1024
 #: bodies wait in memory only while fewer bytes than this do (past it, as when the disk is
 #: slower than the network, they are written at once on the event loop)
-HOLD_LIMIT = 32 * 1024 * 1024
+HOLD_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
