@@ -3,6 +3,7 @@ with one clear line, the previous snapshot untouched and the lock released."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -151,4 +152,40 @@ def test_a_file_host_that_refuses_connections_is_given_up_on_soon(
     assert all(f"127.0.0.1:{port}" in ln and " files: connection error" in ln for ln in failed)
     assert sum(int(ln.split()[2]) for ln in failed) == 40
     assert "not tried again" in failed[0] and "opened no connection for 2s" in failed[0]
+    assert snapshot(dest) == before
+
+
+def test_a_file_host_that_never_accepts_a_connection_is_given_up_on_soon(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """Connections that time out (the host's accept queue is full, as a firewall that drops
+    them looks): after one connect timeout of that, the host's other files fail at once
+    instead of each waiting out two timeouts."""
+    publish(upstream, GOOD)
+    dest = tmp_path / "mirror"
+    assert run_cli(*run_args(upstream, dest)).code == 0
+    before = snapshot(dest)
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    queued = [socket.socket() for _ in range(4)]
+    try:
+        for sock in queued:  # fill the accept queue: later connections get no answer
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):  # it stays half open, as meant
+                sock.connect(("127.0.0.1", port))
+        entries = [{"path": f"pool/f{i}.bin", "url": f"http://127.0.0.1:{port}/f{i}.bin",
+                    "sha256": "0" * 64, "size": 10} for i in range(40)]
+        upstream.add(INDEX, json.dumps(entries).encode(), last_modified=1.8e9)
+        started = time.monotonic()
+        res = run_cli("run", "static-list", "--index-url", upstream.url + INDEX,
+                      "--dest", str(dest), "--concurrency", "4", "--timeout", "1",
+                      "--backoff-initial", "0.1", "--backoff-max", "0.2")
+        took = time.monotonic() - started
+    finally:
+        for sock in [*queued, full]:
+            sock.close()
+    assert took < 12, took  # two timeouts for each file, four at a time: over 20 s
+    assert res.code == 1
+    assert "opened no connection for 1s" in res.stderr, res.stderr
     assert snapshot(dest) == before

@@ -177,7 +177,7 @@ class Transport:
                 if err is None:
                     raise
                 if isinstance(err, Retryable) and err.unreachable:
-                    self._refused_by(hop_origin, sent, err)
+                    self._refused_by(hop_origin, err)
                 raise err from None
             if self._refusing:
                 self._refusing.pop(hop_origin, None)  # it answers again
@@ -216,13 +216,18 @@ class Transport:
             return
         raise Permanent("too many redirects")
 
-    def _refused_by(self, origin: str, sent: float, err: Retryable) -> None:
+    def _refused_by(self, origin: str, err: Retryable) -> None:
         """A host that opened no connection for ``connect_timeout`` seconds is given up on:
         its files fail at once instead of each spending its retries' backoff (a stopped
-        server behind 2,400 files took 154 s). A restart shorter than that is retried."""
-        since = self._refusing.setdefault(origin, sent)
+        server behind 2,400 files took 154 s). A restart shorter than that is retried.
+
+        The streak starts at the first failure seen, not when that request was sent: a
+        connect that timed out on a host answering other requests meanwhile is no streak.
+        """
+        now = time.monotonic()
+        since = self._refusing.setdefault(origin, now)
         window = self.settings.connect_timeout
-        if time.monotonic() - since >= window:
+        if now - since >= window:
             self._given_up[origin] = (f"{err.reason} (not tried again: {origin} opened no "
                                       f"connection for {window:g}s)")
 
@@ -319,7 +324,8 @@ def _request_error(exc: BaseException) -> Retryable | Permanent | None:
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
         return Permanent(f"invalid URL: {exc}")
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from it too
-        return Retryable(f"timed out ({type(exc).__name__})", refused=True, silent=True)
+        return Retryable(f"timed out ({type(exc).__name__})", refused=True, silent=True,
+                         unreachable=isinstance(exc, aiohttp.ConnectionTimeoutError))
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}")
     if isinstance(exc, aiohttp.ClientConnectorError) and _no_such_server(exc):
