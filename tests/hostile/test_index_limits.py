@@ -11,20 +11,38 @@ import time
 from pathlib import Path
 
 from tests.hostile.harness import snapshot
-from tests.support.cli import run_cli
+from tests.support.cli import Result, run_cli
 from tests.support.static_list import INDEX, publish, run_args
 from tests.support.upstream import Handler, Upstream
 
 GOOD = {"pool/a.bin": b"a" * 1000}
 
 
-def _mirror_then_serve(upstream: Upstream, tmp_path: Path, route: object) -> tuple[Path, dict]:
+def _mirrored(upstream: Upstream, tmp_path: Path) -> Path:
+    """A mirror of GOOD, made by a first run that went through."""
     publish(upstream, GOOD)
     dest = tmp_path / "mirror"
     first = run_cli(*run_args(upstream, dest))
     assert first.code == 0, first.stderr
+    return dest
+
+
+def _mirror_then_serve(upstream: Upstream, tmp_path: Path, route: object) -> tuple[Path, dict]:
+    dest = _mirrored(upstream, tmp_path)
     upstream.route(INDEX, route)  # type: ignore[arg-type]
     return dest, snapshot(dest)
+
+
+def _run_files_on(upstream: Upstream, dest: Path, port: int,
+                  *flags: str) -> tuple[Result, float]:
+    """Publish an index of 40 files on ``port`` of loopback and run against it, timed."""
+    entries = [{"path": f"pool/f{i}.bin", "url": f"http://127.0.0.1:{port}/f{i}.bin",
+                "sha256": "0" * 64, "size": 10} for i in range(40)]
+    upstream.add(INDEX, json.dumps(entries).encode(), last_modified=1.8e9)
+    started = time.monotonic()
+    res = run_cli("run", "static-list", "--index-url", upstream.url + INDEX,
+                  "--dest", str(dest), "--concurrency", "4", *flags)
+    return res, time.monotonic() - started
 
 
 def _assert_refused_and_unchanged(res: object, dest: Path, before: dict, *words: str,
@@ -129,22 +147,14 @@ def test_a_file_host_that_refuses_connections_is_given_up_on_soon(
     """A stopped server: once it has refused connections for the connect timeout, its
     remaining files fail at once instead of each spending its retries' backoff, and the
     identical failures are said in a line per reason."""
-    publish(upstream, GOOD)
-    dest = tmp_path / "mirror"
-    assert run_cli(*run_args(upstream, dest)).code == 0
+    dest = _mirrored(upstream, tmp_path)
     before = snapshot(dest)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there: every connection is refused
-    entries = [{"path": f"pool/f{i}.bin", "url": f"http://127.0.0.1:{port}/f{i}.bin",
-                "sha256": "0" * 64, "size": 10} for i in range(40)]
-    upstream.add(INDEX, json.dumps(entries).encode(), last_modified=1.8e9)
-    started = time.monotonic()
-    res = run_cli("run", "static-list", "--index-url", upstream.url + INDEX,
-                  "--dest", str(dest), "--concurrency", "4", "--backoff-initial", "0.5",
-                  "--backoff-max", "30", "--timeout", "2")
-    took = time.monotonic() - started
+    res, took = _run_files_on(upstream, dest, port, "--backoff-initial", "0.5",
+                              "--backoff-max", "30", "--timeout", "2")
     assert took < 25, took  # every file's five retries and their backoff: over a minute
     assert res.code == 1
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("mirrorkit: failed:")]
@@ -160,9 +170,7 @@ def test_a_file_host_that_never_accepts_a_connection_is_given_up_on_soon(
     """Connections that time out (the host's accept queue is full, as a firewall that drops
     them looks): after one connect timeout of that, the host's other files fail at once
     instead of each waiting out two timeouts."""
-    publish(upstream, GOOD)
-    dest = tmp_path / "mirror"
-    assert run_cli(*run_args(upstream, dest)).code == 0
+    dest = _mirrored(upstream, tmp_path)
     before = snapshot(dest)
     full = socket.socket()
     full.bind(("127.0.0.1", 0))
@@ -174,14 +182,8 @@ def test_a_file_host_that_never_accepts_a_connection_is_given_up_on_soon(
             sock.setblocking(False)
             with contextlib.suppress(BlockingIOError):  # it stays half open, as meant
                 sock.connect(("127.0.0.1", port))
-        entries = [{"path": f"pool/f{i}.bin", "url": f"http://127.0.0.1:{port}/f{i}.bin",
-                    "sha256": "0" * 64, "size": 10} for i in range(40)]
-        upstream.add(INDEX, json.dumps(entries).encode(), last_modified=1.8e9)
-        started = time.monotonic()
-        res = run_cli("run", "static-list", "--index-url", upstream.url + INDEX,
-                      "--dest", str(dest), "--concurrency", "4", "--timeout", "1",
-                      "--backoff-initial", "0.1", "--backoff-max", "0.2")
-        took = time.monotonic() - started
+        res, took = _run_files_on(upstream, dest, port, "--timeout", "1",
+                                  "--backoff-initial", "0.1", "--backoff-max", "0.2")
     finally:
         for sock in [*queued, full]:
             sock.close()
