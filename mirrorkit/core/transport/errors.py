@@ -24,7 +24,8 @@ class Retryable(Exception):
         self.refused = refused
         #: nothing arrived in time (a timeout, a drip): said on stderr, tried fewer times
         self.silent = silent
-        #: no connection could be opened (refused, unknown host): tried fewer times too
+        #: no connection could be opened (refused, no route, unknown host, connect timeout):
+        #: a host that opens none for the connect timeout is given up on (``Transport``)
         self.unreachable = unreachable
 
 
