@@ -219,11 +219,10 @@ class _BodySink:
             self._fh = open(self._target, "wb")  # noqa: SIM115 (closed by close())
         for data in chunks:  # no joining: that would be one more copy, holding the GIL
             self._fh.write(data)
-            for h in self._hashers:
-                h.update(data)
+        self.hash(chunks)
 
     def hash(self, chunks: list[bytes]) -> None:
-        """Hash a body that is kept in memory instead of written here."""
+        """Hash chunks (alone: for a body kept in memory instead of written here)."""
         for data in chunks:
             for h in self._hashers:
                 h.update(data)
