@@ -99,6 +99,74 @@ def test_oci_bearer_asks_one_token_per_repository_and_keeps_it_off_the_cdn(
                                          for r in cdn.requests("/blob"))
 
 
+def scoped_registry(api: Upstream, *, grants: int) -> None:
+    """A registry whose tokens name the repositories they were granted for: at most
+    ``grants`` of the scopes a token request lists."""
+
+    def token(req: Handler) -> bool:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
+        repos = [s.split(":")[1] for s in query["scope"]][:grants]
+        req.send_body(200, json.dumps({"token": "tok:" + ",".join(repos)}).encode())
+        return True
+
+    def v2(req: Handler) -> bool:
+        repo = req.path.split("/v2/", 1)[1].split("/manifests/")[0]
+        granted = req.headers.get("Authorization", "").removeprefix("Bearer tok:").split(",")
+        if repo not in granted:
+            req.send_body(401, b"", {"WWW-Authenticate": f'Bearer realm="{api.url}/token",'
+                                     f'service="reg",scope="repository:{repo}:pull"'})
+        else:
+            req.send_body(200, repo.encode())
+        return True
+
+    api.route("/token", token)
+    api.route("/v2/", v2)
+
+
+def _pull_expected(upstream: Upstream, repos: list[str]) -> list[bytes]:
+    auth = OCIBearerAuth()
+    urls = [f"{upstream.url}/v2/{repo}/manifests/1" for repo in repos]
+    auth.expect(urls)
+
+    async def job(t: Transport) -> list[bytes]:
+        out: list[bytes] = []
+
+        async def get(url: str) -> None:
+            out.append((await t.request(url, auth=auth)).content)
+
+        await get(urls[0])  # the registry challenges once: its realm is known from then on
+        async with anyio.create_task_group() as tg:
+            for url in urls[1:]:
+                tg.start_soon(get, url)
+        return out
+
+    return run(job)
+
+
+def test_expected_repositories_share_token_requests(upstream: Upstream) -> None:
+    scoped_registry(upstream, grants=100)
+    repos = [f"homebrew/core/f{i}" for i in range(70)]
+    assert sorted(_pull_expected(upstream, repos)) == sorted(r.encode() for r in repos)
+    scopes = [urllib.parse.parse_qs(urllib.parse.urlsplit(r.path).query)["scope"]
+              for r in upstream.requests("/token")]
+    # 70 repositories, at most SCOPES_PER_TOKEN (32) per token request: 3 requests, not 70
+    assert sorted(len(s) for s in scopes) == [6, 32, 32]
+    assert sorted(x for s in scopes for x in s) == sorted(f"repository:{r}:pull" for r in repos)
+    # only the first request met a 401; the others went out with their token
+    assert len(upstream.requests("/v2/")) == 71
+
+
+def test_a_token_granted_for_fewer_repositories_is_completed_per_repository(
+        upstream: Upstream) -> None:
+    scoped_registry(upstream, grants=1)  # a registry that honours only the first scope
+    repos = [f"homebrew/core/f{i}" for i in range(10)]
+    assert sorted(_pull_expected(upstream, repos)) == sorted(r.encode() for r in repos)
+    # the nine repositories the shared token did not cover were challenged and each
+    # answered alone: one token request each, as many as without sharing
+    assert len(upstream.requests("/token")) == len(repos)
+    assert len(upstream.requests("/v2/")) == 2 * len(repos)
+
+
 def test_a_refused_token_leaves_the_401(upstream: Upstream) -> None:
     def v2(req: Handler) -> bool:
         req.send_body(401, b"", {"WWW-Authenticate": f'Bearer realm="{upstream.url}/token"'})

@@ -123,6 +123,8 @@ class BottlePlanner:
             def failed(exc: FetchError) -> None:
                 log.debug("manifest not fetched: %s", exc)  # the engine reports it
 
+            # their tokens asked for together, not one request per repository
+            state.auth.expect(a.url for a in reread if a.url is not None)
             files = await fetch_all(ctx, reread, on_error=failed)
             for path, file in files.items():
                 check = partial(self._check, path, by_manifest[path], file, coverage)
