@@ -43,3 +43,17 @@ def test_untrusted_certificate_is_refused_and_ca_bundle_trusts_it(
     trusted = run_cli(*run_args(upstream, dest, "--ca-bundle", ca_file, "--json"))
     assert trusted.code == 0, trusted.stderr
     assert (dest / "a.bin").read_bytes() == b"x" * 5000
+
+
+def test_the_default_store_is_the_systems_and_honours_ssl_cert_file(
+    tls_upstream: tuple[Upstream, Path], tmp_path: Path
+) -> None:
+    """Without ``--ca-bundle``, https requests trust the default store, which an operator
+    can point at a private CA with ``SSL_CERT_FILE`` (the transport builds that store
+    itself, when the first https request needs it)."""
+    upstream, ca_file = tls_upstream
+    publish(upstream, {"a.bin": b"y" * 3000})
+    dest = tmp_path / "mirror"
+    trusted = run_cli(*run_args(upstream, dest, "--json"), env={"SSL_CERT_FILE": str(ca_file)})
+    assert trusted.code == 0, trusted.stderr
+    assert (dest / "a.bin").read_bytes() == b"y" * 3000
