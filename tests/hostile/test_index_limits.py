@@ -149,19 +149,26 @@ def test_a_file_host_that_refuses_connections_is_given_up_on_soon(
     identical failures are said in a line per reason."""
     dest = _mirrored(upstream, tmp_path)
     before = snapshot(dest)
+    # bound but not listening: every connection is refused, and no other test's server
+    # can take the port meanwhile (a closed socket's port was reused by one, once)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
-    closed.close()  # nothing listens there: every connection is refused
-    res, took = _run_files_on(upstream, dest, port, "--backoff-initial", "0.5",
-                              "--backoff-max", "30", "--timeout", "2")
+    try:
+        res, took = _run_files_on(upstream, dest, port, "--backoff-initial", "0.5",
+                                  "--backoff-max", "30", "--timeout", "2")
+    finally:
+        closed.close()
     assert took < 25, took  # every file's five retries and their backoff: over a minute
     assert res.code == 1
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("mirrorkit: failed:")]
-    assert 1 <= len(failed) <= 2, res.stderr  # refused; then given up on (not tried)
-    assert all(f"127.0.0.1:{port}" in ln and " files: connection error" in ln for ln in failed)
-    assert sum(int(ln.split()[2]) for ln in failed) == 40
-    assert "not tried again" in failed[0] and "opened no connection for 2s" in failed[0]
+    # a line per reason (refused; given up on, not tried), not one per file; up to three
+    # files refused before the host was given up on are named one by one
+    assert 1 <= len(failed) <= 5, res.stderr
+    assert all(f"127.0.0.1:{port}" in ln and "connection error" in ln for ln in failed)
+    assert sum(int(ln.split()[2]) if " files: " in ln else 1 for ln in failed) == 40
+    assert any("not tried again" in ln and "opened no connection for 2s" in ln
+               for ln in failed)
     assert snapshot(dest) == before
 
 
