@@ -21,8 +21,8 @@ import anyio
 
 from .response import Response
 
-__all__ = ["ANONYMOUS_TOKEN", "SCOPES_PER_TOKEN", "Ask", "Auth", "BasicAuth", "OCIBearerAuth",
-           "parse_bearer_challenge"]
+__all__ = ["ANONYMOUS_TOKEN", "SCOPES_PER_TOKEN", "TOKENS_AHEAD", "Ask", "Auth", "BasicAuth",
+           "OCIBearerAuth", "parse_bearer_challenge"]
 
 log = logging.getLogger("mirrorkit.auth")
 
@@ -119,6 +119,9 @@ def _pull_scope(key: str) -> str:
 #: client repeat ``scope``; 32 pull scopes keep the request line near 2 KB, far below the
 #: 8 KB that servers commonly accept.
 SCOPES_PER_TOKEN = 32
+#: Token requests for expected repositories made side by side (8 x 32 repositories): more
+#: would ask for tokens that may expire (Docker Hub's last five minutes) before their use.
+TOKENS_AHEAD = 8
 
 
 class OCIBearerAuth:
@@ -202,28 +205,67 @@ class OCIBearerAuth:
 
     async def _ask_token(self, key: str, realm: tuple[str, str | None], scope: str | None,
                          ask: Ask, *, batch: bool) -> str | None:
-        """One token request for ``key`` (and, batching, for expected repositories)."""
-        keys, scopes = [key], [scope] if scope else []
+        """A token for ``key``; batching, the expected repositories' tokens come too.
+
+        Those are asked at once, :data:`SCOPES_PER_TOKEN` per request and up to
+        :data:`TOKENS_AHEAD` requests side by side, so that the requests that follow find
+        their tokens ready instead of each batch's first one waiting a round trip.
+        """
+        first: list[tuple[str, str | None]] = [(key, scope)]
+        ahead: list[list[tuple[str, str | None]]] = []
         if batch:
             expected = self._expected.get(_origin(key), {})
             expected.pop(key, None)
-            while expected and len(keys) < SCOPES_PER_TOKEN:
+            group = first
+            while expected:
                 other = next(iter(expected))
+                if other in self._tokens or other in self._asking:
+                    del expected[other]
+                    continue
+                if len(group) >= SCOPES_PER_TOKEN:
+                    if len(ahead) >= TOKENS_AHEAD:
+                        break  # the rest when these are used: tokens expire
+                    group = []
+                    ahead.append(group)
                 del expected[other]
-                if other not in self._tokens and other not in self._asking:
-                    keys.append(other)
-                    scopes.append(_pull_scope(other))
+                group.append((other, _pull_scope(other)))
+        if not ahead:
+            return await self._ask_for(first, realm, ask)
+        error: Exception | None = None
+        token = None
+        async with anyio.create_task_group() as tg:
+            for group in ahead:
+                tg.start_soon(self._ask_ahead, group, realm, ask)
+            try:
+                token = await self._ask_for(first, realm, ask)
+            except Exception as exc:  # raised as itself, not in an exception group
+                error = exc
+        if error is not None:
+            raise error
+        return token
+
+    async def _ask_ahead(self, group: list[tuple[str, str | None]],
+                         realm: tuple[str, str | None], ask: Ask) -> None:
+        try:
+            await self._ask_for(group, realm, ask)
+        except Exception as exc:  # a guess: a 401, if it comes, is answered as usual
+            log.debug("registry token ahead of time not given: %s", exc)
+
+    async def _ask_for(self, group: list[tuple[str, str | None]],
+                       realm: tuple[str, str | None], ask: Ask) -> str | None:
+        """One token request for the repositories of ``group`` (key, scope)."""
         done = anyio.Event()
-        for k in keys:
+        for k, _ in group:
             self._asking[k] = done
         try:
+            scopes = [scope for _, scope in group if scope]
             token = self._read_token(await ask(_token_url(realm[0], realm[1], scopes)))
             if token is not None:
-                for k in keys:
+                for k, _ in group:
                     self._tokens[k] = token
             return token
         finally:
-            for k in keys:
+            for k, _ in group:
                 if self._asking.get(k) is done:
                     del self._asking[k]
             done.set()
