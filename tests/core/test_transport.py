@@ -154,6 +154,10 @@ def test_expected_repositories_share_token_requests(upstream: Upstream) -> None:
     assert sorted(x for s in scopes for x in s) == sorted(f"repository:{r}:pull" for r in repos)
     # only the first request met a 401; the others went out with their token
     assert len(upstream.requests("/v2/")) == 71
+    # the three token requests went out side by side while the first request was answered,
+    # before any other request: none of those waited for its token
+    kinds = ["token" if r.path.startswith("/token") else "v2" for r in upstream.log]
+    assert kinds[:5] == ["v2", "token", "token", "token", "v2"]
 
 
 def test_a_token_granted_for_fewer_repositories_is_completed_per_repository(
