@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -18,10 +17,12 @@ import anyio
 
 from .artifact import Artifact, Kind
 from .digest import Digest, Hasher
+from .fetch_result import NOT_MODIFIED, FetchResult
 from .registry import FetchError
+from .report import HostReport
 from .transport import Auth, Response, TransportSettings
 from .transport.client import Transport
-from .transport.errors import Permanent, Retryable, http_date_to_epoch, raise_for_status
+from .transport.errors import Permanent, Retryable, raise_for_status
 from .transport.retries import describe, with_retries
 
 __all__ = ["NOT_MODIFIED", "Downloader", "FetchResult"]
@@ -30,24 +31,6 @@ __all__ = ["NOT_MODIFIED", "Downloader", "FetchResult"]
 # file writes release the GIL), so a large download uses a second core while the event loop
 # keeps receiving; a body smaller than one batch is handled inline, which is cheaper.
 BATCH = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    sha256: str
-    size: int
-    etag: str | None = None
-    last_modified: str | None = None
-    not_modified: bool = False
-    #: the verified body, when the caller asked for small bodies in memory (nothing written)
-    body: tuple[bytes, ...] | None = None
-
-    @property
-    def mtime(self) -> float | None:
-        return http_date_to_epoch(self.last_modified)
-
-
-NOT_MODIFIED = FetchResult(sha256="", size=0, not_modified=True)
 
 
 class Downloader:
@@ -68,6 +51,10 @@ class Downloader:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.transport.__aexit__(et, e, tb)
+
+    def host_stats(self) -> list[HostReport]:
+        """What the transport found out about each host (the run report's ``hosts``)."""
+        return self.transport.limits.stats()
 
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None,
                   auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
