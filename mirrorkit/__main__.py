@@ -1,3 +1,3 @@
-from mirrorkit.cli import main
+from mirrorkit.launch import main
 
 main()

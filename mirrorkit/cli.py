@@ -12,7 +12,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
@@ -28,6 +30,7 @@ from .core.plugins import PluginError, PluginHost, load_plugins
 from .core.sizes import format_size
 
 if TYPE_CHECKING:
+    from .core.download_process import DownloadProcess
     from .core.engine import RunObserver
     from .core.report import ArtifactError, RunReport
     from .core.verify import VerifyResult
@@ -71,10 +74,13 @@ class _LogState:
     fmt = "text"
     verbosity = 0
 
-    def apply(self) -> None:
+    def setup(self) -> tuple[str, str]:
+        """The log format and level in force."""
         levels = ["error", "warning", "info", "debug"]
-        level = self.level or levels[max(0, min(3, 1 + self.verbosity))]
-        setup_logging(self.fmt, level)
+        return self.fmt, self.level or levels[max(0, min(3, 1 + self.verbosity))]
+
+    def apply(self) -> None:
+        setup_logging(*self.setup())
 
 
 _LOG = _LogState()
@@ -234,21 +240,29 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
     """Run the mirrors on one event loop, print each report, exit with the table's code."""
     import anyio
 
-    from .core.engine import MirrorRun  # noqa: F401  (the HTTP stack, before the freeze)
+    host = _host_or_exit()
+    # forked first: the child imports the HTTP stack on the other core meanwhile
+    downloads = _download_process(mirrors)
+
+    from .core.engine import MirrorRun  # noqa: F401  (before the freeze)
     from .core.lock import MirrorLocked
     from .core.manifest import ManifestError
     from .core.pipeline import DestinationError, run_mirrors
 
-    host = _host_or_exit()
     _freeze_imports()
 
     def progress(mirror: MirrorConfig) -> AbstractContextManager[RunObserver | None]:
         return _progress(mirror, dry_run)
 
     async def main() -> list[RunReport]:
-        return await run_mirrors(mirrors, host=host, dry_run=dry_run, observer=progress,
-                                 on_report=lambda r: _print_report(r, as_json=as_json),
-                                 command=" ".join(sys.argv[:3]) or "mirrorkit")
+        try:
+            return await run_mirrors(mirrors, host=host, dry_run=dry_run, observer=progress,
+                                     on_report=lambda r: _print_report(r, as_json=as_json),
+                                     command=" ".join(sys.argv[:3]) or "mirrorkit",
+                                     downloads=downloads)
+        finally:
+            if downloads is not None:
+                await downloads.aclose()
 
     try:
         reports = anyio.run(main)
@@ -580,6 +594,29 @@ def _one_line_errors() -> Iterator[None]:
         fail(" ".join(exc.format_message().split()), exc.exit_code)
 
 
+def _download_process(mirrors: list[MirrorConfig]) -> DownloadProcess | None:
+    """The run's download process (:mod:`.core.download_process`), when a mirror wants it:
+    the one ``mirrorkit.launch`` forked first thing, or one forked now. Only in the
+    ``mirrorkit`` process itself: a host program running ``cli`` may have threads, which
+    ``fork`` does not copy."""
+    from .core.download_fork import fork_child, take_early
+
+    early = take_early()
+    if not _STANDALONE or all(m.settings.download_process == "off" for m in mirrors):
+        if early is not None:  # not wanted: it has not started anything yet
+            early[0].close()
+            os.kill(early[1], signal.SIGKILL)
+            os.waitpid(early[1], 0)
+        return None
+    if early is None and threading.active_count() == 1:
+        early = fork_child()
+    if early is None:
+        return None
+    from .core.download_process import DownloadProcess
+
+    return DownloadProcess(*early, logging_setup=_LOG.setup())
+
+
 def _freeze_imports() -> None:
     """Move everything imported so far out of the cyclic garbage collector's sight.
 
@@ -590,19 +627,15 @@ def _freeze_imports() -> None:
     program's process, whose own objects the freeze would also take out of collection.
 
     The youngest generation is also collected every ``YOUNG_GC_THRESHOLD`` allocations
+    (:mod:`.core.collector`)
     instead of every 700: a run allocates a few hundred short-lived objects per request, and
     a first mirror of one Homebrew tag (1,800 requests) ran 260 collections, 0.1 to 0.17 s of
     CPU, against 14 and 0.04 s with this threshold. Cycles are still freed, a little later.
     """
     if _STANDALONE:
-        import gc
+        from .core.collector import collect_young_less_often
 
-        gc.freeze()
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
-
-
-YOUNG_GC_THRESHOLD = 10_000
+        collect_young_less_often()
 
 
 _STANDALONE = False

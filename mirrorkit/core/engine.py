@@ -28,8 +28,8 @@ from .commit import commit_snapshot, record_failed_run, roll_back_new
 from .config import MirrorConfig
 from .context import EngineContext
 from .digest import Digest
-from .downloader import Downloader, FetchResult
 from .early_commit import HOLD_BODY, HOLD_LIMIT, EarlyCommits, Pending
+from .fetch_result import FetchResult
 from .fileops import copy_hashing, hash_file, write_chunks
 from .lock import MirrorLock
 from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
@@ -44,6 +44,8 @@ from .store.safefs import UnsafeDestination
 from .transport import TransportSettings
 
 if TYPE_CHECKING:
+    from .download_process import DownloadProcess, RemoteDownloader
+    from .downloader import Downloader
     from .store.s3.remote import Remote
 
 __all__ = ["MirrorRun", "RunObserver"]
@@ -114,8 +116,10 @@ class MirrorRun:
         dry_run: bool = False,
         observer: RunObserver | None = None,
         command: str = "mirrorkit run",
+        downloads: DownloadProcess | None = None,
     ) -> None:
         self.host = host
+        self._downloads = downloads
         self.mirror = mirror
         self.dest = Path(os.path.abspath(mirror.dest))
         self.dest_url = mirror.dest_url  # s3://bucket/prefix: self.dest is a scratch dir
@@ -279,21 +283,33 @@ class MirrorRun:
         if options is None:
             options = reg.cls.Options()
         work_dir.mkdir(parents=True, exist_ok=True)
-        async with Downloader(self.download_settings, on_bytes=self.observer.bytes,
-                              concurrency=self._concurrency, per_host=self._per_host) as dl:
-            self.downloader = dl
-            try:
+        downloader = self._new_downloader()
+        try:
+            async with downloader:
+                self.downloader = downloader
                 await self._plan_and_fetch_with(plugin, options, work_dir)
-            finally:
-                self.report.hosts = dl.transport.limits.stats()
-                for h in self.report.hosts:
-                    log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
-                             h.host, h.requests, h.refusals,
-                             "pinned at " if h.pinned else "settled at ", h.limit, h.max_limit)
+        finally:
+            self.report.hosts = downloader.host_stats()
+            for h in self.report.hosts:
+                log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
+                         h.host, h.requests, h.refusals,
+                         "pinned at " if h.pinned else "settled at ", h.limit, h.max_limit)
         if self.plan_error and not self._plan_error_known:
             self.report.errors.insert(
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
+
+    def _new_downloader(self) -> Downloader | RemoteDownloader:
+        """The run's downloads: in the download process when there is one (the command
+        line's runs), else on this event loop."""
+        if self._downloads is not None and self.settings.download_process != "off":
+            return self._downloads.session(
+                self.download_settings, on_bytes=self.observer.bytes,
+                concurrency=self._concurrency, per_host=self._per_host)
+        from .downloader import Downloader  # the HTTP stack, in this process
+
+        return Downloader(self.download_settings, on_bytes=self.observer.bytes,
+                          concurrency=self._concurrency, per_host=self._per_host)
 
     async def _plan_and_fetch_with(self, plugin: Any, options: Any, work_dir: Path) -> None:
         ctx = EngineContext(self, work_dir)
