@@ -9,6 +9,7 @@ goes back as one message. Bytes received are reported a few times a second for p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
@@ -205,7 +206,13 @@ def _portable(response: Response) -> Response:
 def run_child(sock: socket.socket) -> None:
     """The download process's life: serve the parent until it closes its end."""
     from .collector import collect_young_less_often
+    from .plugins import PluginError, load_plugins
 
+    # what plugins do when imported, such as registering a digest algorithm
+    # (register_algorithm), must be done here too: the child was forked before; a plugin
+    # that fails to load is reported by the run, in the parent
+    with contextlib.suppress(PluginError):
+        load_plugins()
     collect_young_less_often()
     asyncio.run(serve(sock))
 
