@@ -52,7 +52,7 @@ def _installed_names(args: str) -> list[str]:
 
 def test_the_distribution_name_is_not_the_unrelated_pypi_project() -> None:
     assert OWN != "mirrorkit"
-    assert PYPROJECT["project"]["scripts"]["mirrorkit"] == "mirrorkit.cli:main"
+    assert PYPROJECT["project"]["scripts"]["mirrorkit"] == "mirrorkit.launch:main"
 
 
 def test_the_example_plugin_depends_on_our_distribution() -> None:
