@@ -2,9 +2,9 @@
 
 Manifests are planned in batches: those that must be read (new ones, ones not known to name
 every selected bottle, or, for ``mirrorkit plan``, ones whose bottles are new and need a
-size) are fetched together, then the batch's manifests, blobs and flat links are yielded,
-so bottle downloads start while later manifests are still being checked. A re-run with
-nothing new asks upstream for no manifest and no blob at all.
+size) are yielded first, so the engine fetches them side by side, then each one's blobs and
+flat links follow as soon as it has been read, while later manifests are still on their
+way. A re-run with nothing new asks upstream for no manifest and no blob at all.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 
-from mirrorkit.api import Artifact, FetchError
+from mirrorkit.api import Artifact, FetchError, PlanContext
 
 from .coverage import Bottles, ManifestCoverage
 from .oci import OCI_INDEX_MEDIA_TYPE, BottleRef, ManifestError, image_name, read_manifest_bottles
-from .planner import HomebrewPlan, fetch_all, in_thread
+from .planner import HomebrewPlan, in_thread
 
 __all__ = ["BottlePlanner"]
 
@@ -100,6 +100,22 @@ class BottlePlanner:
         coverage.record(hashlib.sha256(body).hexdigest(), bottles)
         return bottles, None
 
+    async def _read(self, ctx: PlanContext, path: str, refs: list[BottleRef], art: Artifact,
+                    coverage: ManifestCoverage) -> Bottles | None:
+        """A fetched manifest's bottles; one that is wrong fails the run (the old index stays
+        served), one that could not be fetched is reported by the engine."""
+        try:
+            file = await ctx.fetch(art)
+        except FetchError as exc:
+            log.debug("manifest not fetched: %s", exc)
+            return None
+        check = partial(self._check, path, refs, file, coverage)
+        bottles, problem = (check() if _size(file) <= INLINE_CHECK_BYTES
+                            else await in_thread(check))
+        if problem is not None:
+            ctx.fail(path, problem)
+        return bottles
+
     async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
         ctx = state.ctx
         refs = state.bottles
@@ -113,29 +129,25 @@ class BottlePlanner:
         for start in range(0, len(items), self.batch):
             chunk = items[start:start + self.batch]
             known: dict[str, Bottles | None] = {}
-            reread: list[Artifact] = []
+            reread: dict[str, Artifact] = {}
             for path, mrefs in chunk:
                 entry = previous.get(path)
                 known[path] = coverage.bottles(entry.sha256 if entry else None)
                 if self._must_read(state, mrefs, known[path], entry is not None):
-                    reread.append(self._manifest(state, mrefs[0], known=False))
-
-            def failed(exc: FetchError) -> None:
-                log.debug("manifest not fetched: %s", exc)  # the engine reports it
-
+                    reread[path] = self._manifest(state, mrefs[0], known=False)
             # their tokens asked for together, not one request per repository
-            state.auth.expect(a.url for a in reread if a.url is not None)
-            files = await fetch_all(ctx, reread, on_error=failed)
-            for path, file in files.items():
-                check = partial(self._check, path, by_manifest[path], file, coverage)
-                known[path], problem = (check() if _size(file) <= INLINE_CHECK_BYTES
-                                        else await in_thread(check))
-                if problem is not None:  # fails the run: the old index stays served
-                    ctx.fail(path, problem)
-            fetched = {a.path for a in reread}
+            state.auth.expect(a.url for a in reread.values() if a.url is not None)
+            # yielded, the manifests to read are fetched by the engine side by side; each
+            # one's bottles follow as soon as it is read and checked, while later manifests
+            # are still on their way (waiting for the whole batch left the pipe half empty)
+            for manifest in reread.values():
+                yield manifest
             for path, mrefs in chunk:
-                if path not in fetched:
+                fetched = reread.get(path)
+                if fetched is None:
                     yield self._manifest(state, mrefs[0], known=True)
+                else:
+                    known[path] = await self._read(ctx, path, mrefs, fetched, coverage)
                 for ref in mrefs:
                     for artifact in self._bottle(state, ref, known[path]):
                         yield artifact
