@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Digest", "DigestError", "Hasher", "new_hasher", "register_algorithm"]
+__all__ = ["Digest", "DigestError", "Hasher", "is_registered", "new_hasher", "register_algorithm"]
 
 
 class DigestError(ValueError):
@@ -47,6 +47,10 @@ def register_algorithm(name: str, hex_length: int, factory: Callable[[int | None
     """Let a plugin teach the core a new digest algorithm (factory gets the expected size)."""
     _HEX_LENGTH[name] = hex_length
     _FACTORIES[name] = factory
+
+
+def is_registered(algorithm: str) -> bool:
+    return algorithm in _FACTORIES
 
 
 def new_hasher(algorithm: str, size: int | None = None) -> Hasher:

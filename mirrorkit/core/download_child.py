@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from .artifact import Artifact
+from .digest import is_registered
 from .download_process import error_message, frame, raise_error, read_message
 from .downloader import Downloader
 from .logs import setup_logging
@@ -176,6 +178,8 @@ class _Server:
                         auth_headers: dict[str, str] | None, target: str, etag: str | None,
                         last_modified: str | None, hold_up_to: int) -> Any:
         (path, url, digest, size, kind, headers, immutable, digest_header, max_bytes) = fields
+        if digest is not None and not is_registered(digest.algorithm):
+            _load_plugins()
         auth = None if auth_headers is None else _ParentAuth(self, ident, url, auth_headers)
         artifact = Artifact(path, url=url, digest=digest, size=size, kind=kind,
                             headers=headers, auth=auth, immutable=immutable,
@@ -197,6 +201,18 @@ class _Server:
             self._report_bytes()
 
 
+@functools.cache
+def _load_plugins() -> None:
+    """What plugins do when imported, such as registering a digest algorithm
+    (``register_algorithm``), is done here too, once a download needs it: the child was
+    forked before the plugins were loaded (loading them first thing would delay its first
+    request). A plugin that fails to load is reported by the run, in the parent."""
+    from .plugins import PluginError, load_plugins
+
+    with contextlib.suppress(PluginError):
+        load_plugins()
+
+
 def _portable(response: Response) -> Response:
     """The response with headers that cross to the parent (aiohttp's proxy type does not)."""
     return Response(response.status_code, CIMultiDict(response.headers), response.content,
@@ -206,13 +222,7 @@ def _portable(response: Response) -> Response:
 def run_child(sock: socket.socket) -> None:
     """The download process's life: serve the parent until it closes its end."""
     from .collector import collect_young_less_often
-    from .plugins import PluginError, load_plugins
 
-    # what plugins do when imported, such as registering a digest algorithm
-    # (register_algorithm), must be done here too: the child was forked before; a plugin
-    # that fails to load is reported by the run, in the parent
-    with contextlib.suppress(PluginError):
-        load_plugins()
     collect_young_less_often()
     asyncio.run(serve(sock))
 
