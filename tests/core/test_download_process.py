@@ -7,16 +7,31 @@ mirror as it was.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
+import anyio
+
+from mirrorkit.api import Artifact, Response
+from mirrorkit.core.download_child import serve
+from mirrorkit.core.download_process import DownloadProcess, RemoteDownloader
+from mirrorkit.core.registry import FetchError
+from mirrorkit.core.report import HostReport
+from mirrorkit.core.transport import Ask, TransportSettings
 from tests.support.cli import run_cli, start_cli
 from tests.support.static_list import assert_index_consistent, publish, run_args
 from tests.support.trees import mirror_tree
-from tests.support.upstream import Upstream
+from tests.support.upstream import Handler, Upstream
+
+T = TypeVar("T")
 
 
 def _children(pid: int) -> list[int]:
@@ -114,3 +129,106 @@ def test_a_lost_download_process_fails_the_run_and_leaves_the_mirror_as_it_was(
     assert "the download process ended unexpectedly" in err
     assert mirror_tree(dest) == before
     assert assert_index_consistent(dest) == sorted(first)
+
+
+# ---------------------------------------------------------------------------- the protocol
+# The two ends without a fork: the child's loop on a thread of the test process, the run's
+# on the test's own loop, over a real socket pair.
+FAST = TransportSettings(retries=1, backoff_initial=0.01, backoff_max=0.02, read_timeout=5)
+
+
+class RecordingAuth:
+    """An Auth whose calls are recorded where they happen: in the run's process."""
+
+    def __init__(self) -> None:
+        self.prepared: list[str] = []
+        self.answered: list[tuple[str, int]] = []
+
+    def headers(self, url: str) -> dict[str, str]:
+        return {"Authorization": "Token fresh" if self.answered else "Token stale"}
+
+    async def prepare(self, url: str, ask: Ask) -> None:
+        self.prepared.append(url)
+
+    async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
+                     ask: Ask) -> bool:
+        self.answered.append((url, challenge.status_code))
+        return challenge.headers.get("www-authenticate") == 'Token realm="x"'
+
+
+def _in_child(job: Callable[[RemoteDownloader], Awaitable[T]]) -> tuple[T, list[HostReport]]:
+    parent, child = socket.socketpair()
+    thread = threading.Thread(target=lambda: asyncio.run(serve(child)), daemon=True)
+    thread.start()
+
+    async def main() -> tuple[T, list[HostReport]]:
+        async with DownloadProcess(parent, 0).session(FAST) as downloader:
+            result = await job(downloader)
+        return result, downloader.host_stats()
+
+    try:
+        return anyio.run(main)
+    finally:
+        parent.close()
+        thread.join(10)
+        assert not thread.is_alive()  # the child's side ends when the run's end closes
+
+
+def test_a_request_in_the_download_process_asks_the_runs_auth(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """prepare for a same-host redirect and answer to its 401 are called back in the run's
+    process, on the run's own Auth object; the body lands where the run said."""
+    def hop(req: Handler) -> bool:
+        req.send_body(307, b"", {"Location": "/b"})
+        return True
+
+    def guard(req: Handler) -> bool:
+        if req.headers.get("Authorization") == "Token fresh":
+            return False
+        req.send_body(401, b"", {"WWW-Authenticate": 'Token realm="x"'})
+        return True
+
+    upstream.route("/a", hop)
+    sha = upstream.add("/b", b"the body")
+    upstream.route("/b", guard)
+    auth = RecordingAuth()
+    target = tmp_path / "t.part"
+    art = Artifact.blob("pool/b.bin", f"{upstream.url}/a", sha256=sha, auth=auth)
+    result, hosts = _in_child(lambda dl: dl.download(art, target))
+    assert target.read_bytes() == b"the body" and result.sha256 == sha and result.size == 8
+    assert auth.prepared == [f"{upstream.url}/a", f"{upstream.url}/b"]
+    assert auth.answered == [(f"{upstream.url}/b", 401)]
+    assert [h.requests for h in hosts] == [3]  # /a (307), /b (401), /b again
+
+
+def test_get_and_errors_cross_back_as_the_runs_own_types(upstream: Upstream) -> None:
+    upstream.add("/page", b"{\"ok\": true}", headers={"Content-Type": "application/json"})
+
+    async def job(dl: RemoteDownloader) -> tuple[Response, str]:
+        page = await dl.get(f"{upstream.url}/page")
+        try:
+            await dl.get(f"{upstream.url}/missing")
+        except FetchError as exc:
+            return page, exc.reason
+        raise AssertionError("a 404 raised nothing")
+
+    (page, reason), _ = _in_child(job)
+    assert page.json() == {"ok": True} and page.headers["content-type"] == "application/json"
+    assert "404" in reason
+
+
+def test_a_request_the_run_gives_up_on_stops_in_the_download_process(
+        upstream: Upstream, tmp_path: Path) -> None:
+    upstream.add("/slow", os.urandom(2000))
+    upstream.fault("/slow", "stall", seconds=30)
+    target = tmp_path / "slow.part"
+
+    async def job(dl: RemoteDownloader) -> float:
+        started = time.monotonic()
+        with anyio.move_on_after(0.5):
+            await dl.download(Artifact.blob("slow.bin", f"{upstream.url}/slow"), target)
+        return time.monotonic() - started
+
+    took, _ = _in_child(job)  # the session's close waits for the child to stop it
+    assert took < 5
+    assert not target.exists()
