@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from .artifact import Artifact
 from .digest import is_registered
-from .download_process import error_message, frame, raise_error, read_message
+from .download_process import FrameWriter, error_message, raise_error, read_message
 from .downloader import Downloader
 from .logs import setup_logging
 from .transport import Ask, Response, TransportSettings
@@ -64,7 +64,7 @@ class _ParentAuth:
 
 class _Server:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+        self._writer = FrameWriter(writer)
         self._sessions: dict[int, Downloader] = {}
         self._received: dict[int, int] = {}
         self._jobs: dict[int, asyncio.Task[None]] = {}
@@ -73,8 +73,7 @@ class _Server:
         self._next_call = 0
 
     def send(self, message: object) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(frame(message))
+        self._writer.write(message)
 
     async def ask_parent(self, job: int, op: str, url: str, args: tuple[Any, ...]) -> Any:
         self._next_call += 1
