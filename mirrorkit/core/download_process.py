@@ -285,6 +285,11 @@ class DownloadProcess:
 class RemoteDownloader:
     """:class:`~.downloader.Downloader`'s interface, carried out in the download process."""
 
+    #: bodies are written where they arrive, by the download process (which has a core to
+    #: itself), rather than sent over the socket to be written by the run: 4% less wall and
+    #: CPU on the bottle benchmark (6 alternating rounds)
+    holds_bodies = False
+
     def __init__(self, process: DownloadProcess, settings: TransportSettings, *,
                  on_bytes: Callable[[int], None] | None, concurrency: int | None,
                  per_host: int | None) -> None:

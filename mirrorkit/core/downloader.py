@@ -36,6 +36,9 @@ BATCH = 1024 * 1024
 class Downloader:
     """Owns the run's :class:`Transport` and streams artifacts through it into files."""
 
+    #: small bodies may come back in memory (``hold_up_to``), for the run's commit thread
+    holds_bodies = True
+
     def __init__(self, settings: TransportSettings, *,
                  on_bytes: Callable[[int], None] | None = None,
                  concurrency: int | None = None, per_host: int | None = None) -> None:

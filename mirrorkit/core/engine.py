@@ -619,7 +619,8 @@ class MirrorRun:
             etag=prev.etag if conditional and prev and has_prev_file else None,
             last_modified=prev.last_modified if conditional and prev and has_prev_file else None,
             # a small new file is written by the early commits' thread, not on the loop
-            hold_up_to=HOLD_BODY if early else 0,
+            # (the download process writes its own: it has a core to itself)
+            hold_up_to=HOLD_BODY if early and self.downloader.holds_bodies else 0,
         )
         if result.not_modified:
             assert prev is not None
