@@ -99,12 +99,16 @@ def test_oci_bearer_asks_one_token_per_repository_and_keeps_it_off_the_cdn(
                                          for r in cdn.requests("/blob"))
 
 
-def scoped_registry(api: Upstream, *, grants: int) -> None:
+def scoped_registry(api: Upstream, *, grants: int, refuses_several: bool = False) -> None:
     """A registry whose tokens name the repositories they were granted for: at most
-    ``grants`` of the scopes a token request lists."""
+    ``grants`` of the scopes a token request lists (or, ``refuses_several``, a 400 for a
+    request listing more than one)."""
 
     def token(req: Handler) -> bool:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
+        if refuses_several and len(query["scope"]) > 1:
+            req.send_body(400, b'{"errors": [{"code": "UNSUPPORTED"}]}')
+            return True
         repos = [s.split(":")[1] for s in query["scope"]][:grants]
         req.send_body(200, json.dumps({"token": "tok:" + ",".join(repos)}).encode())
         return True
@@ -123,7 +127,8 @@ def scoped_registry(api: Upstream, *, grants: int) -> None:
     api.route("/v2/", v2)
 
 
-def _pull_expected(upstream: Upstream, repos: list[str]) -> list[bytes]:
+def _pull_expected(upstream: Upstream, repos: list[str], *,
+                   first_alone: bool = True) -> list[bytes]:
     auth = OCIBearerAuth()
     urls = [f"{upstream.url}/v2/{repo}/manifests/1" for repo in repos]
     auth.expect(urls)
@@ -134,9 +139,10 @@ def _pull_expected(upstream: Upstream, repos: list[str]) -> list[bytes]:
         async def get(url: str) -> None:
             out.append((await t.request(url, auth=auth)).content)
 
-        await get(urls[0])  # the registry challenges once: its realm is known from then on
+        if first_alone:  # the registry challenges once: its realm is known from then on
+            await get(urls[0])
         async with anyio.create_task_group() as tg:
-            for url in urls[1:]:
+            for url in urls[1:] if first_alone else urls:
                 tg.start_soon(get, url)
         return out
 
@@ -169,6 +175,28 @@ def test_a_token_granted_for_fewer_repositories_is_completed_per_repository(
     # answered alone: one token request each, as many as without sharing
     assert len(upstream.requests("/token")) == len(repos)
     assert len(upstream.requests("/v2/")) == 2 * len(repos)
+
+
+def test_requests_sent_before_a_shared_token_covering_fewer_repositories_all_succeed(
+        upstream: Upstream) -> None:
+    """All at once, before the registry has challenged: each waits for the shared token,
+    retries with it, and when it does not cover its repository asks for one of its own."""
+    scoped_registry(upstream, grants=1)
+    repos = [f"homebrew/core/f{i}" for i in range(10)]
+    got = _pull_expected(upstream, repos, first_alone=False)
+    assert sorted(got) == sorted(r.encode() for r in repos)
+
+
+def test_a_token_endpoint_refusing_several_scopes_is_asked_one_at_a_time(
+        upstream: Upstream) -> None:
+    scoped_registry(upstream, grants=100, refuses_several=True)
+    repos = [f"homebrew/core/f{i}" for i in range(12)]
+    assert sorted(_pull_expected(upstream, repos)) == sorted(r.encode() for r in repos)
+    scopes = [urllib.parse.parse_qs(urllib.parse.urlsplit(r.path).query)["scope"]
+              for r in upstream.requests("/token")]
+    assert sum(len(s) > 1 for s in scopes) == 1  # refused once, then never asked again
+    assert sorted(s[0] for s in scopes if len(s) == 1) == sorted(
+        f"repository:{r}:pull" for r in repos)
 
 
 def test_a_refused_token_leaves_the_401(upstream: Upstream) -> None:

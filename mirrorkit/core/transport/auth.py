@@ -3,8 +3,9 @@
 Plugins pick one of these objects and never an HTTP library's type. The transport asks
 ``headers(url)`` for every request to the host the request was made for (never for a host a
 redirect leads to: a CDN never sees a registry token), and on a ``401`` from that host calls
-``answer`` once; when it returns True the request is sent again with fresh headers.
-``answer`` may ask other URLs (a token endpoint) through the same transport with ``ask``.
+``answer`` (at most twice per request); when it returns True the request is sent again with
+fresh headers. ``answer`` may ask other URLs (a token endpoint) through the same transport
+with ``ask``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class OCIBearerAuth:
         self._realms: dict[str, tuple[str, str | None]] = {}  # origin -> (realm, service)
         #: per origin, repositories a planner expects to pull (a dict as an ordered set)
         self._expected: dict[str, dict[str, None]] = {}
+        #: origins whose token endpoint refused several scopes in one request
+        self._one_at_a_time: set[str] = set()
 
     def _token(self, url: str) -> tuple[str, str]:
         key = _repository_key(url)
@@ -209,54 +212,69 @@ class OCIBearerAuth:
 
         Those are asked at once, :data:`SCOPES_PER_TOKEN` per request and up to
         :data:`TOKENS_AHEAD` requests side by side, so that the requests that follow find
-        their tokens ready instead of each batch's first one waiting a round trip.
+        their tokens ready instead of each batch's first one waiting a round trip. A
+        registry that refuses a request for several scopes (some proxies do) is asked for
+        one repository at a time from then on.
         """
-        first: list[tuple[str, str | None]] = [(key, scope)]
-        ahead: list[list[tuple[str, str | None]]] = []
+        origin = _origin(key)
+        batch = batch and origin not in self._one_at_a_time
+        groups: list[list[tuple[str, str | None]]] = [[(key, scope)]]
         if batch:
-            expected = self._expected.get(_origin(key), {})
+            expected = self._expected.get(origin, {})
             expected.pop(key, None)
-            group = first
             while expected:
                 other = next(iter(expected))
-                if other in self._tokens or other in self._asking:
-                    del expected[other]
-                    continue
-                if len(group) >= SCOPES_PER_TOKEN:
-                    if len(ahead) >= TOKENS_AHEAD:
-                        break  # the rest when these are used: tokens expire
-                    group = []
-                    ahead.append(group)
                 del expected[other]
-                group.append((other, _pull_scope(other)))
+                if other in self._tokens or other in self._asking:
+                    continue
+                if len(groups[-1]) >= SCOPES_PER_TOKEN:
+                    if len(groups) > TOKENS_AHEAD:
+                        expected[other] = None  # the rest when these are used: tokens expire
+                        break
+                    groups.append([])
+                groups[-1].append((other, _pull_scope(other)))
+        # every repository is marked before the first request goes out: a request for one of
+        # them meanwhile waits for its token instead of asking again
+        asked = [(group, self._mark(group)) for group in groups]
+        first, *ahead = asked
         if not ahead:
-            return await self._ask_for(first, realm, ask)
-        error: Exception | None = None
-        token = None
-        async with anyio.create_task_group() as tg:
-            for group in ahead:
-                tg.start_soon(self._ask_ahead, group, realm, ask)
-            try:
-                token = await self._ask_for(first, realm, ask)
-            except Exception as exc:  # raised as itself, not in an exception group
-                error = exc
-        if error is not None:
-            raise error
+            token = await self._ask_for(*first, realm, ask)
+        else:
+            error: Exception | None = None
+            token = None
+            async with anyio.create_task_group() as tg:
+                for group, done in ahead:
+                    tg.start_soon(self._ask_ahead, group, done, realm, ask)
+                try:
+                    token = await self._ask_for(*first, realm, ask)
+                except Exception as exc:  # raised as itself, not in an exception group
+                    error = exc
+            if error is not None:
+                raise error
+        if token is None and len(first[0]) > 1:
+            self._one_at_a_time.add(origin)
+            log.info("registry token endpoint of %s refused several scopes at once: asking "
+                     "one repository at a time", origin)
+            token = await self._ask_for([(key, scope)], self._mark([(key, scope)]), realm, ask)
         return token
 
-    async def _ask_ahead(self, group: list[tuple[str, str | None]],
-                         realm: tuple[str, str | None], ask: Ask) -> None:
-        try:
-            await self._ask_for(group, realm, ask)
-        except Exception as exc:  # a guess: a 401, if it comes, is answered as usual
-            log.debug("registry token ahead of time not given: %s", exc)
-
-    async def _ask_for(self, group: list[tuple[str, str | None]],
-                       realm: tuple[str, str | None], ask: Ask) -> str | None:
-        """One token request for the repositories of ``group`` (key, scope)."""
+    def _mark(self, group: list[tuple[str, str | None]]) -> anyio.Event:
         done = anyio.Event()
         for k, _ in group:
             self._asking[k] = done
+        return done
+
+    async def _ask_ahead(self, group: list[tuple[str, str | None]], done: anyio.Event,
+                         realm: tuple[str, str | None], ask: Ask) -> None:
+        try:
+            await self._ask_for(group, done, realm, ask)
+        except Exception as exc:  # a guess: a 401, if it comes, is answered as usual
+            log.debug("registry token ahead of time not given: %s", exc)
+
+    async def _ask_for(self, group: list[tuple[str, str | None]], done: anyio.Event,
+                       realm: tuple[str, str | None], ask: Ask) -> str | None:
+        """One token request for the repositories of ``group`` (key, scope), marked
+        :meth:`_mark` with ``done``."""
         try:
             scopes = [scope for _, scope in group if scope]
             token = self._read_token(await ask(_token_url(realm[0], realm[1], scopes)))

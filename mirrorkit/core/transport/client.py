@@ -9,7 +9,8 @@ Redirects are followed here, not by aiohttp, so that every hop obeys the same ru
 limit of the host it goes to (a CDN gets its own), the proxy chosen for its origin, no
 ``Authorization`` (neither the auth's nor a plugin's header) on a host other than the
 request's own, and only ``http``/``https`` targets. A ``401`` from the request's own host is
-handed to its :class:`~.auth.Auth` once; a token it asks for goes through this transport.
+handed to its :class:`~.auth.Auth` (at most twice); a token it asks for goes through this
+transport.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ __all__ = ["USER_AGENT", "Streamed", "Transport", "url_origin"]
 
 USER_AGENT = "mirrorkit/0.1 (+offline mirror)"
 MAX_REDIRECTS = 10
+# A 401 is handed to the request's Auth at most this often. Twice: a request sent before
+# another one got a token retries with that token (the first answer), and when that token
+# does not cover it (a registry that granted fewer scopes than asked), the Auth asks anew.
+MAX_ANSWERS = 2
 CHUNK = 256 * 1024
 # How much aiohttp buffers per response before it pauses reading: 64 KiB (its default) made
 # it wake up the event loop four times as often for a large file, 1 MiB measured 0.36 CPU s
@@ -154,7 +159,7 @@ class Transport:
                       ) -> AsyncIterator[Streamed]:
         origin = url_origin(url)
         hop, hop_origin = url, origin
-        answered = False
+        answers = 0
         session = self._client()
         for _ in range(MAX_REDIRECTS + 1):
             same = hop_origin == origin
@@ -193,8 +198,8 @@ class Transport:
                                                             and method == "POST"):
                     method, body = "GET", None  # what browsers and curl do
                 continue
-            if status == 401 and auth is not None and same and not answered:
-                answered = True
+            if status == 401 and auth is not None and same and answers < MAX_ANSWERS:
+                answers += 1
                 challenge = Response(status, resp.headers, b"", hop, resp.reason or "")
                 resp.release()
                 host.release(sent, latency=latency)
