@@ -43,13 +43,19 @@ class _ParentAuth:
         self._server = server
         self._job = job
         self._by_url = {url: headers}
+        #: the parent prepared the request's first try: its headers are used once as sent
+        self._fresh = {url}
 
     def headers(self, url: str) -> Mapping[str, str]:
         return self._by_url.get(url, {})
 
     async def prepare(self, url: str, ask: Ask) -> None:
-        if url not in self._by_url:
-            _, self._by_url[url] = await self._server.ask_parent(self._job, "prepare", url, ())
+        """Another hop or another try: prepared again by the parent, as in-process (an Auth
+        may sign each request, or refresh what it holds)."""
+        if url in self._fresh:
+            self._fresh.discard(url)
+            return
+        _, self._by_url[url] = await self._server.ask_parent(self._job, "prepare", url, ())
 
     async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
                      ask: Ask) -> bool:
@@ -120,6 +126,14 @@ class _Server:
         self._jobs[ident] = task
         if kind in ("get", "ask", "download"):
             self._by_session.setdefault(args[0], set()).add(ident)
+        # forgotten when done, even when cancelled before it started (its coroutine never
+        # ran, so nothing inside it could)
+        task.add_done_callback(lambda _: self._forget(ident))
+
+    def _forget(self, ident: int) -> None:
+        self._jobs.pop(ident, None)
+        for jobs in self._by_session.values():
+            jobs.discard(ident)
 
     async def _run(self, ident: int, job: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -130,10 +144,6 @@ class _Server:
             self.send(("fail", ident, error_message(exc)))
         else:
             self.send(("done", ident, result))
-        finally:
-            self._jobs.pop(ident, None)
-            for jobs in self._by_session.values():
-                jobs.discard(ident)
 
     # ------------------------------------------------------------------ jobs
     async def _open(self, ident: int, settings: TransportSettings, concurrency: int | None,

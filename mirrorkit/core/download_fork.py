@@ -25,6 +25,12 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):  # None when the command runs with it closed
+        if stream is not None:
+            stream.flush()
+
+
 def fork_child() -> tuple[socket.socket, int] | None:
     """Fork the download process: the parent's end of their socket and the child's pid.
 
@@ -34,8 +40,7 @@ def fork_child() -> tuple[socket.socket, int] | None:
     if not sys.platform.startswith("linux") or _cores() < 2:
         return None
     parent_end, child_end = socket.socketpair()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (measured through the CLI tests' subprocesses)
         code = 0
@@ -53,8 +58,7 @@ def fork_child() -> tuple[socket.socket, int] | None:
             logging.getLogger("mirrorkit.engine").exception("download process failed")
             code = 1
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _flush()
             os._exit(code)  # a forked child must not run the parent's exit handlers
     child_end.close()
     return parent_end, pid

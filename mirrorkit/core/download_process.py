@@ -44,22 +44,25 @@ from .registry import FetchError
 from .report import HostReport
 from .transport import Auth, Response, TransportSettings
 from .transport.errors import Permanent, Retryable
+from .transport.retries import describe, with_retries
 
 __all__ = ["DownloadProcess", "RemoteDownloader"]
 
 log = logging.getLogger("mirrorkit.engine")
 
-_HEADER = struct.Struct("!I")
-# a run's files stream to disk in the child; a message is a request, a verdict or a small
-# body (held bodies are at most early_commit.HOLD_BODY), never more than this
-MAX_MESSAGE = 256 * 1024 * 1024
+_HEADER = struct.Struct("!Q")
+# A run's files stream to disk in the child; a message is a request, a verdict, or the body
+# of a ctx.get, which a plugin may allow up to a few GiB (a whole conda repodata.json or
+# wheel): a length past this is a broken stream, not a message.
+MAX_MESSAGE = 64 * 1024**3
 # how long the parent waits at the end of a session for the child to stop its downloads
 CLOSE_TIMEOUT = 30.0
 
 
-def frame(message: object) -> bytes:
+def frame(message: object) -> list[bytes]:
+    """A message as its length and its pickle (not joined: a large body is not copied)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
+    return [_HEADER.pack(len(data)), data]
 
 
 async def read_message(reader: asyncio.StreamReader) -> Any:
@@ -69,7 +72,9 @@ async def read_message(reader: asyncio.StreamReader) -> Any:
         if size > MAX_MESSAGE:
             raise EOFError(f"message of {size} bytes")
         return pickle.loads(await reader.readexactly(size))
-    except (asyncio.IncompleteReadError, ConnectionError) as exc:
+    except asyncio.IncompleteReadError as exc:
+        raise EOFError("" if not exc.partial else "in the middle of a message") from None
+    except ConnectionError as exc:
         raise EOFError(str(exc)) from None
 
 
@@ -84,17 +89,19 @@ class FrameWriter:
     def write(self, message: object) -> None:
         if not self._pending:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._pending.append(frame(message))
+        self._pending += frame(message)
 
     def flush(self) -> None:
         if self._pending:
-            data, self._pending = b"".join(self._pending), []
+            parts, self._pending = self._pending, []
             if not self._writer.is_closing():
-                self._writer.write(data)
+                self._writer.writelines(parts)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.flush()
         self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
 
 
 def error_message(exc: BaseException) -> tuple[Any, ...]:
@@ -104,7 +111,8 @@ def error_message(exc: BaseException) -> tuple[Any, ...]:
     if isinstance(exc, OSError):
         return ("os", exc.errno, exc.strerror, exc.filename)
     if isinstance(exc, Retryable):
-        return ("retryable", exc.reason)
+        return ("retryable", exc.reason, exc.retry_after, exc.refused, exc.silent,
+                exc.unreachable)
     if isinstance(exc, Permanent):
         return ("permanent", exc.reason)
     return ("error", f"{type(exc).__name__}: {exc}")
@@ -117,7 +125,9 @@ def raise_error(payload: tuple[Any, ...]) -> None:
     if kind == "os":
         raise OSError(payload[1], payload[2], payload[3])
     if kind == "retryable":
-        raise Retryable(payload[1])
+        reason, retry_after, refused, silent, unreachable = payload[1:]
+        raise Retryable(reason, retry_after, refused=refused, silent=silent,
+                        unreachable=unreachable)
     if kind == "permanent":
         raise Permanent(payload[1])
     raise RuntimeError(f"download process: {payload[1]}")
@@ -213,7 +223,13 @@ class DownloadProcess:
                 elif kind == "auth":
                     self._spawn(self._answer_auth(*message[1:]))
         except EOFError as exc:
-            self._lose(f"the download process ended unexpectedly ({exc or 'closed'})")
+            self._lose("the download process ended unexpectedly" + (f" ({exc})" if str(exc)
+                                                                    else ""))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # no request may wait forever for a lost answer
+            self._lose(f"the download process's answers could not be read ({exc!r})")
+            raise
 
     def _settle(self, ident: int, result: Any, error: tuple[Any, ...] | None) -> None:
         future = self._waiting.pop(ident, None)
@@ -259,19 +275,23 @@ class DownloadProcess:
 
     async def aclose(self) -> None:
         """Let the child finish and wait for it (at the end of the command)."""
-        if self._writer is not None:
-            self._writer.close()
-        else:
-            self._sock.close()
         for task in list(self._tasks):
             task.cancel()
+        if self._writer is not None:  # closed on the loop that owns it, then waited for
+            with anyio.move_on_after(CLOSE_TIMEOUT):
+                await self._writer.aclose()
         await anyio.to_thread.run_sync(self.reap)
+
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
 
     def reap(self) -> None:
         """Close the parent's end (the child then exits) and collect the child; one that
         has not exited after ``CLOSE_TIMEOUT`` seconds is killed."""
-        with contextlib.suppress(OSError):
-            self._sock.close()
+        if self._writer is None:  # never connected: the socket is still this object's
+            with contextlib.suppress(OSError):
+                self._sock.close()
         deadline = time.monotonic() + CLOSE_TIMEOUT
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
@@ -318,10 +338,16 @@ class RemoteDownloader:
     def host_stats(self) -> list[HostReport]:
         return self._hosts
 
-    async def _auth_headers(self, url: str, auth: Auth | None) -> dict[str, str] | None:
+    async def _auth_headers(self, url: str, auth: Auth | None, path: str
+                            ) -> dict[str, str] | None:
+        """The request's first headers from its Auth, prepared here (where the Auth lives)
+        with the retries an in-process request gives ``prepare``."""
         if auth is None:
             return None
-        await auth.prepare(url, self.ask)
+        try:
+            await with_retries(self.settings, url, lambda: auth.prepare(url, self.ask))
+        except (Retryable, Permanent) as exc:
+            raise FetchError(path, None if path == url else url, describe(exc)) from None
         return dict(auth.headers(url))
 
     async def ask(self, url: str) -> Response:
@@ -333,7 +359,7 @@ class RemoteDownloader:
                   auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
                   method: str = "GET", content: bytes | None = None,
                   max_retry_after: float | None = None) -> Response:
-        sent = await self._auth_headers(url, auth)
+        sent = await self._auth_headers(url, auth, url)
         result: Response = await self._process.call(
             ("get", self._session, url, dict(headers or {}), sent, max_bytes, method, content,
              max_retry_after), None if auth is None else (auth, self))
@@ -342,7 +368,7 @@ class RemoteDownloader:
     async def download(self, artifact: Artifact, target: Path, *, etag: str | None = None,
                        last_modified: str | None = None, hold_up_to: int = 0) -> FetchResult:
         assert artifact.url is not None
-        sent = await self._auth_headers(artifact.url, artifact.auth)
+        sent = await self._auth_headers(artifact.url, artifact.auth, artifact.path)
         fields = (artifact.path, artifact.url, artifact.digest, artifact.size, artifact.kind,
                   dict(artifact.headers), artifact.immutable, artifact.response_digest_header,
                   artifact.max_bytes)

@@ -283,12 +283,12 @@ class MirrorRun:
         if options is None:
             options = reg.cls.Options()
         work_dir.mkdir(parents=True, exist_ok=True)
-        downloader = self._new_downloader()
+        downloader = await self._open_downloader()
         try:
-            async with downloader:
-                self.downloader = downloader
-                await self._plan_and_fetch_with(plugin, options, work_dir)
+            self.downloader = downloader
+            await self._plan_and_fetch_with(plugin, options, work_dir)
         finally:
+            await downloader.__aexit__(None, None, None)
             self.report.hosts = downloader.host_stats()
             for h in self.report.hosts:
                 log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
@@ -299,17 +299,24 @@ class MirrorRun:
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
 
-    def _new_downloader(self) -> Downloader | RemoteDownloader:
+    async def _open_downloader(self) -> Downloader | RemoteDownloader:
         """The run's downloads: in the download process when there is one (the command
-        line's runs), else on this event loop."""
-        if self._downloads is not None and self.settings.download_process != "off":
-            return self._downloads.session(
-                self.download_settings, on_bytes=self.observer.bytes,
-                concurrency=self._concurrency, per_host=self._per_host)
+        line's runs), else, or once that process is gone, on this event loop."""
+        downloads = self._downloads
+        if downloads is not None and self.settings.download_process != "off":
+            try:
+                if downloads.lost:
+                    raise FetchError("(run)", None, "the download process is gone")
+                return await downloads.session(
+                    self.download_settings, on_bytes=self.observer.bytes,
+                    concurrency=self._concurrency, per_host=self._per_host).__aenter__()
+            except FetchError as exc:
+                log.warning("%s: this run makes its requests in its own process", exc.reason)
         from .downloader import Downloader  # the HTTP stack, in this process
 
-        return Downloader(self.download_settings, on_bytes=self.observer.bytes,
-                          concurrency=self._concurrency, per_host=self._per_host)
+        return await Downloader(self.download_settings, on_bytes=self.observer.bytes,
+                                concurrency=self._concurrency,
+                                per_host=self._per_host).__aenter__()
 
     async def _plan_and_fetch_with(self, plugin: Any, options: Any, work_dir: Path) -> None:
         ctx = EngineContext(self, work_dir)

@@ -8,6 +8,7 @@ mirror as it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -26,8 +27,9 @@ from mirrorkit.core.download_process import DownloadProcess, RemoteDownloader
 from mirrorkit.core.registry import FetchError
 from mirrorkit.core.report import HostReport
 from mirrorkit.core.transport import Ask, TransportSettings
+from mirrorkit.core.transport.errors import Permanent, Retryable
 from tests.support.cli import run_cli, start_cli
-from tests.support.static_list import assert_index_consistent, publish, run_args
+from tests.support.static_list import assert_index_consistent, index_url, publish, run_args
 from tests.support.trees import mirror_tree
 from tests.support.upstream import Handler, Upstream
 
@@ -196,7 +198,9 @@ def test_a_request_in_the_download_process_asks_the_runs_auth(
     art = Artifact.blob("pool/b.bin", f"{upstream.url}/a", sha256=sha, auth=auth)
     result, hosts = _in_child(lambda dl: dl.download(art, target))
     assert target.read_bytes() == b"the body" and result.sha256 == sha and result.size == 8
-    assert auth.prepared == [f"{upstream.url}/a", f"{upstream.url}/b"]
+    # as in the run's own process: before every hop and every try (the first by the run,
+    # before it sent the request; the others called back from the download process)
+    assert auth.prepared == [f"{upstream.url}/a", f"{upstream.url}/b", f"{upstream.url}/b"]
     assert auth.answered == [(f"{upstream.url}/b", 401)]
     assert [h.requests for h in hosts] == [3]  # /a (307), /b (401), /b again
 
@@ -232,3 +236,82 @@ def test_a_request_the_run_gives_up_on_stops_in_the_download_process(
     took, _ = _in_child(job)  # the session's close waits for the child to stop it
     assert took < 5
     assert not target.exists()
+
+
+def test_after_a_lost_download_process_the_next_mirrors_run_in_their_own_process(
+        upstream: Upstream, tmp_path: Path) -> None:
+    files = {"pool/a.bin": os.urandom(3000), "pool/stall.bin": os.urandom(1000)}
+    publish(upstream, files)
+    upstream.fault("/repo/files/pool/stall.bin", "stall", seconds=60)
+    config = tmp_path / "mirrors.toml"
+    config.write_text(
+        f'[settings]\nbackoff_initial = 0.05\nbackoff_max = 0.2\ntimeout = 5\n\n'
+        f'[[mirrors]]\nname = "first"\nregistry = "static-list"\n'
+        f'dest = "{tmp_path / "first"}"\nindex_url = "{index_url(upstream)}"\n\n'
+        f'[[mirrors]]\nname = "second"\nregistry = "static-list"\n'
+        f'dest = "{tmp_path / "second"}"\nindex_url = "{index_url(upstream)}"\n'
+        f'include = ["pool/a"]\n')
+    proc = start_cli("run", "--config", config, "--json")
+    _wait_for(lambda: upstream.requests("/repo/files/pool/stall.bin"))
+    [child] = _children(proc.pid)
+    os.kill(child, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    reports = {m["mirror"]: m for m in json.loads(out)["mirrors"]}
+    assert reports["first"]["status"] == "failed"
+    assert "the download process ended unexpectedly" in reports["first"]["errors"][0]["error"]
+    assert reports["second"]["status"] == "ok"
+    assert "makes its requests in its own process" in err
+    assert (tmp_path / "second/pool/a.bin").read_bytes() == files["pool/a.bin"]
+
+
+class AskingAuth:
+    """An Auth that asks a token endpoint in prepare, as a plugin's own may."""
+
+    def __init__(self, token_url: str) -> None:
+        self.token_url = token_url
+        self.token = ""
+
+    def headers(self, url: str) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
+
+    async def prepare(self, url: str, ask: Ask) -> None:
+        response = await ask(self.token_url)
+        if response.status_code >= 500:
+            raise Retryable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise Permanent(f"token refused: HTTP {response.status_code}")
+        self.token = response.text
+
+    async def answer(self, url: str, sent: Mapping[str, str], challenge: Response,
+                     ask: Ask) -> bool:
+        return False
+
+
+def test_an_auths_prepare_is_retried_and_its_errors_are_fetch_errors(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """As in the run's own process: a prepare that meets a 503 is tried again, and one that
+    cannot succeed fails its file with a FetchError (the run reports it; it does not crash)."""
+    upstream.add("/token", b"t1")
+    upstream.fault("/token", "status", code=503, times=1)
+    upstream.add("/denied", b"no")
+    upstream.fault("/denied", "status", code=403, times=10)
+    sha = upstream.add("/file", b"body")
+    ok_auth, denied_auth = AskingAuth(f"{upstream.url}/token"), AskingAuth(
+        f"{upstream.url}/denied")
+
+    async def job(dl: RemoteDownloader) -> str:
+        await dl.download(Artifact.blob("f", f"{upstream.url}/file", sha256=sha, auth=ok_auth),
+                          tmp_path / "f.part")
+        try:
+            await dl.download(Artifact.blob("g", f"{upstream.url}/file", auth=denied_auth),
+                              tmp_path / "g.part")
+        except FetchError as exc:
+            return exc.reason
+        raise AssertionError("a refused token raised nothing")
+
+    reason, _ = _in_child(job)
+    assert (tmp_path / "f.part").read_bytes() == b"body"
+    assert len(upstream.requests("/token")) == 2  # the 503, then the token
+    assert "token refused: HTTP 403" in reason
