@@ -101,14 +101,15 @@ class BottlePlanner:
         return bottles, None
 
     async def _read(self, ctx: PlanContext, path: str, refs: list[BottleRef], art: Artifact,
-                    coverage: ManifestCoverage) -> Bottles | None:
+                    coverage: ManifestCoverage, known: Bottles | None) -> Bottles | None:
         """A fetched manifest's bottles; one that is wrong fails the run (the old index stays
-        served), one that could not be fetched is reported by the engine."""
+        served), one that could not be fetched is reported by the engine (and what was
+        ``known`` of it stands)."""
         try:
             file = await ctx.fetch(art)
         except FetchError as exc:
             log.debug("manifest not fetched: %s", exc)
-            return None
+            return known
         check = partial(self._check, path, refs, file, coverage)
         bottles, problem = (check() if _size(file) <= INLINE_CHECK_BYTES
                             else await in_thread(check))
@@ -147,7 +148,8 @@ class BottlePlanner:
                 if fetched is None:
                     yield self._manifest(state, mrefs[0], known=True)
                 else:
-                    known[path] = await self._read(ctx, path, mrefs, fetched, coverage)
+                    known[path] = await self._read(ctx, path, mrefs, fetched, coverage,
+                                                   known[path])
                 for ref in mrefs:
                     for artifact in self._bottle(state, ref, known[path]):
                         yield artifact

@@ -50,12 +50,11 @@ class SubPlanner(Protocol):
 
 async def fetch_all(
     ctx: PlanContext, artifacts: Iterable[Artifact], *, limit: int = 64,
-    on_error: Callable[[FetchError], None] | None = None,
 ) -> dict[str, Path]:
     """``ctx.fetch`` many artifacts at once; returns ``{path: readable file}``.
 
-    Without ``on_error`` the first failure is raised (as itself, not as an exception group,
-    so the run reports one clear line); with it, failures are handed over and skipped.
+    The first failure is raised (as itself, not as an exception group, so the run reports
+    one clear line).
     """
     out: dict[str, Path] = {}
     errors: list[FetchError] = []
@@ -71,10 +70,8 @@ async def fetch_all(
     async with anyio.create_task_group() as tg:
         for art in artifacts:
             tg.start_soon(one, art)
-    for exc in errors:
-        if on_error is None:
-            raise exc
-        on_error(exc)
+    if errors:
+        raise errors[0]
     return out
 
 
