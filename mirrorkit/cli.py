@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -599,14 +598,12 @@ def _download_process(mirrors: list[MirrorConfig]) -> DownloadProcess | None:
     the one ``mirrorkit.launch`` forked first thing, or one forked now. Only in the
     ``mirrorkit`` process itself: a host program running ``cli`` may have threads, which
     ``fork`` does not copy."""
-    from .core.download_fork import fork_child, take_early
+    from .core.download_fork import discard, fork_child, take_early
 
     early = take_early()
     if not _STANDALONE or all(m.settings.download_process == "off" for m in mirrors):
-        if early is not None:  # not wanted: it has not started anything yet
-            early[0].close()
-            os.kill(early[1], signal.SIGKILL)
-            os.waitpid(early[1], 0)
+        if early is not None:
+            discard(early)
         return None
     if early is None and threading.active_count() == 1:
         early = fork_child()

@@ -9,10 +9,11 @@ imports nothing of mirrorkit's at its top: ``mirrorkit.launch`` calls it before 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 
-__all__ = ["fork_child", "fork_early", "take_early"]
+__all__ = ["discard", "fork_child", "fork_early", "take_early"]
 
 # the first argument of the commands that mirror (those that make a run's requests)
 _RUNS = frozenset({"run", "plan"})
@@ -46,8 +47,6 @@ def fork_child() -> tuple[socket.socket, int] | None:
         code = 0
         try:
             parent_end.close()
-            import signal
-
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends it
             from .download_child import run_child
 
@@ -66,11 +65,20 @@ def fork_child() -> tuple[socket.socket, int] | None:
 
 def fork_early(argv: list[str]) -> None:
     """Fork now if the command line is a mirror run (``run``, ``plan``); the run takes the
-    child with :func:`take_early`, or lets it go (its end closed, the child exits)."""
+    child with :func:`take_early`, then uses it or ends it with :func:`discard`."""
     global _early
     first = next((a for a in argv if not a.startswith("-")), None)
     if first in _RUNS and _early is None:
         _early = fork_child()
+
+
+def discard(child: tuple[socket.socket, int]) -> None:
+    """End a child the run does not want: it has started nothing yet, so it is killed and
+    collected at once rather than left to finish importing first."""
+    sock, pid = child
+    sock.close()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def take_early() -> tuple[socket.socket, int] | None:
