@@ -13,7 +13,6 @@ import inspect
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
@@ -29,7 +28,6 @@ from .core.plugins import PluginError, PluginHost, load_plugins
 from .core.sizes import format_size
 
 if TYPE_CHECKING:
-    from .core.download_process import DownloadProcess
     from .core.engine import RunObserver
     from .core.report import ArtifactError, RunReport
     from .core.verify import VerifyResult
@@ -240,9 +238,6 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
     import anyio
 
     host = _host_or_exit()
-    # forked first: the child imports the HTTP stack on the other core meanwhile
-    downloads = _download_process(mirrors)
-
     from .core.engine import MirrorRun  # noqa: F401  (before the freeze)
     from .core.lock import MirrorLocked
     from .core.manifest import ManifestError
@@ -254,14 +249,9 @@ def execute(mirrors: list[MirrorConfig], *, dry_run: bool, as_json: bool) -> NoR
         return _progress(mirror, dry_run)
 
     async def main() -> list[RunReport]:
-        try:
-            return await run_mirrors(mirrors, host=host, dry_run=dry_run, observer=progress,
-                                     on_report=lambda r: _print_report(r, as_json=as_json),
-                                     command=" ".join(sys.argv[:3]) or "mirrorkit",
-                                     downloads=downloads)
-        finally:
-            if downloads is not None:
-                await downloads.aclose()
+        return await run_mirrors(mirrors, host=host, dry_run=dry_run, observer=progress,
+                                 on_report=lambda r: _print_report(r, as_json=as_json),
+                                 command=" ".join(sys.argv[:3]) or "mirrorkit")
 
     try:
         reports = anyio.run(main)
@@ -591,27 +581,6 @@ def _one_line_errors() -> Iterator[None]:
         fail(f"{message}{where}", exc.exit_code)
     except click.ClickException as exc:
         fail(" ".join(exc.format_message().split()), exc.exit_code)
-
-
-def _download_process(mirrors: list[MirrorConfig]) -> DownloadProcess | None:
-    """The run's download process (:mod:`.core.download_process`), when a mirror wants it:
-    the one ``mirrorkit.launch`` forked first thing, or one forked now. Only in the
-    ``mirrorkit`` process itself: a host program running ``cli`` may have threads, which
-    ``fork`` does not copy."""
-    from .core.download_fork import discard, fork_child, take_early
-
-    early = take_early()
-    if not _STANDALONE or all(m.settings.download_process == "off" for m in mirrors):
-        if early is not None:
-            discard(early)
-        return None
-    if early is None and threading.active_count() == 1:
-        early = fork_child()
-    if early is None:
-        return None
-    from .core.download_process import DownloadProcess
-
-    return DownloadProcess(*early, logging_setup=_LOG.setup())
 
 
 def _freeze_imports() -> None:

@@ -97,10 +97,6 @@ class EngineSettings(BaseModel):
         None, gt=0, description="Most bytes per second the whole run receives, over every "
         "host and file (e.g. 10MiB, 500KB); unset: no limit.",
         json_schema_extra={"metavar": "SIZE"})
-    download_process: Literal["auto", "off"] = Field(
-        "auto", description="Where the command line's runs make their requests: 'auto' (a "
-        "second process on Linux, so parsing responses does not compete with planning and "
-        "committing for one core) or 'off' (the run's own process).")
     allow_partial: bool = Field(
         False, description="Commit the index even when some files failed (status 'partial')."
     )

@@ -44,7 +44,6 @@ from .store.safefs import UnsafeDestination
 from .transport import TransportSettings
 
 if TYPE_CHECKING:
-    from .download_process import DownloadProcess, RemoteDownloader
     from .downloader import Downloader
     from .store.s3.remote import Remote
 
@@ -116,10 +115,8 @@ class MirrorRun:
         dry_run: bool = False,
         observer: RunObserver | None = None,
         command: str = "mirrorkit run",
-        downloads: DownloadProcess | None = None,
     ) -> None:
         self.host = host
-        self._downloads = downloads
         self.mirror = mirror
         self.dest = Path(os.path.abspath(mirror.dest))
         self.dest_url = mirror.dest_url  # s3://bucket/prefix: self.dest is a scratch dir
@@ -299,20 +296,8 @@ class MirrorRun:
                 0, ArtifactError(path="<plan>", error=f"planning failed: {self.plan_error}")
             )
 
-    async def _open_downloader(self) -> Downloader | RemoteDownloader:
-        """The run's downloads: in the download process when there is one (the command
-        line's runs), else, or once that process is gone, on this event loop."""
-        downloads = self._downloads
-        if downloads is not None and self.settings.download_process != "off":
-            try:
-                if downloads.lost:
-                    raise FetchError("(run)", None, "the download process is gone")
-                return await downloads.session(
-                    self.download_settings, on_bytes=self.observer.bytes,
-                    concurrency=self._concurrency, per_host=self._per_host).__aenter__()
-            except FetchError as exc:
-                log.warning("%s: this run makes its requests in its own process", exc.reason)
-        from .downloader import Downloader  # the HTTP stack, in this process
+    async def _open_downloader(self) -> Downloader:
+        from .downloader import Downloader  # the HTTP stack: only once something runs
 
         return await Downloader(self.download_settings, on_bytes=self.observer.bytes,
                                 concurrency=self._concurrency,

@@ -1,5 +1,5 @@
-"""What a download gives back, apart from the code that downloads (the run's process may
-not import the HTTP stack at all: :mod:`.download_process`)."""
+"""What a download gives back, apart from the code that downloads (a dry run's bookkeeping
+and the commit need it without the HTTP stack)."""
 
 from __future__ import annotations
 

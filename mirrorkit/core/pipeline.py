@@ -33,7 +33,6 @@ from .report import ArtifactError, PlannedChange, RunReport
 from .sink import SinkContext, SinkError
 
 if TYPE_CHECKING:
-    from .download_process import DownloadProcess
     from .engine import MirrorRun, RunObserver
 
 __all__ = [
@@ -172,22 +171,18 @@ async def run_mirror(
     dry_run: bool = False,
     observer: RunObserver | None = None,
     command: str = "mirrorkit run",
-    downloads: DownloadProcess | None = None,
 ) -> RunReport:
     """Run one mirror to the end: the run, then (if it succeeded) its sinks, then its
     notifications and metrics, then ``mirrorkit_run_finished``; returns the final report.
 
     A dry run (``mirrorkit plan``) writes nothing: no sinks, notifications or metrics.
-    ``downloads``: the download process its requests go to (:mod:`.download_process`);
-    without one they are made on this event loop.
     """
     from .engine import MirrorRun  # the HTTP stack: only once something runs
 
     host = host or load_plugins()
     if mirror.dest_url is None:  # an s3:// dest has no local tree to create or check
         check_destination(Path(mirror.dest), create=not dry_run)
-    run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer, command=command,
-                    downloads=downloads)
+    run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer, command=command)
     with fewer_full_collections():  # the plan stays alive to the end: walk it less often
         report = await run.run()
         report.changes = planned_changes(run)
@@ -207,7 +202,6 @@ async def run_mirrors(
     observer: Callable[[MirrorConfig], AbstractContextManager[RunObserver | None]] | None = None,
     on_report: Callable[[RunReport], None] | None = None,
     command: str = "mirrorkit run",
-    downloads: DownloadProcess | None = None,
 ) -> list[RunReport]:
     """Run several mirrors one after the other on the current event loop."""
     host = host or load_plugins()
@@ -215,7 +209,7 @@ async def run_mirrors(
     for mirror in mirrors:
         with (observer(mirror) if observer is not None else nullcontext(None)) as obs:
             report = await run_mirror(mirror, host=host, dry_run=dry_run, observer=obs,
-                                      command=command, downloads=downloads)
+                                      command=command)
         if on_report is not None:
             on_report(report)
         reports.append(report)
