@@ -45,7 +45,11 @@ class Artifact:
     for the same bytes, e.g. a flat download layout beside a content-addressed one): nothing
     is downloaded for it, and it is committed after every blob, before the index files.
     ``max_bytes`` caps a body of unknown size (default: 2 GiB for an index, none for a blob;
-    a known ``size`` is exact).
+    a known ``size`` is exact). ``mirrors`` are more URLs for the same bytes, tried in order
+    when ``url`` cannot give them (a 4xx, retries used up, bytes that do not verify): an opam
+    archive is in upstream's cache, at its origin, and at the mirrors its package lists.
+    ``also`` are more digests the bytes must have besides ``digest`` (opam lists md5, sha256
+    and sha512 for one archive, and its client checks each of them).
     """
 
     path: str
@@ -61,18 +65,21 @@ class Artifact:
     order: int = 0
     link_to: str | None = None
     max_bytes: int | None = None
+    mirrors: tuple[str, ...] = ()
+    also: tuple[Digest, ...] = ()
 
     def __init__(self, path: str, url: str | None = None, digest: Digest | None = None,
                  size: int | None = None, kind: Kind = Kind.BLOB,
                  headers: Mapping[str, str] = _NO_HEADERS, auth: Auth | None = None,
                  source: Path | None = None, immutable: bool = False,
                  response_digest_header: str | None = None, order: int = 0,
-                 link_to: str | None = None, max_bytes: int | None = None) -> None:
+                 link_to: str | None = None, max_bytes: int | None = None,
+                 mirrors: tuple[str, ...] = (), also: tuple[Digest, ...] = ()) -> None:
         # written out, each field set through its slot: the generated __init__ of a frozen
         # class goes through object.__setattr__, which cost nearly three times as much
         # (a plan of 400,000 packages builds 400,000 artifacts)
         (s_path, s_url, s_digest, s_size, s_kind, s_headers, s_auth, s_source, s_immutable,
-         s_header, s_order, s_link_to, s_max_bytes) = _SETTERS
+         s_header, s_order, s_link_to, s_max_bytes, s_mirrors, s_also) = _SETTERS
         s_path(self, path)
         s_url(self, url)
         s_digest(self, digest)
@@ -86,6 +93,10 @@ class Artifact:
         s_order(self, order)
         s_link_to(self, link_to)
         s_max_bytes(self, max_bytes)
+        s_mirrors(self, mirrors)
+        s_also(self, also)
+        if mirrors or also:
+            self._check_alternatives()
         self.__post_init__()
 
     def __post_init__(self) -> None:
@@ -110,6 +121,23 @@ class Artifact:
         if not isinstance(self.headers, MappingProxyType):
             object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
+    def _check_alternatives(self) -> None:
+        if self.url is None and self.mirrors:
+            raise ValueError(f"artifact {self.path}: mirrors need a url")
+        if not all(isinstance(u, str) for u in self.mirrors):
+            raise ValueError(f"artifact {self.path}: mirrors must be URL strings")
+        if self.also and self.digest is None:
+            raise ValueError(f"artifact {self.path}: 'also' digests need a main digest")
+        if not all(isinstance(d, Digest) for d in self.also):
+            raise ValueError(f"artifact {self.path}: 'also' must hold Digest objects")
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+        object.__setattr__(self, "also", tuple(self.also))
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every URL the bytes may come from, in the order they are tried."""
+        return () if self.url is None else (self.url, *self.mirrors)
+
     @classmethod
     def blob(
         cls,
@@ -122,12 +150,15 @@ class Artifact:
         headers: Mapping[str, str] | None = None,
         auth: Auth | None = None,
         immutable: bool = False,
+        mirrors: tuple[str, ...] = (),
+        also: tuple[Digest, ...] = (),
     ) -> Artifact:
         if sha256 is not None:
             digest = Digest.sha256(sha256)
         return cls(
             path, url=url, digest=digest, size=size, kind=Kind.BLOB,
             headers=headers or _NO_HEADERS, auth=auth, immutable=immutable,
+            mirrors=mirrors, also=also,
         )
 
     @classmethod

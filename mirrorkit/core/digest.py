@@ -33,9 +33,13 @@ def _git_blob_sha1(size: int | None) -> Hasher:
     return h
 
 
-_HEX_LENGTH: dict[str, int] = {"sha256": 64, "sha512": 128, "sha1": 40, "git-blob-sha1": 40}
+_HEX_LENGTH: dict[str, int] = {"sha256": 64, "sha512": 128, "sha1": 40, "git-blob-sha1": 40,
+                                "md5": 32}
 _FACTORIES: dict[str, Callable[[int | None], Hasher]] = {
     "sha256": lambda _size: hashlib.sha256(),
+    # only ever beside the size, or as the one checksum an old upstream record has (conda
+    # packages indexed before sha256, opam archives): what upstream gives is what is checked
+    "md5": lambda _size: hashlib.md5(usedforsecurity=False),
     "sha512": lambda _size: hashlib.sha512(),
     "sha1": lambda _size: hashlib.sha1(usedforsecurity=False),
     "git-blob-sha1": _git_blob_sha1,

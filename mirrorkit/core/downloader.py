@@ -7,11 +7,13 @@ conditional requests, size and digest checks, and writing the body while it is h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -87,7 +89,8 @@ class Downloader:
         """Stream ``artifact`` into ``target``, verified. Raises :class:`FetchError`.
 
         A body of at most ``hold_up_to`` bytes is not written: it comes back verified in
-        :attr:`FetchResult.body`, for a caller that writes it off the event loop.
+        :attr:`FetchResult.body`, for a caller that writes it off the event loop. The
+        artifact's ``mirrors`` are tried in turn when its ``url`` cannot give the bytes.
         """
         assert artifact.url is not None
         headers = dict(artifact.headers)
@@ -95,24 +98,32 @@ class Downloader:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        try:
-            return await with_retries(self.settings, artifact.url,
-                                      lambda: self._download_once(artifact, target, headers,
-                                                                  hold_up_to))
-        except (Retryable, Permanent) as exc:
-            target.unlink(missing_ok=True)
-            raise FetchError(artifact.path, artifact.url, describe(exc)) from None
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+        failures: list[str] = []
+        for url in artifact.urls:
+            own = not failures or _same_origin(url, artifact.url)
+            attempt = functools.partial(self._download_once, artifact, url, target,
+                                        headers if own else {}, hold_up_to,
+                                        artifact.auth if own else None)
+            try:
+                return await with_retries(self.settings, url, attempt)
+            except (Retryable, Permanent) as exc:
+                target.unlink(missing_ok=True)
+                failures.append(describe(exc) if not failures else f"{url}: {describe(exc)}")
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+        if len(failures) == 1:
+            raise FetchError(artifact.path, artifact.url, failures[0])
+        raise FetchError(artifact.path, artifact.url,
+                         f"{failures[0]}; and from its {len(failures) - 1} other URL(s): "
+                         + "; ".join(failures[1:]))
 
     async def _download_once(
-        self, artifact: Artifact, target: Path, headers: dict[str, str], hold_up_to: int
+        self, artifact: Artifact, url: str, target: Path, headers: dict[str, str],
+        hold_up_to: int, auth: Auth | None,
     ) -> FetchResult:
-        assert artifact.url is not None
         expected = artifact.digest
-        async with self.transport.stream(artifact.url, headers=headers,
-                                         auth=artifact.auth) as resp:
+        async with self.transport.stream(url, headers=headers, auth=auth) as resp:
             if resp.status == 304 and ("If-None-Match" in headers
                                        or "If-Modified-Since" in headers):
                 return NOT_MODIFIED
@@ -129,8 +140,12 @@ class Downloader:
             other: Hasher | None = None
             if expected is not None and expected.algorithm != "sha256":
                 other = expected.hasher(artifact.size)
+            hashers: list[Hasher] = [sha] if other is None else [sha, other]
+            also = [(d, d.hasher(artifact.size)) for d in artifact.also
+                    if d.algorithm != "sha256"]
+            hashers += [h for _, h in also]
             count = 0
-            sink = _BodySink(target, [sha] if other is None else [sha, other])
+            sink = _BodySink(target, hashers)
             held: tuple[bytes, ...] | None = None
             try:
                 batch: list[bytes] = []
@@ -163,6 +178,11 @@ class Downloader:
                 raise Retryable(f"truncated body: got {count} of {limit} bytes")
             sha_hex = sha.hexdigest()
             _check_digest(expected, sha_hex, other)
+            for digest, hasher in also:
+                _check_digest(digest, sha_hex, hasher)
+            for digest in artifact.also:
+                if digest.algorithm == "sha256":
+                    _check_digest(digest, sha_hex, None)
             server_digest = (
                 resp.headers.get(artifact.response_digest_header)
                 if artifact.response_digest_header else None
@@ -228,6 +248,11 @@ class _BodySink:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+
+
+def _same_origin(url: str, other: str) -> bool:
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
 
 def _content_length(headers: Mapping[str, str]) -> int | None:

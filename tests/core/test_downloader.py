@@ -178,3 +178,45 @@ def test_a_held_body_comes_back_verified_and_unwritten_only_when_asked(
     assert data == body and not (tmp_path / "held").exists()
     assert len(upstream.requests("/w")) == 3  # the truncated try, then two whole ones
     assert empty_written and big_written
+
+
+def test_mirrors_are_tried_in_order_when_the_url_cannot_give_the_bytes(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """A miss (404) and wrong bytes each move on to the next URL; the report says why."""
+    body = b"archive" * 500
+    sha = hashlib.sha256(body).hexdigest()
+    upstream.add("/wrong", b"not the archive")
+    upstream.add("/right", body)
+    art = Artifact.blob("a.tgz", upstream.url + "/cache/missing", sha256=sha,
+                        mirrors=(upstream.url + "/wrong", upstream.url + "/right"))
+    assert fetch(art, tmp_path / "out") == sha
+    assert (tmp_path / "out").read_bytes() == body
+    assert [len(upstream.requests(p)) for p in ("/cache/missing", "/wrong", "/right")] == [
+        1, 2, 1]  # a 404 is final at once; wrong bytes are retried (FAST: one retry)
+
+    none = Artifact.blob("b.tgz", upstream.url + "/cache/missing", sha256=sha,
+                         mirrors=(upstream.url + "/wrong",))
+    with pytest.raises(FetchError) as info:
+        fetch(none, tmp_path / "none")
+    assert "HTTP 404" in info.value.reason
+    assert f"{upstream.url}/wrong: sha256 mismatch" in info.value.reason
+    assert not (tmp_path / "none").exists()
+
+
+def test_every_listed_digest_is_checked(upstream: Upstream, tmp_path: Path) -> None:
+    body = b"source archive\n"
+    upstream.add("/src.tgz", body)
+    sha256 = Digest.sha256(hashlib.sha256(body).hexdigest())
+    md5 = Digest("md5", hashlib.md5(body).hexdigest())
+    sha512 = Digest("sha512", hashlib.sha512(body).hexdigest())
+    good = Artifact.blob("s", upstream.url + "/src.tgz", digest=sha512, also=(md5, sha256))
+    fetch(good, tmp_path / "good")
+    wrong_md5 = Artifact.blob("s", upstream.url + "/src.tgz", digest=sha512,
+                              also=(Digest("md5", "0" * 32),))
+    with pytest.raises(FetchError, match="md5 mismatch"):
+        fetch(wrong_md5, tmp_path / "bad")
+    wrong_sha256 = Artifact.blob("s", upstream.url + "/src.tgz", digest=md5,
+                                 also=(Digest.sha256("1" * 64),))
+    with pytest.raises(FetchError, match="sha256 mismatch"):
+        fetch(wrong_sha256, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
