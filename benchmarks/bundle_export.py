@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _harness import mirrorkit_cmd
 
-from mirrorkit.core.manifest import FileEntry, Manifest
+from mirrorkit.core.store.manifest import FileEntry, Manifest
 from mirrorkit.sinks.bundle.commands import parse_size
 
 SIZES = [64 * 1024, 512 * 1024, 4 * 1024 * 1024, 32 * 1024 * 1024]
@@ -60,7 +60,7 @@ def build_tree(root: Path, total: int) -> int:
 
 
 def _load(root: Path) -> Manifest:
-    from mirrorkit.core.manifest import load_manifest
+    from mirrorkit.core.store.manifest import load_manifest
 
     m = load_manifest(root)
     assert m is not None

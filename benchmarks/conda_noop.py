@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import zstandard  # noqa: E402
 from _harness import PYTHON, measure_json, mirrorkit_cmd  # noqa: E402
 
-from mirrorkit.core.manifest import FileEntry, Manifest  # noqa: E402
+from mirrorkit.core.store.manifest import FileEntry, Manifest  # noqa: E402
 from tests.support.upstream import Upstream  # noqa: E402
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

@@ -1,7 +1,7 @@
 """mirrorkit: mirror software registries for networks that cannot reach the internet.
 
 Plugins import from :mod:`mirrorkit.api`; programs that run mirrors call
-:func:`mirrorkit.core.pipeline.run_mirror` (also here as ``mirrorkit.run_mirror``). This
+:func:`mirrorkit.core.run.pipeline.run_mirror` (also here as ``mirrorkit.run_mirror``). This
 module stays import-light: the command line imports it first, before anything else.
 """
 
@@ -16,7 +16,7 @@ __all__ = ["__version__", "run_mirror", "run_mirror_sync"]
 
 def __getattr__(name: str) -> Any:
     if name in ("run_mirror", "run_mirror_sync"):
-        from .core import pipeline
+        from .core.run import pipeline
 
         return getattr(pipeline, name)
     # the plugin API's names, for plugins written before mirrorkit.api existed

@@ -14,18 +14,18 @@ plugin that needs something recent checks it at import time::
 
 from __future__ import annotations
 
-from .core.artifact import Artifact, Kind
-from .core.digest import Digest, DigestError, register_algorithm
-from .core.hookspecs import hookimpl
-from .core.manifest import FileEntry, Manifest
-from .core.notifier import NotifierPlugin, NotifyContext, NotifyError, NotifyWhen
-from .core.paths import UnsafePathError, validate_relpath
-from .core.plugins import NotifierCollection, RegistryCollection, SinkCollection
-from .core.registry import FetchError, PlanContext, PlanError, RegistryPlugin
-from .core.report import ArtifactError, PlannedChange, RunReport
-from .core.sink import SinkContext, SinkError, SinkPlugin
+from .core.plan.artifact import Artifact, Kind
+from .core.plan.digest import Digest, DigestError, register_algorithm
+from .core.plan.paths import UnsafePathError, validate_relpath
+from .core.plan.registry import FetchError, PlanContext, PlanError, RegistryPlugin
+from .core.plugin.hookspecs import hookimpl
+from .core.plugin.host import NotifierCollection, RegistryCollection, SinkCollection
+from .core.plugin.notifier import NotifierPlugin, NotifyContext, NotifyError, NotifyWhen
+from .core.plugin.sink import SinkContext, SinkError, SinkPlugin
+from .core.run.report import ArtifactError, PlannedChange, RunReport
+from .core.store.manifest import FileEntry, Manifest
+from .core.store.verify import VerifyResult
 from .core.transport import Auth, BasicAuth, OCIBearerAuth, Response
-from .core.verify import VerifyResult
 
 #: 1: registries, sinks, notifiers, the hooks of docs/plugins.md. 2: this module as the one
 #: public module (notifier API in the core, VerifyResult, Manifest, FileEntry, PlannedChange,

@@ -23,7 +23,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from .core.report import RunReport
+from .core.run.report import RunReport
 
 __all__ = ["METRICS", "MetricsError", "write_run_metrics"]
 

@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .core.report import RunReport
+    from .core.run.report import RunReport
 
 __all__ = [
     "FAST_RETRIES",
@@ -305,8 +305,8 @@ async def run_mirror_async(
     **options: Any,
 ) -> RunReport:
     """:func:`run_mirror_for_test` for async tests (pytest-anyio, pytest-asyncio)."""
-    from .core.pipeline import mirror_from_options, run_mirror
-    from .core.plugins import load_plugins
+    from .core.plugin.host import load_plugins
+    from .core.run.pipeline import mirror_from_options, run_mirror
 
     host = load_plugins(*plugins)
     mirror = mirror_from_options(registry, host=host, dest=dest,

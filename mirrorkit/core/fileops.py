@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .digest import new_hasher
+from .plan.digest import new_hasher
 
 __all__ = ["copy_hashing", "hash_file", "set_mtime", "write_chunks"]
 

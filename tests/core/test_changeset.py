@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.artifact import Kind
-from mirrorkit.core.manifest import FileEntry, Manifest
+from mirrorkit.core.plan.artifact import Kind
 from mirrorkit.core.store import (
     Changeset,
     Link,
@@ -16,6 +15,7 @@ from mirrorkit.core.store import (
     apply_changeset,
     build_changeset,
 )
+from mirrorkit.core.store.manifest import FileEntry, Manifest
 
 SHA = "a" * 64
 

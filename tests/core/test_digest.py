@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from mirrorkit.core.digest import Digest, DigestError, new_hasher
+from mirrorkit.core.plan.digest import Digest, DigestError, new_hasher
 
 
 def test_git_blob_sha1_matches_git() -> None:

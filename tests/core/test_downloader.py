@@ -8,10 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mirrorkit.core.artifact import Artifact
-from mirrorkit.core.digest import Digest
-from mirrorkit.core.downloader import Downloader
-from mirrorkit.core.registry import FetchError
+from mirrorkit.core.fetch.downloader import Downloader
+from mirrorkit.core.plan.artifact import Artifact
+from mirrorkit.core.plan.digest import Digest
+from mirrorkit.core.plan.registry import FetchError
 from mirrorkit.core.transport import TransportSettings
 from tests.support.upstream import Handler, Upstream
 

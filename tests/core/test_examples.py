@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.config import load_config
-from mirrorkit.core.plugins import load_plugins
+from mirrorkit.core.config.model import load_config
+from mirrorkit.core.plugin.host import load_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 

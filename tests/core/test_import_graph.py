@@ -107,5 +107,5 @@ def test_the_walk_sees_a_cycle_when_there_is_one() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     graph = import_graph()
-    assert "mirrorkit.core.manifest" in graph["mirrorkit.core.engine"]
+    assert "mirrorkit.core.store.manifest" in graph["mirrorkit.core.run.engine"]
     assert "mirrorkit.api" in graph["mirrorkit.plugins.homebrew"]

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from mirrorkit.api import Artifact, PlanContext, RegistryCollection, hookimpl
-from mirrorkit.core.pipeline import mirror_from_options, run_mirror
-from mirrorkit.core.plugins import load_plugins
+from mirrorkit.core.plugin.host import load_plugins
+from mirrorkit.core.run.pipeline import mirror_from_options, run_mirror
 from tests.support.trees import mirror_tree
 from tests.support.upstream import Upstream
 

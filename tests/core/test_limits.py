@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mirrorkit.core.report import HostReport
+from mirrorkit.core.run.report import HostReport
 from mirrorkit.core.transport import TransportSettings
 from mirrorkit.core.transport.client import Transport
 from mirrorkit.core.transport.limits import START

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mirrorkit.core.paths import UnsafePathError, all_normal, validate_relpath
+from mirrorkit.core.plan.paths import UnsafePathError, all_normal, validate_relpath
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ import pytest
 from pydantic import BaseModel
 
 from mirrorkit.api import Artifact, PlanContext, RunReport, hookimpl
-from mirrorkit.core.lock import MirrorLock, MirrorLocked
-from mirrorkit.core.pipeline import DestinationError, mirror_from_options, run_mirror
-from mirrorkit.core.plugins import load_plugins
+from mirrorkit.core.plugin.host import load_plugins
+from mirrorkit.core.run.pipeline import DestinationError, mirror_from_options, run_mirror
+from mirrorkit.core.store.lock import MirrorLock, MirrorLocked
 from tests.support.static_list import index_url, publish
 from tests.support.trees import mirror_tree
 from tests.support.upstream import Handler, Upstream
@@ -175,7 +175,8 @@ async def test_small_new_files_wait_in_memory_within_the_bound(
     """Small new bodies are written by the early commits' thread; the bytes waiting in
     memory stay under the bound, and past it bodies are written at once: either way every
     file lands whole."""
-    from mirrorkit.core import early_commit, engine
+    from mirrorkit.core.fetch import early_commit
+    from mirrorkit.core.run import engine
 
     files = {f"p/{i:03d}/f.bin": bytes([i % 251]) * (3000 + i) for i in range(150)}
     publish(upstream, files)

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import mirrorkit.api
-from mirrorkit.core import hookspecs
+from mirrorkit.core.plugin import hookspecs
 from tests.support.cli import run_cli
 from tests.support.plugin_dist import plugin_env
 

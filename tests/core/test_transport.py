@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from mirrorkit.api import Auth, BasicAuth, OCIBearerAuth, Response
-from mirrorkit.core.registry import FetchError
+from mirrorkit.core.plan.registry import FetchError
 from mirrorkit.core.transport import TransportSettings
 from mirrorkit.core.transport.client import Transport
 from mirrorkit.core.transport.errors import Permanent
@@ -245,7 +245,7 @@ def test_the_response_type_is_mirrorkits_own(upstream: Upstream) -> None:
 
 def test_status_errors_and_the_size_cap_raise_fetch_errors_through_ctx_get(
         upstream: Upstream) -> None:
-    from mirrorkit.core.downloader import Downloader
+    from mirrorkit.core.fetch.downloader import Downloader
 
     upstream.add("/big", b"x" * 5000)
 

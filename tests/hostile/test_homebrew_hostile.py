@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mirrorkit.core.manifest import load_manifest
+from mirrorkit.core.store.manifest import load_manifest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke, snapshot
 from tests.plugins.homebrew.fake_brew import FakeHomebrew, jws, serve_fake_homebrew
 

@@ -19,7 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirrorkit.core.paths import UnsafePathError, safe_join, validate_relpath
+from mirrorkit.core.plan.paths import UnsafePathError, safe_join, validate_relpath
 from mirrorkit.sinks.bundle.targets import DirTarget
 from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
 from mirrorkit.sinks.bundle.tocread import read_summary
@@ -38,7 +38,7 @@ hostile_paths = st.one_of(
 
 
 def reference_accepts(path: str) -> bool:
-    """The rules of mirrorkit.core.paths, written out plainly."""
+    """The rules of mirrorkit.core.plan.paths, written out plainly."""
     if not path or "\0" in path or "\\" in path or path.startswith("/"):
         return False
     if any(ord(c) < 0x20 for c in path):

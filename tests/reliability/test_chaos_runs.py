@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mirrorkit.core.verify import verify_tree
+from mirrorkit.core.store.verify import verify_tree
 from tests.reliability.chaos import ChaosRates, ChaosUpstream
 from tests.reliability.helpers import (
     chaos_args,

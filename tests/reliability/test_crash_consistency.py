@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mirrorkit.core.manifest import load_manifest
-from mirrorkit.core.verify import verify_tree
+from mirrorkit.core.store.manifest import load_manifest
+from mirrorkit.core.store.verify import verify_tree
 from tests.reliability.chaos import ChaosRates, ChaosUpstream
 from tests.reliability.helpers import (
     chaos_args,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.verify import verify_tree
+from mirrorkit.core.store.verify import verify_tree
 from tests.reliability.helpers import expected_tree, leftover_temp_files
 from tests.reliability.mode import record
 from tests.support.cli import run_cli

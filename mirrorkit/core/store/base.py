@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..manifest import Manifest
 from .changeset import Changeset, Link, Put
+from .manifest import Manifest
 
 __all__ = ["Store"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from ..artifact import Kind
-from ..manifest import FileEntry, Manifest
+from ..plan.artifact import Kind
+from .manifest import FileEntry, Manifest
 
 __all__ = [
     "Changeset",

@@ -13,9 +13,9 @@ import os
 import shutil
 import stat
 
-from ..manifest import Manifest
-from ..staging import Staging
+from ..fetch.staging import Staging
 from .changeset import Changeset, Link, Put, ancestors
+from .manifest import Manifest
 
 __all__ = ["LocalStore", "StoreRefused"]
 

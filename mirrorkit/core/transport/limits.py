@@ -30,7 +30,7 @@ import asyncio
 import collections
 import time
 
-from ..report import HostReport
+from ..run.report import HostReport
 
 __all__ = ["GlobalLimit", "HostLimit", "Limits"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from mirrorkit.core.hookspecs import hookimpl
-from mirrorkit.core.plugins import SinkCollection
+from mirrorkit.core.plugin.hookspecs import hookimpl
+from mirrorkit.core.plugin.host import SinkCollection
 
 from .commands import add_commands
 from .sink import BundleSink, BundleSinkOptions

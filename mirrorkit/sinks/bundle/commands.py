@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from mirrorkit.core.sizes import parse_size as core_parse_size
+from mirrorkit.core.config.sizes import parse_size as core_parse_size
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -88,7 +88,7 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
     place (a full bundle the first time). `cat NAME.tar.* | tar -x` extracts it without
     mirrorkit; `mirrorkit import` verifies and applies it.
     """
-    from mirrorkit.core.lock import MirrorLocked
+    from mirrorkit.core.store.lock import MirrorLocked
 
     from .export import ExportError, export_bundle
     from .targets import TargetError
@@ -200,8 +200,8 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
     the ones DEST needs are applied in order (deltas from its snapshot, or the newest full
     bundle for an empty mirror).
     """
-    from mirrorkit.core.lock import MirrorLocked
-    from mirrorkit.core.manifest import ManifestError, load_manifest
+    from mirrorkit.core.store.lock import MirrorLocked
+    from mirrorkit.core.store.manifest import ManifestError, load_manifest
 
     from .importer import ImportError_, apply_bundle, plan_import
     from .targets import TargetError
@@ -272,7 +272,7 @@ def _row(toc: TocSummary) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool) -> None:
     """List the bundles in SRC (from their TOCs only) and the order to import them."""
-    from mirrorkit.core.manifest import ManifestError, load_manifest
+    from mirrorkit.core.store.manifest import ManifestError, load_manifest
 
     from .catalog import import_chain
 

@@ -31,8 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mirrorkit.core.lock import MirrorLock
-from mirrorkit.core.manifest import (
+from mirrorkit.core.fetch.staging import Staging, clean_stale_staging
+from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
+from mirrorkit.core.store import PathConflict, Put, apply_changeset, build_changeset
+from mirrorkit.core.store.changeset import check_path_set
+from mirrorkit.core.store.local import LocalStore, StoreRefused
+from mirrorkit.core.store.lock import MirrorLock
+from mirrorkit.core.store.manifest import (
     SNAPSHOTS_DIR,
     STATE_DIR,
     FileEntry,
@@ -43,11 +48,6 @@ from mirrorkit.core.manifest import (
     new_snapshot_id,
     state_dir,
 )
-from mirrorkit.core.paths import UnsafePathError, validate_relpath
-from mirrorkit.core.staging import Staging, clean_stale_staging
-from mirrorkit.core.store import PathConflict, Put, apply_changeset, build_changeset
-from mirrorkit.core.store.changeset import check_path_set
-from mirrorkit.core.store.local import LocalStore, StoreRefused
 from mirrorkit.core.store.safefs import UnsafeDestination
 
 from .catalog import Catalog, import_chain, verify_parts

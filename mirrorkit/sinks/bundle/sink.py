@@ -15,7 +15,7 @@ from typing import ClassVar
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
 
-from mirrorkit.core.sink import SinkContext, SinkError
+from mirrorkit.core.plugin.sink import SinkContext, SinkError
 
 from .sizes import DEFAULT_PART_SIZE
 
@@ -49,7 +49,7 @@ class BundleSink:
 
     async def publish(self, options: BundleSinkOptions, ctx: SinkContext) -> str:
         # imported here: every mirrorkit command loads the plugins, few of them export
-        from mirrorkit.core.lock import MirrorLocked
+        from mirrorkit.core.store.lock import MirrorLocked
 
         from .export import ExportError, export_bundle
         from .targets import TargetError

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from mirrorkit.core.manifest import atomic_write_bytes
+from mirrorkit.core.store.manifest import atomic_write_bytes
 
 from .parts import PartOutput
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ...core.cliopts import collect_values, options_for_model
+from ...core.config.cliopts import collect_values, options_for_model
 from .options import S3Options
 
 __all__ = ["publish_command"]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.sizes import Size
+from ...core.config.sizes import Size
 from ...core.store.s3.target import S3Target
 
 if TYPE_CHECKING:

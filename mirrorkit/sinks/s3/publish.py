@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...core.lock import MirrorLock, MirrorLocked
-from ...core.manifest import Manifest, ManifestError, load_manifest
 from ...core.store import Put, apply_changeset, build_changeset, diff_files
+from ...core.store.lock import MirrorLock, MirrorLocked
+from ...core.store.manifest import Manifest, ManifestError, load_manifest
 from ...core.store.s3.client import S3Error, describe, make_client
 from ...core.store.s3.state import load_published, published_manifest
 from ...core.store.s3.store import S3Lock, S3Locked, S3Store

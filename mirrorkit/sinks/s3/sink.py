@@ -7,7 +7,7 @@ from typing import ClassVar
 import anyio.to_thread
 from pydantic import BaseModel
 
-from ...core.sink import SinkContext, SinkError
+from ...core.plugin.sink import SinkContext, SinkError
 from .options import S3Options
 
 __all__ = ["S3Sink"]

@@ -164,7 +164,7 @@ def test_readable_size() -> None:
 def test_config_errors_never_quote_url_credentials() -> None:
     from pydantic import ValidationError
 
-    from mirrorkit.core.config import format_validation_error
+    from mirrorkit.core.config.model import format_validation_error
     from mirrorkit.plugins.apt.options import AptSource
 
     with pytest.raises(ValidationError) as info:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.artifact import Kind
+from mirrorkit.core.plan.artifact import Kind
 from mirrorkit.plugins.git.options import GitOptions
 from mirrorkit.plugins.git.workrepo import published_files
 from tests.plugins.git.gitutil import commit, git

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mirrorkit.core.artifact import Kind
-from mirrorkit.core.manifest import FileEntry, Manifest, load_manifest
+from mirrorkit.core.plan.artifact import Kind
+from mirrorkit.core.store.manifest import FileEntry, Manifest, load_manifest
 from tests.support.cli import Result, run_cli
 from tests.support.trees import tree  # noqa: F401  (re-exported for the bundle tests)
 from tests.support.upstream import Upstream

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bundle_helpers import make_mirror, mirror_run, only_toc, publish, random_files, tree
 
-from mirrorkit.core.manifest import load_manifest
+from mirrorkit.core.store.manifest import load_manifest
 from tests.support.cli import run_cli
 from tests.support.upstream import Upstream
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.manifest import load_manifest
+from mirrorkit.core.store.manifest import load_manifest
 from mirrorkit.sinks.bundle import export, tarstream
 from tests.sinks.bundle.bundle_helpers import make_mirror, random_files
 

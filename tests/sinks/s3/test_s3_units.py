@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mirrorkit.core.artifact import Kind
-from mirrorkit.core.manifest import FileEntry, Manifest
+from mirrorkit.core.plan.artifact import Kind
 from mirrorkit.core.store import Put, build_changeset, diff_files
+from mirrorkit.core.store.manifest import FileEntry, Manifest
 from mirrorkit.core.store.s3.content_type import content_type
 from mirrorkit.core.store.s3.target import S3Target, TargetError
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from ...lock import MirrorLocked
-from ...manifest import Manifest, ManifestError, new_snapshot_id
+from ..lock import MirrorLocked
+from ..manifest import Manifest, ManifestError, new_snapshot_id
 from .client import S3Error, describe, make_client
 from .state import load_published
 from .store import S3Lock, S3Locked, S3Store
@@ -28,7 +28,7 @@ from .target import S3Target
 from .upload import UploadSettings
 
 if TYPE_CHECKING:
-    from ...engine import MirrorRun
+    from ...run.engine import MirrorRun
 
 __all__ = ["Remote"]
 
@@ -63,8 +63,8 @@ class Remote:
 
 async def run_into_bucket(run: MirrorRun, remote: Remote) -> None:
     """The locked part of a run into a bucket (the engine's ``_run_locked`` for S3)."""
-    from ...commit import commit_snapshot
-    from ...staging import Staging
+    from ...fetch.staging import Staging
+    from ...run.commit import commit_snapshot
 
     scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-s3-"))
     run.dest = scratch / "tree"

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from ...manifest import FileEntry, Manifest, ManifestError
+from ..manifest import FileEntry, Manifest, ManifestError
 from .client import S3Error, describe, is_not_found
 from .target import S3Target
 

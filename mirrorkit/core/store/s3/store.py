@@ -21,8 +21,8 @@ import socket
 from types import TracebackType
 from typing import Any
 
-from ...manifest import Manifest
 from ..changeset import Changeset, Link, Put
+from ..manifest import Manifest
 from .client import S3Error, describe, is_not_found, is_precondition_failed
 from .state import published_manifest, save_published
 from .target import S3Target

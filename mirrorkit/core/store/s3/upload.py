@@ -19,10 +19,10 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 
-from ...artifact import Kind
 from ...fileops import hash_file
-from ...manifest import FileEntry
+from ...plan.artifact import Kind
 from ..changeset import Put
+from ..manifest import FileEntry
 from .client import S3Error, describe
 from .content_type import content_type
 from .target import S3Target

@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from .artifact import Artifact, Kind
-from .digest import Digest, Hasher
-from .fetch_result import NOT_MODIFIED, FetchResult
-from .registry import FetchError
-from .report import HostReport
-from .transport import Auth, Response, TransportSettings
-from .transport.client import Transport
-from .transport.errors import Permanent, Retryable, raise_for_status
-from .transport.retries import describe, with_retries
+from ..plan.artifact import Artifact, Kind
+from ..plan.digest import Digest, Hasher
+from ..plan.registry import FetchError
+from ..run.report import HostReport
+from ..transport import Auth, Response, TransportSettings
+from ..transport.client import Transport
+from ..transport.errors import Permanent, Retryable, raise_for_status
+from ..transport.retries import describe, with_retries
+from .result import NOT_MODIFIED, FetchResult
 
 __all__ = ["NOT_MODIFIED", "Downloader", "FetchResult"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .fileops import hash_file
+from ..fileops import hash_file
 from .lock import MirrorLock, MirrorLocked, lock_holder
 from .manifest import STATE_DIR, FileEntry, ManifestError, load_manifest
 
@@ -183,7 +183,7 @@ def forget_bad_files(dest: Path, result: VerifyResult) -> int:
     A corrupt file reached through a symlinked directory is not deleted (that would delete
     outside the mirror): the repair is refused as a whole, with a problem naming the link.
     """
-    from .store.safefs import SafeTree, UnsafeDestination
+    from .safefs import SafeTree, UnsafeDestination
 
     manifest = load_manifest(dest)
     if manifest is None:

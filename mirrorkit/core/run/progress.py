@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .artifact import Artifact
+from ..plan.artifact import Artifact
 
 __all__ = ["RichObserver"]
 

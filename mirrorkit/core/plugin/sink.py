@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from .manifest import Manifest
+from ..store.manifest import Manifest
 
 __all__ = ["SinkContext", "SinkError", "SinkPlugin"]
 

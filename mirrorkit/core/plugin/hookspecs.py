@@ -14,10 +14,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .manifest import Manifest
-    from .plugins import NotifierCollection, RegistryCollection, SinkCollection
-    from .report import RunReport
-    from .verify import VerifyResult
+    from ..run.report import RunReport
+    from ..store.manifest import Manifest
+    from ..store.verify import VerifyResult
+    from .host import NotifierCollection, RegistryCollection, SinkCollection
 
 PROJECT = "mirrorkit"
 hookspec = pluggy.HookspecMarker(PROJECT)

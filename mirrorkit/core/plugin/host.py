@@ -12,11 +12,11 @@ from typing import Any, Generic, TypeVar, cast
 
 import pluggy
 
+from ..plan.registry import RegistryPlugin
+from ..run.report import RunReport
+from ..store.manifest import Manifest
 from . import hookspecs
-from .manifest import Manifest
 from .notifier import NotifierPlugin
-from .registry import RegistryPlugin
-from .report import RunReport
 from .sink import SinkPlugin
 
 __all__ = [

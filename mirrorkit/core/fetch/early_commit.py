@@ -28,7 +28,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from .manifest import FileEntry
+from ..store.manifest import FileEntry
 
 __all__ = ["BATCH", "HOLD_BODY", "HOLD_LIMIT", "EarlyCommits", "Pending"]
 

@@ -13,13 +13,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from .manifest import FileEntry, Manifest
-from .store import Link, Put, apply_changeset, build_changeset
-from .store.changeset import ancestors, directories
+from ..store import Link, Put, apply_changeset, build_changeset
+from ..store.changeset import ancestors, directories
+from ..store.manifest import FileEntry, Manifest
 
 if TYPE_CHECKING:
+    from ..store import Store
     from .engine import MirrorRun
-    from .store import Store
 
 __all__ = ["commit_snapshot", "record_failed_run", "roll_back_new"]
 

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from .plugins import PluginError, PluginHost
-from .redact import PUBLIC_ENV_NAMES, redact, register_secrets
+from ..plugin.host import PluginError, PluginHost
+from ..redact import PUBLIC_ENV_NAMES, redact, register_secrets
 from .sizes import Size
 
 __all__ = [
@@ -162,7 +162,7 @@ class MirrorConfig(BaseModel):
     def _s3_dest(cls, data: Any) -> Any:
         dest = data.get("dest") if isinstance(data, dict) else None
         if isinstance(dest, str) and dest.startswith("s3://"):
-            from .store.s3.target import S3Target  # parsing only: no boto3
+            from ..store.s3.target import S3Target  # parsing only: no boto3
 
             S3Target.parse(dest)  # a ValueError: reported as a problem of dest
             if data.get("sinks"):

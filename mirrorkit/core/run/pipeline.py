@@ -7,8 +7,8 @@ plugin's tests) runs a mirror exactly as ``mirrorkit run`` does::
     report = run_mirror_sync(mirror)           # from plain code
 
 Everything of one run happens on one event loop. Errors that stop a run before it starts
-are exceptions (:class:`DestinationError`, :class:`~mirrorkit.core.lock.MirrorLocked`,
-:class:`~mirrorkit.core.manifest.ManifestError`); everything that goes wrong during a run is
+are exceptions (:class:`DestinationError`, :class:`~mirrorkit.core.store.lock.MirrorLocked`,
+:class:`~mirrorkit.core.store.manifest.ManifestError`); everything that goes wrong during a run is
 in the returned report.
 """
 
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import TypeAdapter
 
-from .artifact import Kind
+from ..config.model import MirrorConfig, build_mirror
+from ..plan.artifact import Kind
+from ..plugin.host import PluginHost, load_plugins
+from ..plugin.sink import SinkContext, SinkError
 from .collector import fewer_full_collections
-from .config import MirrorConfig, build_mirror
-from .plugins import PluginHost, load_plugins
 from .report import ArtifactError, PlannedChange, RunReport
-from .sink import SinkContext, SinkError
 
 if TYPE_CHECKING:
     from .engine import MirrorRun, RunObserver
@@ -128,7 +128,7 @@ _KIND_NAMES = {kind: kind.value for kind in Kind}  # Enum.value is a property ca
 
 
 async def _run_sinks(host: PluginHost, mirror: MirrorConfig, report: RunReport) -> None:
-    from .manifest import load_manifest
+    from ..store.manifest import load_manifest
 
     manifest = load_manifest(mirror.dest)
     if manifest is None:
@@ -152,11 +152,11 @@ async def _notify_and_record(host: PluginHost, mirror: MirrorConfig,
                              report: RunReport) -> None:
     """Notifications and the metrics file; what happened goes to ``report.notices``."""
     if mirror.notify:
-        from .notifications import send_notifications
+        from ..plugin.notifications import send_notifications
 
         report.notices += await send_notifications(host, mirror, report)
     if mirror.settings.metrics_file is not None:
-        from ..metrics import MetricsError, write_run_metrics
+        from ...metrics import MetricsError, write_run_metrics
 
         try:
             write_run_metrics(mirror.settings.metrics_file, report)

@@ -23,29 +23,29 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import anyio.abc
 
-from .artifact import Artifact, Kind
+from ..config.model import MirrorConfig
+from ..fetch.early_commit import HOLD_BODY, HOLD_LIMIT, EarlyCommits, Pending
+from ..fetch.result import FetchResult
+from ..fetch.staging import Staging, clean_stale_staging
+from ..fileops import copy_hashing, hash_file, write_chunks
+from ..plan.artifact import Artifact, Kind
+from ..plan.context import EngineContext
+from ..plan.digest import Digest
+from ..plan.registry import FetchError
+from ..plugin.host import PluginHost
+from ..redact import redact
+from ..store.changeset import PathConflict, ancestors, directories, path_conflict
+from ..store.local import LocalStore, StoreRefused
+from ..store.lock import MirrorLock
+from ..store.manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
+from ..store.safefs import UnsafeDestination
+from ..transport import TransportSettings
 from .commit import commit_snapshot, record_failed_run, roll_back_new
-from .config import MirrorConfig
-from .context import EngineContext
-from .digest import Digest
-from .early_commit import HOLD_BODY, HOLD_LIMIT, EarlyCommits, Pending
-from .fetch_result import FetchResult
-from .fileops import copy_hashing, hash_file, write_chunks
-from .lock import MirrorLock
-from .manifest import FileEntry, Manifest, load_manifest, new_snapshot_id, state_dir
-from .plugins import PluginHost
-from .redact import redact
-from .registry import FetchError
 from .report import ArtifactError, RunReport
-from .staging import Staging, clean_stale_staging
-from .store.changeset import PathConflict, ancestors, directories, path_conflict
-from .store.local import LocalStore, StoreRefused
-from .store.safefs import UnsafeDestination
-from .transport import TransportSettings
 
 if TYPE_CHECKING:
-    from .downloader import Downloader
-    from .store.s3.remote import Remote
+    from ..fetch.downloader import Downloader
+    from ..store.s3.remote import Remote
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -179,7 +179,7 @@ class MirrorRun:
         self.report.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         try:
             if self.dest_url is not None:
-                from .store.s3.remote import Remote, run_into_bucket  # boto3: only for S3
+                from ..store.s3.remote import Remote, run_into_bucket  # boto3: only for S3
 
                 self._remote = Remote(self.dest_url, self._concurrency or 16)
             if self.dry_run:
@@ -297,7 +297,7 @@ class MirrorRun:
             )
 
     async def _open_downloader(self) -> Downloader:
-        from .downloader import Downloader  # the HTTP stack: only once something runs
+        from ..fetch.downloader import Downloader  # the HTTP stack: only once something runs
 
         return await Downloader(self.download_settings, on_bytes=self.observer.bytes,
                                 concurrency=self._concurrency,

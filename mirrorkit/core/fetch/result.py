@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .transport.errors import http_date_to_epoch
+from ..transport.errors import http_date_to_epoch
 
 __all__ = ["NOT_MODIFIED", "FetchResult"]
 

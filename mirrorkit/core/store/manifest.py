@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import Kind
-from .paths import UnsafePathError, all_normal, validate_relpath
+from ..plan.artifact import Kind
+from ..plan.paths import UnsafePathError, all_normal, validate_relpath
 
 __all__ = [
     "FileEntry",

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import anyio
 from pydantic import ValidationError
 
+from ..redact import Redactor
+from ..run.report import RunReport
 from .notifier import NotifyContext, should_send
-from .notifypayload import build_payload
-from .redact import Redactor
-from .report import RunReport
+from .notify_payload import build_payload
 
 if TYPE_CHECKING:
-    from .config import MirrorConfig
-    from .plugins import PluginHost
+    from ..config.model import MirrorConfig
+    from .host import PluginHost
 
 __all__ = ["send_notifications"]
 

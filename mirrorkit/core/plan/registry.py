@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from ..store.manifest import Manifest
 from .artifact import Artifact
-from .manifest import Manifest
 
 if TYPE_CHECKING:
-    from .transport import Auth, Response
+    from ..transport import Auth, Response
 
 __all__ = ["FetchError", "PlanContext", "PlanError", "RegistryPlugin"]
 

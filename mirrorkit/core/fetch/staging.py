@@ -10,9 +10,9 @@ import itertools
 import shutil
 from pathlib import Path
 
-from .fileops import set_mtime, write_chunks
-from .manifest import state_dir
-from .store.safefs import SafeTree
+from ..fileops import set_mtime, write_chunks
+from ..store.manifest import state_dir
+from ..store.safefs import SafeTree
 
 __all__ = ["Staging", "clean_stale_staging", "remove_with_empty_parents"]
 

@@ -11,8 +11,8 @@ from .artifact import Artifact
 from .registry import FetchError, PlanContext
 
 if TYPE_CHECKING:
-    from .engine import MirrorRun
-    from .transport import Auth, Response
+    from ..run.engine import MirrorRun
+    from ..transport import Auth, Response
 
 __all__ = ["EngineContext"]
 

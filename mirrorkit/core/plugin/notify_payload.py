@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .redact import Redactor
-from .report import RunReport
+from ..redact import Redactor
+from ..run.report import RunReport
 
 __all__ = ["MAX_ERRORS", "MAX_PAYLOAD_BYTES", "build_payload", "summary_line"]
 

@@ -13,7 +13,7 @@ from .digest import Digest
 from .paths import validate_relpath
 
 if TYPE_CHECKING:
-    from .transport.auth import Auth
+    from ..transport.auth import Auth
 
 __all__ = ["Artifact", "Kind"]
 

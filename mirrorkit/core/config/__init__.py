@@ -1,0 +1,1 @@
+"""The configuration: mirrors, settings, sizes, and the flags built from models."""

@@ -1,0 +1,1 @@
+"""Bytes into staging: the downloader over the transport, staging, early commits."""

@@ -1,0 +1,1 @@
+"""What a registry plugin plans: artifacts, digests, path rules, the plan context."""

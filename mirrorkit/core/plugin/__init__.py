@@ -1,0 +1,1 @@
+"""Plugin discovery and hooks: the host, hook specifications, sink and notifier APIs."""
