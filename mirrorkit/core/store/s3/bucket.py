@@ -1,0 +1,110 @@
+"""A run whose dest is ``s3://bucket/prefix``: the mirror lives in the bucket, not on disk.
+
+Downloads are staged in a scratch directory and uploaded at the commit, in the same order as
+every other commit (:class:`.store.S3Store`); the previous snapshot is the bucket's state
+object (``.mirrorkit/published.json``, kept with every field a run needs: etags for
+conditional index requests, grace times). One writer at a time: :class:`.store.S3Lock`. A
+file kept from the previous snapshot that a plugin needs to read is downloaded then.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio.to_thread
+
+from ...fetch.staging import Staging
+from ..apply import apply_changeset
+from ..changeset import Changeset
+from ..lock import MirrorLocked
+from ..manifest import FileEntry, Manifest, ManifestError
+from ..target import CommitFailed, Target, TargetFailed
+from .client import S3Error, describe, make_client
+from .state import load_published
+from .store import S3Lock, S3Locked, S3Store
+from .target import S3Target
+from .upload import UploadSettings
+
+__all__ = ["BucketTarget"]
+
+log = logging.getLogger("mirrorkit.store")
+
+
+class BucketTarget(Target):
+    def __init__(self, url: str, concurrency: int) -> None:
+        self.bucket = S3Target.parse(url)
+        self.where = url
+        self.concurrency = concurrency
+        self.client = make_client(concurrency)
+        self._scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-s3-"))
+
+    @contextmanager
+    def hold(self, command: str, wait: float) -> Iterator[None]:
+        try:
+            with S3Lock(self.client, self.bucket, command):
+                yield
+        except S3Locked as exc:
+            raise MirrorLocked(str(exc)) from None
+        except S3Error as exc:
+            raise TargetFailed(str(exc)) from None
+
+    async def load_previous(self, mirror: str) -> Manifest | None:
+        return await anyio.to_thread.run_sync(self._load_state, mirror)
+
+    def _load_state(self, mirror: str) -> Manifest | None:
+        try:
+            state = load_published(self.client, self.bucket)
+        except S3Error as exc:
+            raise ManifestError(str(exc)) from None
+        if state is not None and state.mirror and state.mirror != mirror:
+            raise ManifestError(f"{self.bucket} holds the mirror {state.mirror!r}, not "
+                                f"{mirror!r}: give each mirror its own prefix")
+        return state
+
+    def staging(self, run_id: str) -> Staging:
+        tree = self._scratch / "tree"
+        tree.mkdir(exist_ok=True)
+        staging = Staging(tree, run_id)
+        staging.create()
+        return staging
+
+    def work_dir(self) -> Path:
+        work = self._scratch / "work"
+        work.mkdir(exist_ok=True)
+        return work
+
+    async def read_kept(self, path: str, staging: Staging) -> Path:
+        tmp = staging.new_path()
+        await anyio.to_thread.run_sync(self._download, path, tmp)
+        return tmp
+
+    def _download(self, path: str, to: Path) -> None:
+        try:
+            self.client.download_file(self.bucket.bucket, self.bucket.key(path), str(to))
+        except Exception as exc:
+            raise OSError(f"{self.bucket}/{path}: cannot read it back: {describe(exc)}") from None
+
+    async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
+        store = S3Store(self.client, self.bucket,
+                        UploadSettings(concurrency=self.concurrency, rehash=False),
+                        log, full_state=True)
+        try:
+            return await anyio.to_thread.run_sync(apply_changeset, changes, store)
+        except S3Error as exc:
+            raise CommitFailed(f"commit failed: {exc}; the bucket still serves the previous "
+                               "snapshot and the next run completes it", refused=False) from None
+
+    def record_failed_run(self, previous: Manifest | None, committed: dict[str, FileEntry],
+                          mirror: str, registry: str) -> None:
+        return  # nothing reaches the bucket before the commit
+
+    def roll_back(self, staging: Staging, committed: dict[str, FileEntry]) -> None:
+        return
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
