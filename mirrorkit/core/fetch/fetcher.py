@@ -98,7 +98,7 @@ class Fetcher:
             try:
                 self._observer.done(art, self._plan_link(art))
             except FetchError as exc:
-                self._ledger.fail(art, exc.reason)
+                self._ledger.fail(art, exc.reason, exc.status)
             return True
         if art.url is None:
             prev = self._unchanged_local(art)
@@ -181,7 +181,7 @@ class Fetcher:
             outcome = await self._process(art)
             self._observer.done(art, outcome)
         except FetchError as exc:
-            self._ledger.fail(art, exc.reason)
+            self._ledger.fail(art, exc.reason, exc.status)
         except OSError as exc:
             self._file_error(art, exc)
         finally:
@@ -205,6 +205,14 @@ class Fetcher:
             readable[path] = await self._target.read_kept(path, self._staging)
             return readable[path]
         return found
+
+    async def read_previous(self, path: str) -> Path | None:
+        """The bytes the previous snapshot has at ``path`` (a tree's file, or the bucket's
+        object fetched now), whether or not this run plans it."""
+        if self._tree is not None:
+            full = Path(self._tree, path)
+            return full if full.is_file() else None
+        return await self._target.read_kept(path, self._staging)
 
     def _file_error(self, art: Artifact, exc: OSError) -> None:
         """A file that could not be written or put in place: the file, or the run, fails."""

@@ -19,20 +19,24 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import anyio.abc
 
 from ..config.model import MirrorConfig
 from ..plan.artifact import Artifact
 from ..plan.claims import Claims
 from ..plan.context import EngineContext
-from ..plan.registry import FetchError
+from ..plan.record import RECORD_NAME, RECORD_VERSION, PlanRecord
+from ..plan.registry import Fetched, FetchError, PlanError
+from ..plan.state import RunState
 from ..plugin.host import PluginHost
 from ..redact import redact
 from ..store.changeset import PathConflict
-from ..store.manifest import FileEntry, Manifest, new_snapshot_id
+from ..store.manifest import CORE_STATE_PREFIX, FileEntry, Manifest, StateRef, new_snapshot_id
 from ..store.target import CommitFailed, DryTarget, LocalTarget, Target, TargetFailed
 from ..store.tree_sizes import TreeSizes
 from ..transport import TransportSettings
@@ -45,7 +49,7 @@ if TYPE_CHECKING:
     from ..fetch.downloader import Downloader
     from ..fetch.fetcher import Fetcher
     from ..fetch.staging import Staging
-    from ..transport import Auth, Response
+    from ..transport import Auth, Response, Validators
 
 __all__ = ["MirrorRun", "RunObserver"]
 
@@ -110,6 +114,10 @@ class MirrorRun:
         # set once the run has them (see _run_held)
         self._fetcher: Fetcher | None = None
         self._downloader: Downloader | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._state: RunState | None = None
+        self._record: PlanRecord | None = None
+        self._kept_plan = False
 
     # ------------------------------------------------------------------ public
     async def run(self) -> RunReport:
@@ -128,6 +136,8 @@ class MirrorRun:
 
     def planned_changes(self) -> list[PlannedChange]:
         """Every file the run adds, replaces or removes (``mirrorkit plan``'s list)."""
+        if self._kept_plan:
+            return []
         return planned_changes(self._prev_files, self._claims.planned, self._ledger)
 
     # ------------------------------------------------------------------ phases
@@ -138,21 +148,67 @@ class MirrorRun:
         run_id = new_snapshot_id()
         staging = self._target.staging(run_id)
         try:
+            self._state = RunState(previous.state if previous is not None else {},
+                                   lambda sha: self._target.read_state(sha, staging),
+                                   staging.dir / "state")
+            self._record = await self._plan_record(previous)
             await self._plan_and_fetch(staging, self._target.work_dir())
             if self._dry:
                 self._account_dry_run()
             elif self._ledger.refused:
                 self._target.roll_back(staging, self._ledger.committed_new)
                 self._keep_previous_snapshot()
+            elif self._kept_plan and self._ledger.commits and not self._ledger.failed:
+                await self._keep_plan()
             elif not self._ledger.commits or (self._ledger.failed
                                                and not self._settings.allow_partial):
-                self._target.record_failed_run(previous, self._ledger.committed_new,
-                                               self._mirror.name, self._mirror.registry)
+                await self._record_failed_run()
                 self._keep_previous_snapshot()
             else:
                 await self._commit(run_id, staging)
         finally:
             staging.remove()
+
+    async def _plan_record(self, previous: Manifest | None) -> PlanRecord:
+        assert self._state is not None
+        reg = self._host.registries.get(self._mirror.registry)
+        options = self._mirror.options
+        saved = await self._state.scoped(CORE_STATE_PREFIX).read_json(
+            RECORD_NAME, version=RECORD_VERSION) if previous is not None else None
+        return PlanRecord(
+            registry=self._mirror.registry, distribution=reg.distribution,
+            options=options.model_dump(mode="json") if options is not None else None,
+            saved=saved, previous_snapshot=previous.snapshot if previous else None)
+
+    def _state_to_save(self, snapshot: str) -> tuple[dict[str, StateRef], dict[str, Path]]:
+        """The state refs and new files to save with ``snapshot``; the plan record only when
+        the run planned it whole."""
+        assert self._state is not None and self._record is not None
+        record = self._record.to_save(snapshot) if not self._ledger.failed else None
+        if record is not None:
+            self._state.scoped(CORE_STATE_PREFIX).write_json(RECORD_NAME, record,
+                                                      version=RECORD_VERSION)
+        return self._state.finish()
+
+    async def _record_failed_run(self) -> None:
+        """A failed run changes nothing but the blobs it put in place: its state is not
+        saved, and the previous snapshot's plan record still describes that snapshot."""
+        self._target.record_without_commit(
+            self._previous, self._ledger.committed_new,
+            self._previous.state if self._previous is not None else {},
+            self._mirror.name, self._mirror.registry)
+
+    async def _keep_plan(self) -> None:
+        """The plugin found every input unchanged: the previous snapshot stays as it is."""
+        previous = self._previous
+        assert previous is not None and previous.snapshot is not None
+        refs, files = self._state_to_save(previous.snapshot)
+        if refs != previous.state:
+            await self._target.store_state(files)
+            self._target.record_without_commit(previous, {}, refs, self._mirror.name,
+                                           self._mirror.registry)
+        self._keep_previous_snapshot()
+        self.report.skipped = len(self._prev_files)
 
     def _keep_previous_snapshot(self) -> None:
         self.report.snapshot = self._previous.snapshot if self._previous else None
@@ -163,17 +219,36 @@ class MirrorRun:
         self.report.downloaded += downloads
         self.report.unknown_sizes += unknown
         self.report.bytes_to_download += size
-        planned = self._claims.planned
-        self.report.removed = sum(1 for p in self._prev_files if p not in planned)
-        self.report.files = len(planned)
+        planned, entries = self._claims.planned, self._ledger.entries
+        self.report.removed = sum(1 for p in self._prev_files
+                                  if p not in planned and p not in entries)
+        self.report.files = len(planned) + len(self._claims.kept)
 
     async def _commit(self, run_id: str, staging: Staging) -> None:
         ledger = self._ledger
         changes, snapshot = plan_commit(
             ledger, self._previous, mirror=self._mirror.name, registry=self._mirror.registry,
             run_id=run_id, prune_grace=self._settings.prune_grace, where=self._target.where)
+        refs, files = self._state_to_save(snapshot)
+        previous_refs = self._previous.state if self._previous is not None else {}
+        if changes.manifest is None and refs != previous_refs:
+            assert self._previous is not None
+            changes.manifest = Manifest(
+                mirror=self._previous.mirror, snapshot=self._previous.snapshot,
+                registry=self._previous.registry, created=self._previous.created,
+                files=ledger.entries)
+        if changes.manifest is not None:
+            changes.manifest.state = refs
         try:
+            await self._target.store_state(files)
             removed = await self._target.commit(changes, staging, self._settings.keep_snapshots)
+            if changes.manifest is not None and refs != previous_refs:
+                await self._target.drop_unused_state(changes.manifest)
+        except OSError as exc:
+            ledger.stop(f"commit failed: {exc}; the previous snapshot is still served and the "
+                        "next run completes it")
+            self._keep_previous_snapshot()
+            return
         except CommitFailed as exc:
             if exc.refused:
                 self._target.roll_back(staging, ledger.committed_new)
@@ -212,11 +287,11 @@ class MirrorRun:
                 ledger=self._ledger, previous=self._prev_files,
                 planned=self._claims.planned, observer=self._observer, dry_run=self._dry)
             try:
+                assert self._state is not None
                 await self._plan(plugin, options, EngineContext(
                     self, mirror=self._mirror.name, registry=self._mirror.registry,
-                    dest=Path(self._target.tree or staging.dest), work_dir=work_dir,
-                    dry_run=self._dry, previous=self._previous,
-                    prune_grace=settings.prune_grace))
+                    work_dir=work_dir, dry_run=self._dry, previous=self._previous,
+                    state=self._state, prune_grace=settings.prune_grace))
             finally:
                 self.report.hosts = downloader.host_stats()
         for h in self.report.hosts:
@@ -228,12 +303,16 @@ class MirrorRun:
         fetcher, claims, ledger = self._fetcher, self._claims, self._ledger
         assert fetcher is not None
         async with anyio.create_task_group() as tg:
+            self._tg = tg
             ledger.on_stop = tg.cancel_scope.cancel
             fetcher.start(tg)
             try:
                 async for art in plugin.plan(options, ctx):
                     if not isinstance(art, Artifact):
                         raise TypeError(f"plan yielded {type(art).__name__}, not Artifact")
+                    if self._kept_plan:
+                        raise PlanError(f"the plan yielded {art.path} after "
+                                        "keep_previous_plan() kept the previous snapshot")
                     if not claims.claim(art) or fetcher.kept_without_io(art):
                         continue
                     fetcher.claimed(art.path)
@@ -252,6 +331,7 @@ class MirrorRun:
                     isinstance(exc, FetchError) and exc.path in ledger.failed))
                 tg.cancel_scope.cancel()
         ledger.on_stop = lambda: None
+        self._tg = None
         if not ledger.refused:  # a refused run takes back what was put in place: add nothing
             await fetcher.finish()
 
@@ -263,21 +343,53 @@ class MirrorRun:
             self._slots.release()
 
     # ------------------------------------------- what the plan context asks for
-    async def fetch_now(self, art: Artifact) -> Path | None:
-        """Bring one artifact to a verified state now; a path to read its bytes from."""
+    async def fetch_now(self, art: Artifact) -> Fetched | FetchError:
+        """Bring one artifact to a verified state now (or wait for the task that does)."""
         fetcher = self._fetcher
         assert fetcher is not None
         if not self._claims.claim(art):
             await fetcher.wait_for(art.path)
         else:
             await fetcher.process(art)
-        return await fetcher.readable(art.path)
+        return await self._fetched(art)
 
-    def error_for(self, path: str) -> str:
-        return self._ledger.error_for(path)
+    async def start_fetch(self, art: Artifact) -> None:
+        """Start ``art`` as if the plan had yielded it (:meth:`fetched` waits for it)."""
+        fetcher, tg = self._fetcher, self._tg
+        assert fetcher is not None and tg is not None
+        if not self._claims.claim(art) or fetcher.kept_without_io(art):
+            return
+        fetcher.claimed(art.path)
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            fetcher.unclaim(art.path)
+            raise
+        tg.start_soon(self._process_slot, art)
 
-    def entry_for(self, path: str) -> FileEntry | None:
-        return self._ledger.entries.get(path)
+    async def fetched(self, art: Artifact) -> Fetched | FetchError:
+        """The result of an artifact started with :meth:`start_fetch`, once it is done."""
+        assert self._fetcher is not None
+        await self._fetcher.wait_for(art.path)
+        return await self._fetched(art)
+
+    async def _fetched(self, art: Artifact) -> Fetched | FetchError:
+        assert self._fetcher is not None and self._record is not None
+        path = await self._fetcher.readable(art.path)
+        entry = self._ledger.entries.get(art.path)
+        if path is None or entry is None:
+            error, status = self._ledger.error_for(art.path)
+            return FetchError(art.path, art.url, error, status=status)
+        self._record.file(art.path, entry.sha256)
+        prev = self._prev_files.get(art.path)
+        return Fetched(path, entry.sha256, entry.size,
+                       changed=prev is None or prev.sha256 != entry.sha256)
+
+    async def previous_file(self, path: str) -> Path | None:
+        if path not in self._prev_files:
+            return None
+        assert self._fetcher is not None
+        return await self._fetcher.read_previous(path)
 
     def fail_path(self, path: str, reason: str, url: str | None) -> None:
         art = self._claims.planned.get(path)
@@ -290,31 +402,48 @@ class MirrorRun:
 
     async def get(self, url: str, *, headers: Mapping[str, str] | None, auth: Auth | None,
                   max_bytes: int, method: str, content: bytes | None,
-                  max_retry_after: float | None) -> Response:
-        assert self._downloader is not None
-        return await self._downloader.get(url, headers=headers, auth=auth, max_bytes=max_bytes,
-                                          method=method, content=content,
-                                          max_retry_after=max_retry_after)
+                  max_retry_after: float | None, conditional: Validators | None) -> Response:
+        assert self._downloader is not None and self._record is not None
+        try:
+            response = await self._downloader.get(
+                url, headers=headers, auth=auth, max_bytes=max_bytes, method=method,
+                content=content, max_retry_after=max_retry_after, conditional=conditional)
+        except FetchError as exc:
+            self._record.failure(method, url, exc.status)
+            raise
+        self._record.response(method, url, response.status_code, response.content)
+        return response
 
-    def keep_previous(self, paths: Iterable[str] | None = None) -> bool:
+    def keep_previous_plan(self) -> bool:
+        assert self._record is not None
+        kept = self._record.checkpoint(self._prev_files, self._settings.prune_grace)
+        if kept:
+            self._kept_plan = True
+            log.info("every input of the plan is as the last run read it: the snapshot %s "
+                     "stays", self._previous.snapshot if self._previous else None)
+        return kept
+
+    def keep_previous(self, paths: Iterable[str] | None = None, *,
+                      all_or_nothing: bool = True) -> bool:
         """Files of the previous snapshot as planned files of this run (``ctx.keep_previous``).
 
         One stat per file (none for a bucket, whose state is the truth) instead of one
         artifact: a no-op of a large mirror costs what reading its manifest costs. Without
         ``paths``, the whole previous snapshot is the plan (nothing may be planned yet);
-        with them, exactly those files, beside whatever else the plugin plans. All or
-        nothing: each file must be in the previous snapshot, not only for its
-        ``prune_grace`` (those are pruned in their time), and, in a local tree, on disk
-        with its recorded size, as for a kept artifact.
+        with them, exactly those files, beside whatever else the plugin plans. Each file
+        must be in the previous snapshot, not only for its ``prune_grace`` (those are
+        pruned in their time), not planned otherwise, and, in a local tree, on disk with
+        its recorded size, as for a kept artifact: all of them, or (``all_or_nothing``
+        False) those that are.
         """
-        if self._dry or self._previous is None:
+        if self._previous is None or self._kept_plan:
             return False
         named = paths is not None
         if paths is None:
             if self._claims.planned or self._ledger.entries:
                 return False
             paths = [p for p, e in self._prev_files.items() if e.stale_since is None]
-        kept = self._previous_in_place(paths)
+        kept = self._previous_in_place(paths, all_or_nothing)
         if kept is None:
             return False
         self._claims.add_kept(kept, beside_plan=named)
@@ -322,27 +451,24 @@ class MirrorRun:
         self.report.skipped += len(kept)
         return True
 
-    def _previous_in_place(self, paths: Iterable[str]) -> dict[str, FileEntry] | None:
-        """The previous entries of ``paths`` when every one of them can be kept, else None."""
+    def _previous_in_place(self, paths: Iterable[str],
+                           strict: bool) -> dict[str, FileEntry] | None:
+        """The previous entries of ``paths`` that can be kept (None: ``strict`` and one
+        cannot)."""
         prev, planned, entries = self._prev_files, self._claims.planned, self._ledger.entries
         kept: dict[str, FileEntry] = {}
         tree = self._target.tree
-        if tree is None:  # a bucket: its state object is what it holds
-            for path in paths:
-                entry = prev.get(path)
-                if (entry is None or entry.stale_since is not None or path in planned
-                        or path in entries):
-                    return None
-                kept[path] = entry
-            return kept
-        with TreeSizes(tree) as size_of:
+        with TreeSizes(tree) if tree is not None else nullcontext(None) as size_of:
             for path in paths:
                 if path in kept:
                     continue
                 entry = prev.get(path)
                 if (entry is None or entry.stale_since is not None or path in planned
-                        or path in entries or size_of(path) != entry.size):
-                    return None
+                        or path in entries
+                        or (size_of is not None and size_of(path) != entry.size)):
+                    if strict:
+                        return None
+                    continue
                 kept[path] = entry
         return kept
 

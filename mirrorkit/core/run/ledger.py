@@ -66,8 +66,9 @@ class RunLedger:
         self.report.skipped += 1
         return "kept"
 
-    def fail(self, art: Artifact, reason: str) -> None:
-        err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason))
+    def fail(self, art: Artifact, reason: str, status: int | None = None) -> None:
+        err = ArtifactError(path=art.path, url=redact(art.origin), error=redact(reason),
+                            status=status)
         self.failed[art.path] = err
         self.report.errors.append(err)
         self.report.failed += 1
@@ -77,9 +78,10 @@ class RunLedger:
         log.info("failed: %s: %s", art.path, err.error,
                  extra={"path": art.path, "url": err.url})
 
-    def error_for(self, path: str) -> str:
+    def error_for(self, path: str) -> tuple[str, int | None]:
+        """Why ``path`` failed, and the HTTP status that ended it."""
         err = self.failed.get(path)
-        return err.error if err else "failed"
+        return (err.error, err.status) if err else ("failed", None)
 
     def stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None) -> None:
         """A verified file that waits in staging for the commit."""

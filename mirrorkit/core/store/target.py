@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +25,16 @@ from .apply import apply_changeset
 from .changeset import Changeset
 from .local import LocalStore, StoreRefused
 from .lock import MirrorLock
-from .manifest import FileEntry, Manifest, load_manifest, state_dir
+from .manifest import (
+    SNAPSHOTS_DIR,
+    STATE_FILES_DIR,
+    FileEntry,
+    Manifest,
+    ManifestError,
+    StateRef,
+    load_manifest,
+    state_dir,
+)
 from .safefs import UnsafeDestination
 
 __all__ = ["CommitFailed", "DryTarget", "LocalTarget", "Target", "TargetFailed"]
@@ -78,9 +88,23 @@ class Target(abc.ABC):
         Raises :class:`CommitFailed`."""
 
     @abc.abstractmethod
-    def record_failed_run(self, previous: Manifest | None, committed: dict[str, FileEntry],
-                          mirror: str, registry: str) -> None:
-        """A run that did not commit: remember the blobs it put in place early."""
+    async def read_state(self, sha256: str, staging: Staging) -> Path | None:
+        """A local file holding the state file stored as ``sha256`` (None: it is gone)."""
+
+    @abc.abstractmethod
+    async def store_state(self, files: dict[str, Path]) -> None:
+        """Store new state files by sha256, before a manifest names them."""
+
+    @abc.abstractmethod
+    async def drop_unused_state(self, manifest: Manifest) -> None:
+        """Remove stored state files no kept manifest names (after ``manifest`` is saved)."""
+
+    @abc.abstractmethod
+    def record_without_commit(self, previous: Manifest | None, committed: dict[str, FileEntry],
+                          state: dict[str, StateRef], mirror: str, registry: str) -> None:
+        """A run that committed no new snapshot (it failed, or kept the previous one):
+        remember the blobs it put in place early, and ``state``, the state refs the
+        manifest names from now on."""
 
     @abc.abstractmethod
     def roll_back(self, staging: Staging, committed: dict[str, FileEntry]) -> None:
@@ -137,9 +161,29 @@ class LocalTarget(Target):
                                f"({exc.filename or self.dest}); the next run completes it",
                                refused=False) from None
 
-    def record_failed_run(self, previous: Manifest | None, committed: dict[str, FileEntry],
-                          mirror: str, registry: str) -> None:
-        if not committed:
+    async def read_state(self, sha256: str, staging: Staging) -> Path | None:
+        path = state_dir(self.dest) / STATE_FILES_DIR / sha256
+        return path if path.is_file() else None
+
+    async def store_state(self, files: dict[str, Path]) -> None:
+        if not files:
+            return
+        where = state_dir(self.dest) / STATE_FILES_DIR
+        where.mkdir(parents=True, exist_ok=True)
+        for sha, path in files.items():
+            final = where / sha
+            if final.exists():
+                continue
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())  # on disk before the manifest that names it
+            os.replace(path, final)
+
+    async def drop_unused_state(self, manifest: Manifest) -> None:
+        drop_unused_state_files(self.dest, manifest)
+
+    def record_without_commit(self, previous: Manifest | None, committed: dict[str, FileEntry],
+                          state: dict[str, StateRef], mirror: str, registry: str) -> None:
+        if not committed and state == (previous.state if previous is not None else {}):
             return
         if previous is not None:
             files = dict(previous.files)
@@ -148,10 +192,11 @@ class LocalTarget(Target):
             # what that snapshot held, or a bundle delta from it would skip these files
             Manifest(mirror=previous.mirror, snapshot=previous.snapshot,
                      registry=previous.registry, created=previous.created,
-                     files=files).save(self.dest, keep_snapshots=0)
+                     files=files, state=state).save(self.dest, keep_snapshots=0)
         else:
             Manifest(mirror=mirror, registry=registry, snapshot=None,
-                     files=dict(committed)).save(self.dest)
+                     files=dict(committed), state=state).save(self.dest)
+        drop_unused_state_files(self.dest, None)
 
     def roll_back(self, staging: Staging, committed: dict[str, FileEntry]) -> None:
         for path in committed:
@@ -196,8 +241,17 @@ class DryTarget(Target):
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
         raise AssertionError("a dry run commits nothing")
 
-    def record_failed_run(self, previous: Manifest | None, committed: dict[str, FileEntry],
-                          mirror: str, registry: str) -> None:
+    async def read_state(self, sha256: str, staging: Staging) -> Path | None:
+        return await self.inner.read_state(sha256, staging)
+
+    async def store_state(self, files: dict[str, Path]) -> None:
+        raise AssertionError("a dry run saves no state")
+
+    async def drop_unused_state(self, manifest: Manifest) -> None:
+        raise AssertionError("a dry run saves no state")
+
+    def record_without_commit(self, previous: Manifest | None, committed: dict[str, FileEntry],
+                          state: dict[str, StateRef], mirror: str, registry: str) -> None:
         return  # a dry run puts nothing in place
 
     def roll_back(self, staging: Staging, committed: dict[str, FileEntry]) -> None:
@@ -207,3 +261,25 @@ class DryTarget(Target):
         shutil.rmtree(self._scratch, ignore_errors=True)
         self.inner.close()
 
+
+
+def drop_unused_state_files(dest: Path, current: Manifest | None) -> int:
+    """Remove ``.mirrorkit/state`` files that neither the current manifest nor a kept
+    snapshot's names (a bundle delta from that snapshot, or its import, may need them)."""
+    where = state_dir(dest) / STATE_FILES_DIR
+    if not where.is_dir():
+        return 0
+    try:
+        manifests = [current if current is not None else load_manifest(dest)]
+        snaps = state_dir(dest) / SNAPSHOTS_DIR
+        for path in sorted(snaps.glob("*.json")) if snaps.is_dir() else ():
+            manifests.append(load_manifest(dest, snapshot=path.stem))
+    except ManifestError:
+        return 0  # never delete on a guess
+    used = {ref.sha256 for m in manifests if m is not None for ref in m.state.values()}
+    dropped = 0
+    for path in where.iterdir():
+        if path.name not in used:
+            path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped

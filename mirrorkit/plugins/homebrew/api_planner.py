@@ -21,7 +21,7 @@ from mirrorkit.api import Artifact, PlanError
 
 from .api import LegacyFormula, PackagesIndex, bottle_tags, parse_formula_list, parse_packages
 from .jws import read_jws_payload, read_jws_text
-from .plancache import SelectionCache, file_sha256, selection_key
+from .plancache import SelectionCache, selection_key
 from .planner import HomebrewPlan, fetch_all, in_thread
 from .selection import select_bottles
 
@@ -67,14 +67,13 @@ class ApiPlanner:
                                       *(per_tag_files(given) if given else [])])
         formula_file = files[f"api/{FORMULA_FILE}"]
         cache = SelectionCache.load(ctx.work_dir)
-        shas = {f"api/{FORMULA_FILE}": await in_thread(
-            partial(file_sha256, ctx, f"api/{FORMULA_FILE}", formula_file))}
+        shas = {f"api/{FORMULA_FILE}": formula_file.sha256}
         if given:
             state.tags = given
         elif cache.formula_sha256 == shas[f"api/{FORMULA_FILE}"] and cache.tags:
             state.tags = cache.tags
         else:
-            state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
+            state.legacy = await in_thread(partial(_load_formulae, formula_file.path, where))
             state.tags = bottle_tags(state.legacy.values())
         if not state.tags:
             raise PlanError(f"{where}: no formula has a bottle, and no --tag was given")
@@ -82,22 +81,20 @@ class ApiPlanner:
 
         if not given:
             files |= await fetch_all(ctx, per_tag_files(state.tags))
-        for rel, path in files.items():
-            if rel == f"api/{FORMULA_FILE}":
-                continue
-            shas[rel] = await in_thread(partial(file_sha256, ctx, rel, path))
+        for rel, got in files.items():
+            shas[rel] = got.sha256
         key = selection_key(shas, opts, state.tags)
         if cache.key == key:  # same API files, same options: same selection
             state.bottles = cache.bottles
             return
         for name in OTHER_FILES:  # served as they are, but a broken one is not published
-            await in_thread(partial(read_jws_text, files[f"api/{name}"], f"{base}/{name}"))
+            await in_thread(partial(read_jws_text, files[f"api/{name}"].path, f"{base}/{name}"))
         if not state.legacy:
-            state.legacy = await in_thread(partial(_load_formulae, formula_file, where))
+            state.legacy = await in_thread(partial(_load_formulae, formula_file.path, where))
         for tag in state.tags:  # one at a time: a parsed payload is large, its summary small
             rel = f"api/{internal_path(tag)}"
             state.packages[tag] = await in_thread(
-                partial(_load_packages, files[rel], tag, f"{base}/{internal_path(tag)}"))
+                partial(_load_packages, files[rel].path, tag, f"{base}/{internal_path(tag)}"))
         state.bottles = await in_thread(partial(
             select_bottles, state.packages, state.legacy, opts.formulae, deps=opts.deps))
         if not ctx.dry_run:

@@ -22,10 +22,10 @@ from ...fetch.staging import Staging
 from ..apply import apply_changeset
 from ..changeset import Changeset
 from ..lock import MirrorLocked
-from ..manifest import FileEntry, Manifest, ManifestError
+from ..manifest import STATE_DIR, STATE_FILES_DIR, FileEntry, Manifest, ManifestError, StateRef
 from ..target import CommitFailed, Target, TargetFailed
-from .client import S3Error, describe, make_client
-from .state import load_published
+from .client import S3Error, describe, is_not_found, make_client
+from .state import load_published, save_published
 from .store import S3Lock, S3Locked, S3Store
 from .target import S3Target
 from .upload import UploadSettings
@@ -84,10 +84,16 @@ class BucketTarget(Target):
         return tmp
 
     def _download(self, path: str, to: Path) -> None:
+        self._download_key(self.bucket.key(path), to)
+
+    def _download_key(self, key: str, to: Path) -> None:
         try:
-            self.client.download_file(self.bucket.bucket, self.bucket.key(path), str(to))
+            self.client.download_file(self.bucket.bucket, key, str(to))
         except Exception as exc:
-            raise OSError(f"{self.bucket}/{path}: cannot read it back: {describe(exc)}") from None
+            if is_not_found(exc):
+                raise FileNotFoundError(f"s3://{self.bucket.bucket}/{key}") from None
+            raise OSError(f"s3://{self.bucket.bucket}/{key}: cannot read it back: "
+                          f"{describe(exc)}") from None
 
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
         store = S3Store(self.client, self.bucket,
@@ -99,9 +105,58 @@ class BucketTarget(Target):
             raise CommitFailed(f"commit failed: {exc}; the bucket still serves the previous "
                                "snapshot and the next run completes it", refused=False) from None
 
-    def record_failed_run(self, previous: Manifest | None, committed: dict[str, FileEntry],
-                          mirror: str, registry: str) -> None:
-        return  # nothing reaches the bucket before the commit
+    async def read_state(self, sha256: str, staging: Staging) -> Path | None:
+        tmp = staging.new_path()
+        try:
+            await anyio.to_thread.run_sync(self._download_key, self._state_key(sha256), tmp)
+        except FileNotFoundError:
+            return None
+        return tmp
+
+    def _state_key(self, sha256: str) -> str:
+        return self.bucket.key(f"{STATE_DIR}/{STATE_FILES_DIR}/{sha256}")
+
+    async def store_state(self, files: dict[str, Path]) -> None:
+        await anyio.to_thread.run_sync(self._upload_state, files)
+
+    def _upload_state(self, files: dict[str, Path]) -> None:
+        for sha, path in files.items():
+            try:
+                self.client.upload_file(str(path), self.bucket.bucket, self._state_key(sha))
+            except Exception as exc:
+                raise S3Error(f"{self.bucket}: cannot store a state file: "
+                              f"{describe(exc)}") from None
+
+    async def drop_unused_state(self, manifest: Manifest) -> None:
+        await anyio.to_thread.run_sync(self._drop_unused_state, manifest)
+
+    def _drop_unused_state(self, manifest: Manifest) -> None:
+        used = {ref.sha256 for ref in manifest.state.values()}
+        prefix = self.bucket.key(f"{STATE_DIR}/{STATE_FILES_DIR}/")
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket.bucket, Prefix=prefix)
+            stale = [obj["Key"] for page in pages for obj in page.get("Contents", ())
+                     if obj["Key"][len(prefix):] not in used]
+            for start in range(0, len(stale), 1000):
+                self.client.delete_objects(Bucket=self.bucket.bucket, Delete={
+                    "Objects": [{"Key": k} for k in stale[start:start + 1000]],
+                    "Quiet": True})
+        except Exception as exc:  # unused state costs storage, never correctness
+            log.warning("%s: unused state files stay: %s", self.bucket, describe(exc))
+
+    def record_without_commit(self, previous: Manifest | None, committed: dict[str, FileEntry],
+                          state: dict[str, StateRef], mirror: str, registry: str) -> None:
+        """Nothing reached the bucket before the commit; only new state is recorded."""
+        if state == (previous.state if previous is not None else {}):
+            return
+        base = previous or Manifest(mirror=mirror, registry=registry)
+        try:
+            save_published(self.client, self.bucket, Manifest(
+                mirror=base.mirror, snapshot=base.snapshot, registry=base.registry,
+                created=base.created, files=base.files, state=state))
+        except S3Error as exc:
+            log.warning("%s: the state of this run is not saved: %s", self.bucket, exc)
 
     def roll_back(self, staging: Staging, committed: dict[str, FileEntry]) -> None:
         return
