@@ -5,7 +5,8 @@ scratch directory (downloads are staged there, then uploaded; nothing is committ
 the previous snapshot is the state object of the bucket (``.mirrorkit/published.json``,
 kept with every field a run needs: etags for conditional index requests, grace times);
 and the commit applies the changeset through :class:`.store.S3Store` instead of renames,
-in the same order as every other commit. One writer at a time: :class:`.store.S3Lock`.
+in the same order as every other commit. One writer at a time: :class:`.store.S3Lock`,
+held under a lease (``lock_lease``); a run whose lock was taken over stops writing.
 A file kept from the previous snapshot that a plugin needs to read is downloaded then.
 """
 
@@ -23,7 +24,7 @@ from ..lock import MirrorLocked
 from ..manifest import Manifest, ManifestError, new_snapshot_id
 from .client import S3Error, describe, make_client
 from .state import load_published
-from .store import S3Lock, S3Locked, S3Store
+from .store import LeaseLost, S3Lock, S3Locked, S3Store
 from .target import S3Target
 from .upload import UploadSettings
 
@@ -70,7 +71,8 @@ async def run_into_bucket(run: MirrorRun, remote: Remote) -> None:
     run.dest = scratch / "tree"
     run.dest.mkdir()
     try:
-        with S3Lock(remote.client, remote.target, run.command):
+        with S3Lock(remote.client, remote.target, run.command,
+                    lease=run.settings.lock_lease) as lock:
             run.prev = await anyio.to_thread.run_sync(remote.load_state, run.mirror.name)
             run.prev_files = run.prev.files if run.prev else {}
             run.report.previous_snapshot = run.prev.snapshot if run.prev else None
@@ -85,9 +87,11 @@ async def run_into_bucket(run: MirrorRun, remote: Remote) -> None:
                 return
             store = S3Store(remote.client, remote.target,
                             UploadSettings(concurrency=remote.concurrency, rehash=False),
-                            log, full_state=True)
+                            log, full_state=True, lock=lock)
             try:
                 await anyio.to_thread.run_sync(commit_snapshot, run, run_id, store)
+            except LeaseLost as exc:
+                run._stop_run(f"commit stopped: {exc}")
             except S3Error as exc:
                 run._stop_run(f"commit failed: {exc}; the bucket still serves the previous "
                               "snapshot and the next run completes it")
