@@ -78,7 +78,7 @@ class LeaseHolder:
             who = f"pid {self.pid} on {self.host} since {self.since}: {self.command}"
         if lease and self.expires is not None:
             when = self.expires.isoformat(timespec="seconds")
-            who += f"; its lease {'ran out' if self.expired else 'runs until'} {when}"
+            who += f"; its lease {'ran out at' if self.expired else 'runs until'} {when}"
         return who
 
 
@@ -240,7 +240,7 @@ class Lease:
                     wait = min(self.renew_every, max(0.5, left / 4))
                     continue
             if self._lost is not None:
-                log.error("%s", self._lost)
+                log.info("%s", self._lost)  # the holder says so once, at its next check
                 return
             wait = self.renew_every
 
