@@ -27,8 +27,9 @@ from tests.support.upstream import Upstream
 LOCK = "p/.mirrorkit/lock"
 
 
-def lock_of(s3: LoggedS3, bucket: str) -> dict[str, Any] | None:
-    client = s3.client()
+def lock_of(s3: LoggedS3 | Any, bucket: str) -> dict[str, Any] | None:
+    """The lock object's body; ``s3`` is the server or, when polling, a client of it."""
+    client = s3.client() if isinstance(s3, LoggedS3) else s3
     try:
         raw = client.get_object(Bucket=bucket, Key=LOCK)["Body"].read()
     except client.exceptions.NoSuchKey:
@@ -38,9 +39,10 @@ def lock_of(s3: LoggedS3, bucket: str) -> dict[str, Any] | None:
 
 
 def wait_for_lock_of(proc: subprocess.Popen[str], s3: LoggedS3, bucket: str) -> dict[str, Any]:
+    client = s3.client()  # one: making a client takes longer than the run takes the lock
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        info = lock_of(s3, bucket)
+        info = lock_of(client, bucket)
         if info is not None and info.get("pid") == proc.pid:
             return info
         assert proc.poll() is None, proc.communicate()
@@ -121,7 +123,7 @@ def test_a_run_whose_lock_was_taken_over_fails_its_commit_and_the_bucket_keeps_i
     assert before.code == 0, before.stderr
     v2 = {**v1, "pool/new.bin": os.urandom(3000)}
     publish(upstream, v2)
-    upstream.fault(INDEX, "stall", seconds=6)
+    upstream.fault(INDEX, "stall", seconds=3)
     run = start_cli(*run_args(upstream, dest, "--lock-lease", "2", "--timeout", "60"),
                     env=s3_logged.env())
     try:
@@ -164,7 +166,7 @@ def test_publish_is_refused_by_a_live_lease_and_takes_over_one_that_ran_out(
     assert run_cli(*run_args(upstream, local)).code == 0
     target = f"s3://{bucket}/p"
     killed = Lease(s3_logged.client(), bucket, LOCK, command="mirrorkit run (killed)",
-                   seconds=4)
+                   seconds=6)
     killed.acquire()  # then never renewed nor released: the lock a SIGKILLed run leaves
     s3_logged.clear()
     refused = run_cli("publish", local, target, env=s3_logged.env())
