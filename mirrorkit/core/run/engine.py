@@ -81,7 +81,8 @@ def target_for(mirror: MirrorConfig, *, dry_run: bool, concurrency: int) -> Targ
     if mirror.dest_url is not None:
         from ..store.s3.bucket import BucketTarget  # boto3: only for S3
 
-        target = BucketTarget(mirror.dest_url, concurrency)
+        target = BucketTarget(mirror.dest_url, concurrency,
+                              lease=mirror.settings.lock_lease)
     else:
         target = LocalTarget(Path(os.path.abspath(mirror.dest)))
     return DryTarget(target) if dry_run else target

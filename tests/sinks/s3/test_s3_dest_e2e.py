@@ -151,7 +151,7 @@ def test_publish_into_a_prefix_a_run_holds_is_refused_and_writes_nothing(
          "command": "mirrorkit run"}).encode())
     s3_logged.clear()
     res = run_cli("publish", local, f"s3://{bucket}/p", env=s3_logged.env())
-    assert res.code == 3 and "in use by a run mirroring into it (pid 77" in res.stderr
+    assert res.code == 3 and "in use by another run (pid 77" in res.stderr
     assert s3_logged.writes(bucket) == []
 
 

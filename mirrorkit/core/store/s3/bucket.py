@@ -3,8 +3,9 @@
 Downloads are staged in a scratch directory and uploaded at the commit, in the same order as
 every other commit (:class:`.store.S3Store`); the previous snapshot is the bucket's state
 object (``.mirrorkit/published.json``, kept with every field a run needs: etags for
-conditional index requests, grace times). One writer at a time: :class:`.store.S3Lock`. A
-file kept from the previous snapshot that a plugin needs to read is downloaded then.
+conditional index requests, grace times). One writer at a time: :class:`.store.S3Lock`, held
+under a lease (``lock_lease``): a run whose lock was taken over writes nothing more. A file
+kept from the previous snapshot that a plugin needs to read is downloaded then.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..manifest import STATE_DIR, STATE_FILES_DIR, FileEntry, Manifest, Manifest
 from ..target import CommitFailed, Target, TargetFailed
 from .client import S3Error, describe, is_not_found, make_client
 from .state import load_published, save_published
-from .store import S3Lock, S3Locked, S3Store
+from .store import LeaseLost, S3Lock, S3Locked, S3Store
 from .target import S3Target
 from .upload import UploadSettings
 
@@ -36,22 +37,34 @@ log = logging.getLogger("mirrorkit.store")
 
 
 class BucketTarget(Target):
-    def __init__(self, url: str, concurrency: int) -> None:
+    def __init__(self, url: str, concurrency: int, *, lease: float) -> None:
         self.bucket = S3Target.parse(url)
         self.where = url
         self.concurrency = concurrency
         self.client = make_client(concurrency)
+        self._lease = lease
+        self._lock: S3Lock | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-s3-"))
 
     @contextmanager
     def hold(self, command: str, wait: float) -> Iterator[None]:
         try:
-            with S3Lock(self.client, self.bucket, command):
+            with S3Lock(self.client, self.bucket, command, lease=self._lease) as lock:
+                self._lock = lock
                 yield
         except S3Locked as exc:
             raise MirrorLocked(str(exc)) from None
+        except LeaseLost as exc:
+            raise TargetFailed(f"commit stopped: {exc}") from None
         except S3Error as exc:
             raise TargetFailed(str(exc)) from None
+        finally:
+            self._lock = None
+
+    def _check_lease(self) -> None:
+        """Before a write: stop once another writer has taken the lock over."""
+        if self._lock is not None:
+            self._lock.check()
 
     async def load_previous(self, mirror: str) -> Manifest | None:
         return await anyio.to_thread.run_sync(self._load_state, mirror)
@@ -98,9 +111,11 @@ class BucketTarget(Target):
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
         store = S3Store(self.client, self.bucket,
                         UploadSettings(concurrency=self.concurrency, rehash=False),
-                        log, full_state=True)
+                        log, full_state=True, lock=self._lock)
         try:
             return await anyio.to_thread.run_sync(apply_changeset, changes, store)
+        except LeaseLost as exc:
+            raise CommitFailed(f"commit stopped: {exc}", refused=False) from None
         except S3Error as exc:
             raise CommitFailed(f"commit failed: {exc}; the bucket still serves the previous "
                                "snapshot and the next run completes it", refused=False) from None
@@ -121,6 +136,7 @@ class BucketTarget(Target):
 
     def _upload_state(self, files: dict[str, Path]) -> None:
         for sha, path in files.items():
+            self._check_lease()
             try:
                 self.client.upload_file(str(path), self.bucket.bucket, self._state_key(sha))
             except Exception as exc:
@@ -152,6 +168,7 @@ class BucketTarget(Target):
             return
         base = previous or Manifest(mirror=mirror, registry=registry)
         try:
+            self._check_lease()
             save_published(self.client, self.bucket, Manifest(
                 mirror=base.mirror, snapshot=base.snapshot, registry=base.registry,
                 created=base.created, files=base.files, state=state))
