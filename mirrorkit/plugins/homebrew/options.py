@@ -7,6 +7,7 @@ sub-planner in :mod:`.planner`; nothing else needs to change.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, TypeAdapter
@@ -43,6 +44,14 @@ def _formula(value: str) -> str:
     return value
 
 
+def _public_key(value: Path) -> Path:
+    """A readable PEM RSA public key: refused now, not after the API files are fetched."""
+    from .signature import load_api_key
+
+    load_api_key(value)  # ValueError says what is wrong with it
+    return value
+
+
 Url = Annotated[str, AfterValidator(_url)]
 
 
@@ -71,6 +80,12 @@ class HomebrewOptions(BrewGitOptions):
     )
     deps: bool = Field(
         True, description="Add the runtime dependencies of the --formula names (per tag)."
+    )
+    api_public_key: Annotated[Path, AfterValidator(_public_key)] | None = Field(
+        None,
+        description="PEM public key the API files' signatures must verify against "
+        "(default: Homebrew's own homebrew-1 key, which brew itself checks against).",
+        json_schema_extra={"metavar": "FILE"},
     )
     flat_bottles: bool = Field(
         False,
