@@ -1,7 +1,8 @@
 """Options of ``mirrorkit run homebrew`` (the same keys work in a ``[[mirrors]]`` TOML entry).
 
-Later capabilities (git mirrors of brew and taps, portable-ruby) add fields here and a
-sub-planner in :mod:`.planner`; nothing else needs to change.
+Later capabilities (git mirrors of brew and taps, portable-ruby, the download cache tree)
+add fields here (or in a mixin) and a sub-planner in :mod:`.planner`; nothing else needs to
+change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from .brew_git_options import BrewGitOptions
+from .download_options import DownloadOptions
 from .tags import KNOWN_TAGS, MACOS_VERSIONS, is_tag_name
 
 __all__ = ["HomebrewOptions"]
@@ -55,7 +57,7 @@ def _public_key(value: Path) -> Path:
 Url = Annotated[str, AfterValidator(_url)]
 
 
-class HomebrewOptions(BrewGitOptions):
+class HomebrewOptions(BrewGitOptions, DownloadOptions):
     model_config = ConfigDict(extra="forbid")
 
     api_url: Url = Field(

@@ -428,11 +428,13 @@ def catalog() -> list[Formula]:
 
 
 def cask_catalog() -> list[Cask]:
-    """Casks: one with a download per platform (one named by its query), one unchecked."""
+    """Casks: one with a download per platform (one named by its query), one unchecked
+    (``sha256 :no_check``), one unchecked and ``version :latest``."""
     return [
         Cask("tool-app", "1.2.0", "/casks/tool-app-1.2.0-arm.zip",
              variations={"sonoma": "/download.php?file=tool-app-1.2.0-intel.zip&lang=en"}),
-        Cask("nightly-app", "latest", "/casks/nightly-app.zip", no_check=True),
+        Cask("nightly-app", "2025.06.01", "/casks/nightly-app.zip", no_check=True),
+        Cask("latest-app", "latest", "/casks/latest-app.zip", no_check=True),
     ]
 
 
