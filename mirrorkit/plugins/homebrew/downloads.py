@@ -13,12 +13,13 @@ brew checks again when it takes the file from its cache).
 - **Casks** (``--cask NAME``), from ``cask.jws.json``: the ``url``/``sha256`` pair, and
   each of its ``variations`` for a mirrored tag (brew merges the variation of its own tag).
   A cask whose sha256 is ``no_check`` is refused unless unchecked casks are allowed (the
-  mirror then fetches it again on every run); a ``version :latest`` cask is refused, as brew
-  never takes one from its cache.
+  mirror then fetches it again on every run); ``version :latest`` casks (always unchecked)
+  are mirrored with a warning, as brew 4.x never takes one from its cache.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,6 +31,8 @@ from mirrorkit.api import PlanError, UnsafePathError, validate_relpath
 from .download_cache import DOWNLOADS_DIR, cache_name
 
 __all__ = ["Download", "cask_downloads", "formula_downloads", "source_closure"]
+
+log = logging.getLogger("mirrorkit.registry.homebrew")
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CORE_TAP = "Homebrew/homebrew-core"
@@ -256,9 +259,6 @@ def cask_downloads(payload: Any, tokens: Iterable[str], tags: Iterable[str], *,
                                     if isinstance(variations.get(tag), dict)]
         for tag, spec in variants:
             what = f"{token} cask" + (f" ({tag})" if tag else "")
-            if spec.get("version") == "latest":
-                raise PlanError(f"--cask {token}: version :latest, which brew never takes from "
-                                "its download cache (it downloads it again every time)")
             specs = spec.get("url_specs") or {}
             try:
                 url = _check_curl(spec.get("url"), specs.get("using")
@@ -274,6 +274,9 @@ def cask_downloads(payload: Any, tokens: Iterable[str], tags: Iterable[str], *,
                         "nor the mirror can check what it downloads; give "
                         "--allow-unchecked-casks to mirror it anyway")
                 sha = None
+                if spec.get("version") == "latest":
+                    log.warning("homebrew: --cask %s: version :latest; brew 4.x never takes such "
+                                "a cask from its download cache", token)
             else:
                 try:
                     sha = _sha256(spec.get("sha256"))

@@ -138,15 +138,17 @@ def test_unchecked_cask_needs_allowing(brew: FakeHomebrew, tmp_path: Path) -> No
     assert brew.src.requests(cask.path)
 
 
-def test_casks_brew_never_takes_from_its_cache_are_refused(brew: FakeHomebrew,
-                                                           tmp_path: Path) -> None:
-    latest = mirror(brew, tmp_path / "a", "--cask", "latest-app", "--allow-unchecked-casks")
+def test_latest_and_unknown_casks(brew: FakeHomebrew, tmp_path: Path) -> None:
+    latest = mirror(brew, tmp_path / "a", "--cask", "latest-app")
     assert latest.code == 1
-    assert "--cask latest-app: version :latest" in latest.stderr
+    assert "--cask latest-app: its API entry says sha256 :no_check" in latest.stderr
+    allowed = mirror(brew, tmp_path / "a", "--cask", "latest-app", "--allow-unchecked-casks")
+    assert allowed.code == 0, allowed.stderr
+    assert "--cask latest-app: version :latest; brew 4.x never takes" in allowed.stderr
     unknown = mirror(brew, tmp_path / "b", "--cask", "no-such-app")
     assert unknown.code == 1
     assert "--cask no-such-app: no such cask in cask.jws.json" in unknown.stderr
-    assert files(tmp_path / "a") == files(tmp_path / "b") == set()
+    assert files(tmp_path / "b") == set()
 
 
 def test_bad_cask_name_is_a_usage_error(brew: FakeHomebrew, tmp_path: Path) -> None:
