@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mirrorkit.plugins.homebrew.signature import SignatureError, load_api_key, verify_jws
+from tests.plugins.homebrew.client_docs import documented_error
 from tests.plugins.homebrew.fake_brew import FakeHomebrew, key_args
 from tests.support.cli import Result, run_cli
 from tests.support.jws_signer import PROTECTED, b64url, public_key_file, signer
@@ -83,6 +84,16 @@ def test_homebrew_key_is_the_default(brew: FakeHomebrew, tmp_path: Path) -> None
     line = next(ln for ln in result.stderr.splitlines() if "signature" in ln)
     assert "/api/" in line and ".jws.json" in line and "Homebrew's homebrew-1 key" in line
     assert tree(dest) == {}
+
+
+def test_the_documented_error_is_the_one_printed(brew: FakeHomebrew, tmp_path: Path) -> None:
+    """docs/homebrew.md shows the line a run prints for an API file Homebrew did not sign."""
+    result = run_cli("run", "homebrew", "--dest", tmp_path / "m", "--formula", "hello",
+                     "--api-url", f"{brew.api.url}/api",
+                     "--registry-url", f"{brew.api.url}/v2/homebrew/core")
+    assert result.code == 1
+    expected = documented_error().replace("https://formulae.brew.sh/api", f"{brew.api.url}/api")
+    assert expected in result.stderr.splitlines(), result.stderr
 
 
 def test_unusable_key_file_is_a_usage_error(brew: FakeHomebrew, tmp_path: Path) -> None:
