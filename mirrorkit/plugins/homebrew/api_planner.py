@@ -76,7 +76,7 @@ class ApiPlanner:
             return ([api_file(n) for n in OTHER_FILES]
                     + [api_file(internal_path(t)) for t in tags])
 
-        key = state.api_key = await in_thread(partial(_load_key, opts.api_public_key))
+        key = state.api_key = _load_key(opts.api_public_key)
         where = f"{base}/{FORMULA_FILE}"
         # with the tags given, every API file is asked for at once; without, the formula
         # list comes first, because it says which tags there are

@@ -50,7 +50,7 @@ def _public_key(value: Path) -> Path:
     """A readable PEM RSA public key: refused now, not after the API files are fetched."""
     from .signature import load_api_key
 
-    load_api_key(value)  # ValueError says what is wrong with it
+    _ = load_api_key(value).key  # parsed now: its ValueError says what is wrong
     return value
 
 

@@ -23,7 +23,6 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,13 +40,38 @@ class SignatureError(ValueError):
     """The document is not signed by the key, by brew's rules (the reason is brew's words)."""
 
 
-@dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An RSA public key and where it came from (named in messages)."""
+    """A PEM public key and where it came from (named in messages).
 
-    key: RSAPublicKey
-    origin: str
-    fingerprint: str  # sha256 of the DER form: changes when the key does
+    Parsed (and ``cryptography`` imported) only when a signature is checked: a no-op run,
+    whose API files were checked when they arrived, only needs the fingerprint.
+    """
+
+    def __init__(self, pem: bytes, origin: str) -> None:
+        self.pem, self.origin = pem, origin
+        self._key: RSAPublicKey | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the PEM file: changes when the key does."""
+        return hashlib.sha256(self.pem).hexdigest()
+
+    @property
+    def key(self) -> RSAPublicKey:
+        """The RSA key; ``ValueError`` saying why the file is not one."""
+        if self._key is None:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+            try:
+                key = serialization.load_pem_public_key(self.pem)
+            except ValueError:
+                raise ValueError(f"{self.origin}: not a PEM public key") from None
+            if not isinstance(key, RSAPublicKey):
+                raise ValueError(f"{self.origin}: not an RSA public key (brew checks PS512 "
+                                 "signatures)")
+            self._key = key
+        return self._key
 
 
 def _reject_constant(name: str) -> Any:
@@ -60,28 +84,15 @@ def strict_json(text: str | bytes) -> Any:
 
 
 def load_api_key(path: Path | None = None) -> ApiKey:
-    """The key at ``path`` (PEM), or Homebrew's own; ``ValueError`` saying why not."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
+    """The key at ``path`` (PEM), or Homebrew's own (read, not parsed yet: see
+    :attr:`ApiKey.key`); ``ValueError`` when the file cannot be read."""
     if path is None:
         pem = resources.files(__package__).joinpath("keys", f"{KEY_ID}.pem").read_bytes()
-        origin = f"Homebrew's {KEY_ID} key"
-    else:
-        try:
-            pem = Path(path).read_bytes()
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        origin = str(path)
+        return ApiKey(pem, f"Homebrew's {KEY_ID} key")
     try:
-        key = serialization.load_pem_public_key(pem)
-    except ValueError:
-        raise ValueError(f"{origin}: not a PEM public key") from None
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError(f"{origin}: not an RSA public key (brew checks PS512 signatures)")
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return ApiKey(key, origin, hashlib.sha256(der).hexdigest())
+        return ApiKey(Path(path).read_bytes(), str(path))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _urlsafe_b64decode(text: str) -> bytes:
@@ -135,7 +146,11 @@ def verify_jws(doc: dict[str, Any], key: ApiKey) -> None:
         raise SignatureError("invalid algorithm")
     signed = f"{protected}.{doc['payload']}".encode("utf-8", "surrogatepass")
     try:
-        key.key.verify(_urlsafe_b64decode(sig_text), signed,
+        public = key.key
+    except ValueError as exc:
+        raise SignatureError(str(exc)) from None
+    try:
+        public.verify(_urlsafe_b64decode(sig_text), signed,
                        padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=_SALT_BYTES),
                        hashes.SHA512())
     except InvalidSignature:
