@@ -124,6 +124,16 @@ def _homebrew_signature(signatures: list[Any]) -> dict[str, Any]:
     raise SignatureError("key not found")
 
 
+def _signing_digest(protected: str, payload: str) -> bytes:
+    """SHA-512 of ``<protected>.<payload>`` as UTF-8, encoded a slice at a time: the
+    payload (tens of MB) is not copied whole once more."""
+    digest = hashlib.sha512(f"{protected}.".encode())
+    step = 1 << 20
+    for start in range(0, len(payload), step):
+        digest.update(payload[start:start + step].encode("utf-8", "surrogatepass"))
+    return digest.digest()
+
+
 def verify_jws(doc: dict[str, Any], key: ApiKey) -> None:
     """Check a parsed JWS document's signature; raises :class:`SignatureError` saying why.
 
@@ -132,6 +142,7 @@ def verify_jws(doc: dict[str, Any], key: ApiKey) -> None:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
     signature = _homebrew_signature(doc["signatures"])
     protected, sig_text = signature.get("protected"), signature.get("signature")
@@ -144,14 +155,13 @@ def verify_jws(doc: dict[str, Any], key: ApiKey) -> None:
     if (not isinstance(header, dict) or header.get("alg") != "PS512"
             or header.get("b64") is not False):  # brew: a missing b64 means true
         raise SignatureError("invalid algorithm")
-    signed = f"{protected}.{doc['payload']}".encode("utf-8", "surrogatepass")
     try:
         public = key.key
     except ValueError as exc:
         raise SignatureError(str(exc)) from None
     try:
-        public.verify(_urlsafe_b64decode(sig_text), signed,
-                       padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=_SALT_BYTES),
-                       hashes.SHA512())
+        public.verify(_urlsafe_b64decode(sig_text), _signing_digest(protected, doc["payload"]),
+                      padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=_SALT_BYTES),
+                      Prehashed(hashes.SHA512()))
     except InvalidSignature:
         raise SignatureError("signature mismatch") from None
