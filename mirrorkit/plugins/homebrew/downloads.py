@@ -62,7 +62,6 @@ class Download:
     path: str  # downloads/<sha256 of brew's URL>--<basename>
     url: str  # where the mirror fetches it (brew's URL, or a stand-in for its host)
     sha256: str | None  # None only for an allowed unchecked cask
-    what: str  # for messages: "hello source", "tool-app cask (sonoma)"
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -191,12 +190,12 @@ def formula_downloads(payload: Any, names: Iterable[str] | None, raw_base: str, 
             continue  # HEAD-only: nothing to cache
         try:
             url, sha = _formula_source(entry)
-            out.append(Download(_path(url), url, sha, f"{name} source"))
+            out.append(Download(_path(url), url, sha))
         except Unsupported as exc:
             skipped.append(f"{name} source: {exc}")
         try:
             brew_url, fetch_url, sha = _ruby_source(entry, raw_base)
-            out.append(Download(_path(brew_url), fetch_url, sha, f"{name} Ruby file"))
+            out.append(Download(_path(brew_url), fetch_url, sha))
         except Unsupported as exc:
             skipped.append(f"{name} Ruby file: {exc}")
     return out, skipped
@@ -255,17 +254,17 @@ def cask_downloads(payload: Any, tokens: Iterable[str], tags: Iterable[str], *,
         variations = entry.get("variations") or {}
         if not isinstance(variations, dict):
             raise PlanError(f"--cask {token}: variations is not an object")
-        variants = [("", entry)] + [(tag, {**entry, **variations[tag]}) for tag in wanted_tags
-                                    if isinstance(variations.get(tag), dict)]
-        for tag, spec in variants:
-            what = f"{token} cask" + (f" ({tag})" if tag else "")
+        # the cask as it is, and as brew merges each mirrored tag's variation into it
+        variants = [entry] + [{**entry, **variations[tag]} for tag in wanted_tags
+                              if isinstance(variations.get(tag), dict)]
+        for spec in variants:
             specs = spec.get("url_specs") or {}
             try:
                 url = _check_curl(spec.get("url"), specs.get("using")
                                   if isinstance(specs, dict) else None)
                 path = _path(url)
             except Unsupported as exc:
-                raise PlanError(f"--cask {token}: {url_text(spec)}: {exc}") from None
+                raise PlanError(f"--cask {token}: {spec.get('url')!r:.100}: {exc}") from None
             sha: str | None
             if spec.get("sha256") == "no_check":
                 if not allow_unchecked:
@@ -282,9 +281,6 @@ def cask_downloads(payload: Any, tokens: Iterable[str], tags: Iterable[str], *,
                     sha = _sha256(spec.get("sha256"))
                 except Unsupported as exc:
                     raise PlanError(f"--cask {token}: {exc}") from None
-            out.setdefault(path, Download(path, url, sha, what, _cask_headers(token, specs)))
+            out.setdefault(path, Download(path, url, sha, _cask_headers(token, specs)))
     return list(out.values())
 
-
-def url_text(spec: Mapping[str, Any]) -> str:
-    return f"{spec.get('url')!r:.100}"
