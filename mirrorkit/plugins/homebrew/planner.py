@@ -18,6 +18,7 @@ from mirrorkit.api import Artifact, Fetched, FetchError, OCIBearerAuth, PlanCont
 from .api import LegacyFormula, PackagesIndex
 from .oci import BottleRef
 from .options import HomebrewOptions
+from .signature import ApiKey
 
 __all__ = ["HomebrewPlan", "SubPlanner", "fetch_all", "in_thread"]
 
@@ -41,6 +42,10 @@ class HomebrewPlan:
     #: every bottle to mirror, sorted (set by the API planner; ``packages`` and ``legacy``
     #: stay empty when it was reused from the last run's cache)
     bottles: list[BottleRef] = field(default_factory=list)
+    #: the key the API files' signatures are checked against (set by the API planner)
+    api_key: ApiKey | None = None
+    #: the API files of this run, fetched: mirror path (``api/...``) -> readable file
+    api_files: dict[str, Fetched] = field(default_factory=dict)
 
 
 class SubPlanner(Protocol):
