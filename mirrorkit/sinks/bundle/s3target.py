@@ -30,7 +30,7 @@ from mirrorkit.core.store.s3.client import (
 )
 
 from .parts import PartOutput
-from .targets import TargetError
+from .target_error import TargetError
 
 __all__ = ["PartDiverged", "S3Target"]
 

@@ -18,15 +18,12 @@ from typing import BinaryIO, Protocol
 from mirrorkit.core.store.manifest import atomic_write_bytes
 
 from .parts import PartOutput
+from .target_error import TargetError
 
 __all__ = ["DirTarget", "Target", "TargetError", "open_regular", "open_target", "regular_size"]
 
 COPY_BUFFER = 1024 * 1024
 WRITEBACK_EVERY = 8 * 1024 * 1024
-
-
-class TargetError(Exception):
-    """The target cannot be read or written; the message names it."""
 
 
 class Target(Protocol):
