@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from tests.plugins.opam.conftest import ADDED, REMOVED
@@ -242,3 +243,18 @@ prune_cache = true
                   "--package", "not a name")
     assert bad.code == 2 and "not an opam package name" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_cache_made_by_opam_admin_cache_is_adopted(repo: OpamRepo, tmp_path: Path) -> None:
+    """Migrating: the cache/ of a repository served after ``opam admin cache`` is taken over
+    where it verifies, and only what it lacks is downloaded."""
+    dest = tmp_path / "m"
+    shutil.copytree(repo.root / "cache", dest / "cache")
+    had = files(dest)
+    result = mirror(repo, dest)
+    assert result.code == 0, result.stderr
+    asked = [r.path.removeprefix("/repo/") for r in repo.host.requests("/repo/cache/")]
+    assert not had & set(asked)  # nothing the old cache held was fetched again
+    assert files(dest) == INDEX_FILES | cache_files(repo)
+    assert result.json["downloaded"] == len(INDEX_FILES) + 2  # other and mirrored
+    assert run_cli("verify", dest).code == 0
