@@ -130,6 +130,9 @@ def test_a_new_revision_downloads_only_its_new_archives(own_repo: OpamRepo,
     assert all((dest / p).exists() for p in removed_paths)
     assert again.json["opam"]["kept_unreferenced"] == len(removed_paths)
     assert again.json["removed"] == 0
+    # a plan agrees: nothing to change, the unlisted files included
+    plan = mirror(own_repo, dest, command="plan")
+    assert plan.code == 0 and plan.json["changes"] == [], plan.json["changes"]
     # until the operator prunes
     pruned = mirror(own_repo, dest, "--prune-cache")
     assert pruned.code == 0, pruned.stderr
