@@ -119,7 +119,7 @@ def generate(workdir: Path) -> Path:
                     shared[key] = rnd.randbytes(256)
                 archive = shared[key]
                 r = rnd.random()
-                algos = (["sha256", "sha512"] if r < 0.15 else ["sha256"] if r < 0.72
+                algos = (["sha256", "sha512"] if r < 0.25 else ["sha256"] if r < 0.72
                          else ["md5", "sha256"] if r < 0.76 else ["md5"] if r < 0.98
                          else ["sha512"])
                 extra = rnd.randbytes(64) if rnd.random() < 0.02 else None

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/opam_noop.py [--workdir DIR] [--rounds N]
 
 A synthetic repository on loopback (``benchmarks/opam_fixture.py``: 4,600 packages,
-18,800 versions, about 20,000 distinct checksums, ``index.tar.gz`` about 3 MB, and
+18,800 versions, about 22,000 distinct checksums, ``index.tar.gz`` about 3 MB, and
 upstream's ``cache/`` with an archive per source). The mirror is made once by a real
 ``mirrorkit run opam`` (kept between invocations under --workdir).
 
