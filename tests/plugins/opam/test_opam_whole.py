@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.plugins.opam.conftest import ADDED, REMOVED
 from tests.plugins.opam.fake_repo import EXTRA_PATCH, OpamRepo, Pkg, archive_bytes
@@ -16,14 +19,32 @@ from tests.plugins.opam.helpers import (
     mirror,
     version_dirs,
 )
-from tests.support.cli import run_cli
+from tests.support.cli import Result, run_cli
 from tests.support.trees import files, mirror_tree
+from tests.support.upstream import Request
+
+
+@dataclass
+class FirstRun:
+    dest: Path
+    result: Result
+    host: list[Request]  # what the run asked of upstream's repository host
+    origin: list[Request]  # and of the archives' origin
+
+
+@pytest.fixture(scope="module")
+def first_run(shared_repo: OpamRepo, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """The module's repository mirrored once (the tests below only read it, or re-run)."""
+    shared_repo.host.clear_log()
+    shared_repo.origin.clear_log()
+    dest = tmp_path_factory.mktemp("whole") / "m"
+    result = mirror(shared_repo, dest, "--log-level", "info")
+    return FirstRun(dest, result, list(shared_repo.host.log), list(shared_repo.origin.log))
 
 
 def test_the_repository_is_mirrored_as_upstream_serves_it(repo: OpamRepo,
-                                                           tmp_path: Path) -> None:
-    dest = tmp_path / "m"
-    result = mirror(repo, dest)
+                                                           first_run: FirstRun) -> None:
+    dest, result = first_run.dest, first_run.result
     assert result.code == 0, result.stderr
     # the index files byte for byte, and every listed checksum's cache path
     expected = cache_files(repo)
@@ -54,10 +75,10 @@ def test_the_repository_is_mirrored_as_upstream_serves_it(repo: OpamRepo,
 
 
 def test_archives_come_from_upstream_cache_then_src_then_mirrors(repo: OpamRepo,
-                                                                 tmp_path: Path) -> None:
-    result = mirror(repo, tmp_path / "m", "--log-level", "info")
+                                                                 first_run: FirstRun) -> None:
+    result = first_run.result
     assert result.code == 0, result.stderr
-    origin = [r.path for r in repo.origin.requests(method="GET")]
+    origin = [r.path for r in first_run.origin if r.method == "GET"]
     # what upstream's cache holds is never asked of the origin, not even "gone"'s,
     # whose origin file is gone
     cached = [p for p in repo.packages.values() if p.src and p.checksums
@@ -67,7 +88,7 @@ def test_archives_come_from_upstream_cache_then_src_then_mirrors(repo: OpamRepo,
     assert "/src/other.1.0.tar.gz" in origin
     assert origin.count("/src/missing-mirrored.1.0.tar.gz") == 1
     assert "/mirror/mirrored.1.0.tar.gz" in origin
-    cache_asks = [r.path for r in repo.host.requests("/repo/cache/", method="GET")]
+    cache_asks = [r.path for r in first_run.host if r.path.startswith("/repo/cache/")]
     first_listed = repo.cache_files(repo.packages["other.1.0"])[0]
     assert f"/repo/{first_listed}" in cache_asks  # asked (404) before the src
     # entries the mirror cannot hold are said once each at --log-level info
@@ -76,9 +97,8 @@ def test_archives_come_from_upstream_cache_then_src_then_mirrors(repo: OpamRepo,
     assert "skipped nosum.1.0 url: no checksum" in result.stderr
 
 
-def test_unchanged_rerun_makes_one_request(repo: OpamRepo, tmp_path: Path) -> None:
-    dest = tmp_path / "m"
-    assert mirror(repo, dest).code == 0
+def test_unchanged_rerun_makes_one_request(repo: OpamRepo, first_run: FirstRun) -> None:
+    dest = first_run.dest
     before = mirror_tree(dest)
     repo.host.clear_log()
     repo.origin.clear_log()
@@ -207,7 +227,8 @@ def test_urls_txt_absent_upstream_is_absent_from_the_mirror(own_repo: OpamRepo,
     assert files(dest) == {"index.tar.gz", "repo"} | cache_files(own_repo)
 
 
-def test_plan_json_counts_without_writing(repo: OpamRepo, tmp_path: Path) -> None:
+def test_plan_json_counts_without_writing(repo: OpamRepo, first_run: FirstRun,
+                                         tmp_path: Path) -> None:
     dest = tmp_path / "m"
     plan = mirror(repo, dest, command="plan")
     assert plan.code == 0, plan.stderr
@@ -217,8 +238,7 @@ def test_plan_json_counts_without_writing(repo: OpamRepo, tmp_path: Path) -> Non
     assert plan.json["opam"]["archives"] == 10
     assert not dest.exists()
     # over a complete mirror, a plan changes nothing
-    assert mirror(repo, dest).code == 0
-    again = mirror(repo, dest, command="plan")
+    again = mirror(repo, first_run.dest, command="plan")
     assert again.code == 0 and again.json["changes"] == []
 
 
