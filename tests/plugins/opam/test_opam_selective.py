@@ -16,6 +16,7 @@ from tests.plugins.opam.helpers import (
     mirror,
     version_dirs,
 )
+from tests.support.cli import run_cli
 from tests.support.trees import files, mirror_tree
 
 # app 1.0: base-lib >= 1.1 (not 1.0), util (its one version), patched {with-test} (a
@@ -41,6 +42,7 @@ def test_closure_with_dependencies(repo: OpamRepo, tmp_path: Path) -> None:
     urls = (dest / "urls.txt").read_text()
     assert urls.startswith("repo\t") and urls.count("\n") == 1
     assert result.json["opam"]["versions"] == len(CLOSURE)
+    assert run_cli("verify", dest).code == 0
 
 
 def test_the_index_has_the_layout_of_opam_admin_index(repo: OpamRepo, tmp_path: Path) -> None:
