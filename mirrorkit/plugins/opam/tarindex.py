@@ -26,7 +26,7 @@ class TarFormatError(ValueError):
     """Not a tar archive, or a truncated one."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ would go through object.__setattr__
 class Member:
     name: str
     type: bytes  # b"0" file, b"5" directory, b"2" symlink...
