@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -27,6 +27,9 @@ from pydantic import (
 from ..plugin.host import PluginError, PluginHost
 from ..redact import PUBLIC_ENV_NAMES, redact, register_secrets
 from .sizes import Size
+
+if TYPE_CHECKING:
+    from ..run.shards import ShardSpec
 
 __all__ = [
     "ConfigError",
@@ -113,6 +116,14 @@ class EngineSettings(BaseModel):
         300.0, ge=1, le=86400, description="Seconds a run into s3:// holds the bucket's lock "
         "without renewing it (it renews every third of that); a killed run's lock is taken "
         "over once this has passed.")
+    shard: str | None = Field(
+        None, description="Run as one of N workers of one run into an s3:// dest: 'I/N' "
+        "(this worker's index and the count) or 'auto' (the index from JOB_COMPLETION_INDEX "
+        "or AWS_BATCH_JOB_ARRAY_INDEX, the count from --shards). Each worker plans in full, "
+        "downloads its share of the files, and the last one to finish commits.",
+        json_schema_extra={"metavar": "I/N|auto"})
+    shards: int | None = Field(
+        None, ge=1, le=4096, description="How many workers a --shard auto run has.")
     keep_snapshots: int = Field(
         8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
     )
@@ -120,6 +131,23 @@ class EngineSettings(BaseModel):
         None, description="Prometheus text file (node_exporter textfile collector) to update "
         "with this mirror's run metrics."
     )
+
+
+    @model_validator(mode="after")
+    def _shard_spec(self) -> EngineSettings:
+        if self.shard is not None:
+            from ..run.shards import ShardSpec
+
+            ShardSpec.parse(self.shard, self.shards)  # a ValueError: a problem of shard
+        elif self.shards is not None:
+            raise ValueError("shards is the worker count of a --shard auto run: give shard")
+        return self
+
+    def shard_spec(self) -> ShardSpec | None:
+        """This worker's share of a sharded run, or None."""
+        from ..run.shards import ShardSpec
+
+        return None if self.shard is None else ShardSpec.parse(self.shard, self.shards)
 
 
 class SinkConfig(BaseModel):
@@ -182,13 +210,18 @@ class MirrorsFile(BaseModel):
     mirrors: list[dict[str, Any]] = Field(min_length=1)
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+def format_validation_error(exc: ValidationError, prefix: str = "",
+                            root: str = "<root>") -> list[str]:
+    """One line per error, ``key.path: message``; ``root`` names what an error of the model
+    as a whole is about (a mirror's model validator checks its dest)."""
     lines = []
     for err in exc.errors():
         loc = prefix
         for part in err["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:
+            loc += f".{root}" if loc else root
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         shown = err.get("input")
@@ -326,8 +359,11 @@ def build_mirror(
     try:
         mirror = MirrorConfig.model_validate(core_raw)
     except ValidationError as exc:
-        problems.extend(did_you_mean(format_validation_error(exc, where),
+        problems.extend(did_you_mean(format_validation_error(exc, where, root="dest"),
                                      sorted(EngineSettings.model_fields), {}))
+    if mirror is not None and mirror.settings.shard is not None and mirror.dest_url is None:
+        problems.append(f"{where + '.' if where else ''}shard: the workers of a sharded run "
+                        "share a bucket: give an s3://bucket/prefix dest")
     options: Any = None
     if reg is not None:
         opts_raw = {k: v for k, v in raw.items() if k not in RESERVED_MIRROR_KEYS}

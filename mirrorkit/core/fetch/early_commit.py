@@ -52,22 +52,27 @@ class Pending:
 
 
 class EarlyCommits:
-    """Queues new files and renames them into place a batch at a time, off the event loop.
+    """Queues new files and puts them into place a batch at a time, off the event loop.
 
-    ``commit(item)`` does one file's work (on the worker thread: write a held body, then
-    rename); ``done`` is called on the event loop for each file of a finished batch, with
-    the ``OSError`` that stopped it or None.
+    ``commit(batch)`` does a batch's work on the worker thread (the target's: write held
+    bodies and rename them into a tree, or upload them to a bucket) and returns, per file,
+    the ``OSError`` that stopped it or None; ``done`` is then called on the event loop for
+    each file of the batch.
     """
 
-    def __init__(self, commit: Callable[[Pending], None],
-                 done: Callable[[Pending, OSError | None], None]) -> None:
-        self._commit_one = commit
+    def __init__(self, commit: Callable[[list[Pending]], list[OSError | None]],
+                 done: Callable[[Pending, OSError | None], None], *, batch: int = BATCH,
+                 threads: int = 1) -> None:
+        self._commit_batch = commit
         self._done = done
         self.held = 0  # bytes of bodies queued in memory
         self._batch: list[Pending] = []
         self._event: anyio.Event | None = None
         self._waiting: dict[str, anyio.Event] = {}
-        self._thread = anyio.CapacityLimiter(1)
+        # one thread for a tree (the directory checks of SafeTree are not made for two
+        # writers); a bucket takes uploads side by side
+        self._thread = anyio.CapacityLimiter(threads)
+        self._size = batch
         self._tg: anyio.abc.TaskGroup | None = None
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -81,7 +86,7 @@ class EarlyCommits:
         if item.body is not None:
             self.held += item.entry.size
         self._waiting[item.path] = self._event
-        if len(self._batch) >= BATCH:
+        if len(self._batch) >= self._size:
             self._flush()
 
     def pending(self, path: str) -> bool:
@@ -116,7 +121,7 @@ class EarlyCommits:
     async def _commit(self, batch: list[Pending], event: anyio.Event) -> None:
         try:
             # shielded until the thread is done, so every rename it made is recorded
-            errors = await anyio.to_thread.run_sync(self._commit_all, batch,
+            errors = await anyio.to_thread.run_sync(self._commit_batch, batch,
                                                     limiter=self._thread)
             for item, error in zip(batch, errors, strict=True):
                 self._done(item, error)
@@ -127,13 +132,3 @@ class EarlyCommits:
                     self.held -= item.entry.size
                     item.body = None
             event.set()
-
-    def _commit_all(self, batch: list[Pending]) -> list[OSError | None]:
-        errors: list[OSError | None] = []
-        for item in batch:
-            try:
-                self._commit_one(item)
-                errors.append(None)
-            except OSError as exc:
-                errors.append(exc)
-        return errors

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -72,12 +73,22 @@ class Fetcher:
         self._in_progress: dict[str, anyio.Event] = {}
         #: kept files of a bucket whose bytes are not here (fetched if a plugin reads them)
         self._remote_kept: set[str] = set()
-        self._early = EarlyCommits(
-            lambda item: staging.commit(item.tmp, item.path, item.mtime, item.body),
-            self._early_done)
+        self._early = EarlyCommits(lambda batch: target.commit_early(batch, staging),
+                                   self._early_done, batch=target.early_batch,
+                                   threads=target.early_threads)
         # dry run: downloads, of unknown size, bytes; added to the report once at the end
         # (a report field costs a pydantic __setattr__ per update)
         self._would = [0, 0, 0]
+        # a worker of a sharded run: which paths it downloads, and what the bucket may
+        # already hold of them (a resumed worker)
+        self._owns: Callable[[str], bool] | None = None
+        self._stored: Callable[[str], Awaitable[FileEntry | None]] | None = None
+
+    def share(self, owns: Callable[[str], bool] | None,
+              stored: Callable[[str], Awaitable[FileEntry | None]] | None = None) -> None:
+        """Download only the blobs ``owns`` says are this worker's (the rest is deferred);
+        ``stored`` answers what the target holds already. None: every blob, as usual."""
+        self._owns, self._stored = owns, stored
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -228,7 +239,7 @@ class Fetcher:
         """A new file's batch is done (:mod:`.early_commit`): it is in place, or it failed."""
         ledger = self._ledger
         if error is None:
-            ledger.readable[item.path] = Path(self._staging.dest, item.path)
+            ledger.readable[item.path] = self._target.early_readable(item, self._staging)
             ledger.committed_new[item.path] = item.entry
             return
         ledger.entries.pop(item.path, None)
@@ -254,10 +265,20 @@ class Fetcher:
                 return self._keep(art, adopted)
         if self._dry and art.kind is Kind.BLOB:
             return self._would_download(art)
+        early = self._goes_early(art, final)
+        if self._owns is not None and art.kind is Kind.BLOB:
+            if not early:  # another worker's, or one the commit replaces in its order
+                self._ledger.deferred.append(art)
+                return "deferred"
+            held = await self._stored(art.path) if self._stored is not None else None
+            if held is not None and entry_matches(art, held):  # a resumed worker's file
+                entry = FileEntry(size=held.size, sha256=held.sha256, kind=art.kind,
+                                  digest=_recorded_digest(art), order=art.order)
+                self._ledger.committed_new[art.path] = entry
+                return self._ledger.keep(art, entry)
         tmp = self._staging.new_path()
         has_prev_file = prev is not None and (final is None or _size_on_disk(final) == prev.size)
         validators = conditional and prev is not None and has_prev_file
-        early = self._goes_early(art, final)
         result = await self._downloader.download(
             art, tmp,
             etag=prev.etag if validators and prev else None,
@@ -284,6 +305,10 @@ class Fetcher:
             return self._keep(art, entry)
         self._report.downloaded += 1
         self._stage(art, tmp, entry, result.mtime, early, body)
+        if early and self._owns is not None:
+            # a worker's file is in flight until it is stored: a worker killed now loses
+            # only the files its requests were busy with
+            await self._early.wait_for(art.path)
         return "downloaded"
 
     def _would_download(self, art: Artifact) -> str:
@@ -297,9 +322,12 @@ class Fetcher:
 
     def _goes_early(self, art: Artifact, final: str | None) -> bool:
         """Whether a verified file can go into place at once (:mod:`.early_commit`): a new
-        path that nothing names yet, in a local tree, in a run that commits."""
-        return not (final is None or self._dry or art.kind is Kind.INDEX
-                    or art.path in self._prev or os.path.lexists(final)
+        path that nothing names yet, in a target that takes such files during the run."""
+        return not (not self._target.early_store or self._dry or art.kind is Kind.INDEX
+                    or (self._owns is not None
+                        and (art.url is None or not self._owns(art.path)))
+                    or art.path in self._prev
+                    or (final is not None and os.path.lexists(final))
                     or any(a in self._prev for a in ancestors(art.path)))
 
     def _stage(self, art: Artifact, tmp: Path, entry: FileEntry, mtime: float | None,

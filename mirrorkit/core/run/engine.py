@@ -18,8 +18,8 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +28,7 @@ import anyio.abc
 
 from ..config.model import MirrorConfig
 from ..plan.artifact import Artifact
-from ..plan.claims import Claims
+from ..plan.claims import Claims, entry_matches
 from ..plan.context import EngineContext
 from ..plan.record import RECORD_NAME, RECORD_VERSION, PlanRecord
 from ..plan.registry import Fetched, FetchError, PlanError
@@ -44,11 +44,13 @@ from .changes import planned_changes
 from .commit import plan_commit
 from .ledger import RunLedger
 from .report import PlannedChange, RunReport
+from .shards import ShardRecord
 
 if TYPE_CHECKING:
     from ..fetch.downloader import Downloader
     from ..fetch.fetcher import Fetcher
     from ..fetch.staging import Staging
+    from ..store.s3.shard_store import ShardStore
     from ..transport import Auth, Response, Validators
 
 __all__ = ["MirrorRun", "RunObserver"]
@@ -82,7 +84,8 @@ def target_for(mirror: MirrorConfig, *, dry_run: bool, concurrency: int) -> Targ
         from ..store.s3.bucket import BucketTarget  # boto3: only for S3
 
         target = BucketTarget(mirror.dest_url, concurrency,
-                              lease=mirror.settings.lock_lease)
+                              lease=mirror.settings.lock_lease,
+                              shard=None if dry_run else mirror.settings.shard_spec())
     else:
         target = LocalTarget(Path(os.path.abspath(mirror.dest)))
     return DryTarget(target) if dry_run else target
@@ -116,6 +119,8 @@ class MirrorRun:
         self._fetcher: Fetcher | None = None
         self._downloader: Downloader | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._exits = ExitStack()  # locks held to the end of the run (a worker's commit)
+        self._commits_shards = False
         self._state: RunState | None = None
         self._record: PlanRecord | None = None
         self._kept_plan = False
@@ -148,12 +153,13 @@ class MirrorRun:
         self.report.previous_snapshot = previous.snapshot if previous else None
         run_id = new_snapshot_id()
         staging = self._target.staging(run_id)
+        shards = None if self._dry else getattr(self._target, "shards", None)
         try:
             self._state = RunState(previous.state if previous is not None else {},
                                    lambda sha: self._target.read_state(sha, staging),
                                    staging.dir / "state")
             self._record = await self._plan_record(previous)
-            await self._plan_and_fetch(staging, self._target.work_dir())
+            await self._plan_and_fetch(staging, self._target.work_dir(), shards)
             if self._dry:
                 self._account_dry_run()
             elif self._ledger.refused:
@@ -165,9 +171,14 @@ class MirrorRun:
                                                and not self._settings.allow_partial):
                 await self._record_failed_run()
                 self._keep_previous_snapshot()
+            elif shards is not None and not self._commits_shards:
+                self._keep_previous_snapshot()  # the last worker to finish commits
             else:
-                await self._commit(run_id, staging)
+                committed = await self._commit(run_id, staging)
+                if shards is not None and committed:
+                    await anyio.to_thread.run_sync(shards.drop_records, self._shard_base())
         finally:
+            self._exits.close()
             staging.remove()
 
     async def _plan_record(self, previous: Manifest | None) -> PlanRecord:
@@ -225,7 +236,7 @@ class MirrorRun:
                                   if p not in planned and p not in entries)
         self.report.files = len(planned) + len(self._claims.kept)
 
-    async def _commit(self, run_id: str, staging: Staging) -> None:
+    async def _commit(self, run_id: str, staging: Staging) -> bool:
         ledger = self._ledger
         changes, snapshot = plan_commit(
             ledger, self._previous, mirror=self._mirror.name, registry=self._mirror.registry,
@@ -249,21 +260,23 @@ class MirrorRun:
             ledger.stop(f"commit failed: {exc}; the previous snapshot is still served and the "
                         "next run completes it")
             self._keep_previous_snapshot()
-            return
+            return False
         except CommitFailed as exc:
             if exc.refused:
                 self._target.roll_back(staging, ledger.committed_new)
             ledger.stop(str(exc))
             self._keep_previous_snapshot()
-            return
+            return False
         log.info("committed %d blobs and %d index files",
                  len(ledger.committed_new) + len(changes.blobs),
                  sum(len(w) for w in changes.index_waves))
         self.report.snapshot = snapshot
         self.report.files = len(ledger.entries)
         self.report.removed = removed
+        return True
 
-    async def _plan_and_fetch(self, staging: Staging, work_dir: Path) -> None:
+    async def _plan_and_fetch(self, staging: Staging, work_dir: Path,
+                              shards: ShardStore | None) -> None:
         from ..fetch.downloader import Downloader  # the HTTP stack: only once something runs
         from ..fetch.fetcher import Fetcher
 
@@ -287,18 +300,106 @@ class MirrorRun:
                 target=self._target, staging=staging, downloader=downloader,
                 ledger=self._ledger, previous=self._prev_files,
                 planned=self._claims.planned, observer=self._observer, dry_run=self._dry)
+            if shards is not None:
+                self._fetcher.share(shards.spec.owns, await self._stored_lookup(shards))
             try:
                 assert self._state is not None
                 await self._plan(plugin, options, EngineContext(
                     self, mirror=self._mirror.name, registry=self._mirror.registry,
                     work_dir=work_dir, dry_run=self._dry, previous=self._previous,
                     state=self._state, prune_grace=settings.prune_grace))
+                if shards is not None and self._ledger.commits and not self._ledger.failed:
+                    await self._finish_share(shards)
             finally:
                 self.report.hosts = downloader.host_stats()
         for h in self.report.hosts:
             log.info("host %s: %d requests, %d refused, in-flight limit %s%d (max %d)",
                      h.host, h.requests, h.refusals,
                      "pinned at " if h.pinned else "settled at ", h.limit, h.max_limit)
+
+    # ------------------------------------------------------------ a sharded run
+    def _shard_base(self) -> str:
+        """The snapshot the workers of this run start from (their records are filed by it)."""
+        previous = self._previous
+        return previous.snapshot if previous is not None and previous.snapshot else "new"
+
+    async def _stored_lookup(self, shards: ShardStore
+                             ) -> Callable[[str], Awaitable[FileEntry | None]] | None:
+        """What a resumed worker finds stored already: its own record (it finished, then
+        the commit failed) or, after its lock was taken over, what the bucket holds."""
+        records = await anyio.to_thread.run_sync(shards.records, self._shard_base())
+        own = records.get(shards.spec.index)
+        if own is None and not shards.resuming:
+            return None
+        stored = own.files if own is not None else {}
+        head = shards.resuming
+
+        async def lookup(path: str) -> FileEntry | None:
+            found = stored.get(path)
+            if found is None and head:
+                found = await anyio.to_thread.run_sync(shards.stored, path)
+            return found
+        return lookup
+
+    async def _finish_share(self, shards: ShardStore) -> None:
+        """Record what this worker stored; commit if every worker has (and the lock is ours),
+        adopting their files and downloading what none of them stored."""
+        ledger, spec, base = self._ledger, shards.spec, self._shard_base()
+        record = ShardRecord(spec.index, spec.count, base, dict(ledger.committed_new))
+        await anyio.to_thread.run_sync(shards.write_record, record)
+        records = await anyio.to_thread.run_sync(shards.records, base)
+        note: dict[str, Any] = {"index": spec.index, "count": spec.count,
+                                "stored": len(record.files), "deferred": len(ledger.deferred)}
+        self.report.notes["shard"] = note
+        waiting = [i for i in range(spec.count) if i not in records]
+        if waiting:
+            note["waiting_for"] = waiting
+            log.info("shard %s done; the last of shards %s to finish commits", spec,
+                     ", ".join(map(str, waiting)))
+            return
+        won = self._exits.enter_context(shards.commit_lock(self._command))
+        if not won:
+            note["commit"] = "another worker"
+            return
+        current = await self._target.load_previous(self._mirror.name)
+        if (current.snapshot if current else None) != (
+                self._previous.snapshot if self._previous else None):
+            ledger.stop(f"{self._target.where} changed since this run started (its snapshot "
+                        f"is now {current.snapshot if current else None}): run the workers "
+                        "again")
+            return
+        stored: dict[str, FileEntry] = {}
+        for other in records.values():
+            stored.update(other.files)
+        missing = []
+        for art in ledger.deferred:
+            held = stored.get(art.path)
+            if held is not None and entry_matches(art, held):
+                ledger.entries[art.path] = held
+                ledger.committed_new[art.path] = held
+            else:
+                missing.append(art)
+        note["commit"] = "this worker"
+        note["adopted"] = len(ledger.deferred) - len(missing)
+        note["downloaded_for_commit"] = len(missing)
+        self._commits_shards = True
+        if missing:
+            await self._fetch_all_now(missing)
+
+    async def _fetch_all_now(self, arts: list[Artifact]) -> None:
+        """Download what the commit needs and no worker stored (every blob, no share)."""
+        fetcher = self._fetcher
+        assert fetcher is not None
+        fetcher.share(None)
+        async with anyio.create_task_group() as tg:
+            self._ledger.on_stop = tg.cancel_scope.cancel
+            fetcher.start(tg)
+            for art in arts:
+                fetcher.claimed(art.path)
+                await self._slots.acquire()
+                tg.start_soon(self._process_slot, art)
+        self._ledger.on_stop = lambda: None
+        await fetcher.finish()
 
     async def _plan(self, plugin: Any, options: Any, ctx: EngineContext) -> None:
         fetcher, claims, ledger = self._fetcher, self._claims, self._ledger
@@ -417,6 +518,8 @@ class MirrorRun:
 
     def keep_previous_plan(self) -> bool:
         assert self._record is not None
+        if getattr(self._target, "shards", None) is not None:
+            return False  # every worker plans: the last one to finish commits the plan
         kept = self._record.checkpoint(self._prev_files, self._settings.prune_grace)
         if kept:
             self._kept_plan = True

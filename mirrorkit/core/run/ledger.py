@@ -54,6 +54,8 @@ class RunLedger:
         self.readable: dict[str, Path] = {}
         #: dry run: files that would be downloaded or copied, with their size when known
         self.would_change: dict[str, int | None] = {}
+        #: a worker of a sharded run: blobs another worker downloads, or the commit does
+        self.deferred: list[Artifact] = []
         #: the one failure of the run as a whole (planning failed, no space left, refused)
         self.run_error: str | None = None
         #: the plan cannot be committed as a whole: what was put in place is taken back

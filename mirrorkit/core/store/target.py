@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+from ..fetch.early_commit import Pending
 from ..fetch.staging import Staging, clean_stale_staging
 from .apply import apply_changeset
 from .changeset import Changeset
@@ -58,9 +59,14 @@ class CommitFailed(Exception):
 class Target(abc.ABC):
     #: where the mirror is, for messages (a directory or ``s3://bucket/prefix``)
     where: str
-    #: the local tree whose files the run checks on disk and puts new blobs into as they
-    #: verify; None when files can only be committed with the changeset (a bucket)
+    #: the local tree whose files the run checks on disk; None for a bucket
     tree: str | None = None
+    #: whether a verified blob at a path nothing names yet goes to the target during the
+    #: run (:meth:`commit_early`), or waits for the changeset; in batches of how many files,
+    #: on how many threads at once
+    early_store: bool = False
+    early_batch: int = 32
+    early_threads: int = 1
 
     @abc.abstractmethod
     def hold(self, command: str, wait: float) -> AbstractContextManager[None]:
@@ -77,6 +83,15 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def work_dir(self) -> Path:
         """The plugin's work directory for this run (created)."""
+
+    def commit_early(self, batch: list[Pending], staging: Staging) -> list[OSError | None]:
+        """Put a batch of new verified blobs in place (on a worker thread); per file, the
+        error that stopped it or None. Only for a target whose ``early_store`` is set."""
+        raise NotImplementedError
+
+    def early_readable(self, item: Pending, staging: Staging) -> Path:
+        """Where a blob put in place early is read from afterwards."""
+        return item.tmp
 
     @abc.abstractmethod
     async def read_kept(self, path: str, staging: Staging) -> Path:
@@ -123,6 +138,7 @@ class LocalTarget(Target):
         self.dest = dest
         self.where = str(dest)
         self.tree = str(dest)
+        self.early_store = True
 
     @contextmanager
     def hold(self, command: str, wait: float) -> Iterator[None]:
@@ -146,6 +162,19 @@ class LocalTarget(Target):
         work = state_dir(self.dest) / "work"
         work.mkdir(parents=True, exist_ok=True)
         return work
+
+    def commit_early(self, batch: list[Pending], staging: Staging) -> list[OSError | None]:
+        errors: list[OSError | None] = []
+        for item in batch:
+            try:
+                staging.commit(item.tmp, item.path, item.mtime, item.body)
+                errors.append(None)
+            except OSError as exc:
+                errors.append(exc)
+        return errors
+
+    def early_readable(self, item: Pending, staging: Staging) -> Path:
+        return self.dest / item.path
 
     async def read_kept(self, path: str, staging: Staging) -> Path:
         return self.dest / path

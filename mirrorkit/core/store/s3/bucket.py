@@ -19,13 +19,16 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from ...fetch.early_commit import Pending
 from ...fetch.staging import Staging
+from ...run.shards import ShardSpec
 from ..apply import apply_changeset
 from ..changeset import Changeset
 from ..lock import MirrorLocked
 from ..manifest import STATE_DIR, STATE_FILES_DIR, FileEntry, Manifest, ManifestError, StateRef
 from ..target import CommitFailed, Target, TargetFailed
 from .client import S3Error, describe, is_not_found, make_client
+from .shard_store import ShardStore
 from .state import load_published, save_published
 from .store import LeaseLost, S3Lock, S3Locked, S3Store
 from .target import S3Target
@@ -37,18 +40,31 @@ log = logging.getLogger("mirrorkit.store")
 
 
 class BucketTarget(Target):
-    def __init__(self, url: str, concurrency: int, *, lease: float) -> None:
+    def __init__(self, url: str, concurrency: int, *, lease: float,
+                 shard: ShardSpec | None = None) -> None:
         self.bucket = S3Target.parse(url)
         self.where = url
         self.concurrency = concurrency
         self.client = make_client(concurrency)
         self._lease = lease
         self._lock: S3Lock | None = None
+        #: a worker of a sharded run: its new blobs are stored as they verify
+        self.shards = (ShardStore(self.client, self.bucket, shard, lease=lease,
+                                  concurrency=concurrency) if shard is not None else None)
+        # each file stored as soon as it verifies, side by side: a killed worker loses at
+        # most the files it had in flight
+        self.early_store = self.shards is not None
+        self.early_batch = 1
+        self.early_threads = max(1, min(concurrency, 32))
         self._scratch = Path(tempfile.mkdtemp(prefix="mirrorkit-s3-"))
 
     @contextmanager
     def hold(self, command: str, wait: float) -> Iterator[None]:
         try:
+            if self.shards is not None:
+                with self.shards.hold(command):
+                    yield
+                return
             with S3Lock(self.client, self.bucket, command, lease=self._lease) as lock:
                 self._lock = lock
                 yield
@@ -62,9 +78,20 @@ class BucketTarget(Target):
             self._lock = None
 
     def _check_lease(self) -> None:
-        """Before a write: stop once another writer has taken the lock over."""
+        """Before a write: stop once another writer has taken a lock of ours over."""
         if self._lock is not None:
             self._lock.check()
+        if self.shards is not None:
+            self.shards.check()
+
+    def commit_early(self, batch: list[Pending], staging: Staging) -> list[OSError | None]:
+        assert self.shards is not None
+        return self.shards.upload(batch, staging.dest)
+
+    async def stored(self, path: str) -> FileEntry | None:
+        """What the bucket holds at ``path`` (a resumed worker's files), by its metadata."""
+        assert self.shards is not None
+        return await anyio.to_thread.run_sync(self.shards.stored, path)
 
     async def load_previous(self, mirror: str) -> Manifest | None:
         return await anyio.to_thread.run_sync(self._load_state, mirror)
@@ -112,6 +139,9 @@ class BucketTarget(Target):
         store = S3Store(self.client, self.bucket,
                         UploadSettings(concurrency=self.concurrency, rehash=False),
                         log, full_state=True, lock=self._lock)
+        if self.shards is not None:
+            store.check = self._check_lease
+            store.uploader.check = self._check_lease
         try:
             return await anyio.to_thread.run_sync(apply_changeset, changes, store)
         except LeaseLost as exc:
