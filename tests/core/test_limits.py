@@ -25,8 +25,10 @@ class Capacity:
     """A route answering after ``latency`` seconds, with ``503`` beyond ``cap`` at once."""
 
     def __init__(self, server: Upstream, prefix: str, *, cap: int, latency: float,
-                 retry_after: str | None = None) -> None:
-        self.cap, self.latency, self.retry_after = cap, latency, retry_after
+                 retry_after: str | None = None, code: int = 503,
+                 files: Upstream | None = None) -> None:
+        self.cap, self.latency, self.retry_after, self.code = cap, latency, retry_after, code
+        self.files = files  # answer with the files this upstream serves, not a filler
         self.busy = self.peak = self.served = self.refused = 0
         self._lock = threading.Lock()
         server.route(prefix, self._handle)
@@ -40,12 +42,14 @@ class Capacity:
                 self.busy += 1
                 self.peak = max(self.peak, self.busy)
         if full:
-            req.send_body(503, b"busy", {"Retry-After": self.retry_after}
+            req.send_body(self.code, b"busy", {"Retry-After": self.retry_after}
                           if self.retry_after else {})
             return True
         try:
             time.sleep(self.latency)
-            req.send_body(200, b"x" * 100)
+            body = (self.files.files[req.path.split("?")[0]].body if self.files is not None
+                    else b"x" * 100)
+            req.send_body(200, body)
         finally:
             with self._lock:
                 self.busy -= 1
@@ -100,7 +104,8 @@ def test_429_shrinks_it_too(upstream: Upstream) -> None:
 def test_retry_after_pauses_that_host_only(upstream: Upstream) -> None:
     other = Upstream().start()
     try:
-        Capacity(upstream, "/f/", cap=1, latency=0.3, retry_after="3")
+        # a rate limit (429) is about time: the host is paused as asked
+        Capacity(upstream, "/f/", cap=1, latency=0.3, retry_after="3", code=429)
         fast = Capacity(other, "/g/", cap=100, latency=0.01)
         finished: dict[str, float] = {}
 
@@ -130,6 +135,20 @@ def test_retry_after_pauses_that_host_only(upstream: Upstream) -> None:
         assert fast.served == 20 and stats[str(other.port)].refusals == 0
     finally:
         other.stop()
+
+
+def test_the_overshoot_ending_slow_start_does_not_stop_the_host(upstream: Upstream) -> None:
+    """503s for the requests beyond a host's capacity, at the end of slow start: the cut
+    answers them; the refused requests wait their Retry-After, the others go on."""
+    tight = Capacity(upstream, "/f/", cap=4, latency=0.1, retry_after="2")
+    started = time.monotonic()
+    [stats] = fetch_many([f"{upstream.url}/f/{i}" for i in range(60)])
+    took = time.monotonic() - started
+    assert tight.served == 60 and 0 < tight.refused <= 8
+    assert stats.paused_s == 0
+    # 60 requests of 100 ms at 4 at once is 1.5 s; the refused ones come back after 2 s
+    # while the rest are served meanwhile (a paused host would have taken 2 s + 1.5 s)
+    assert took < 3.2, took
 
 
 def test_a_pinned_limit_stays_pinned(upstream: Upstream) -> None:
@@ -169,3 +188,19 @@ def test_concurrency_takes_auto_or_a_number(upstream: Upstream, tmp_path: Path,
     res = run_cli(*run_args(upstream, tmp_path / "m", "--concurrency", value))
     assert res.code == 2
     assert "must be 'auto' or a whole number from 1 to 1024" in res.stderr
+
+
+def test_a_run_against_a_capacity_limited_cdn_is_not_stopped_by_its_503s(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """The default run meets a host that serves 4 at once and answers 503 + Retry-After 3
+    beyond: the overshoot that ends slow start is refused, those files wait 3 s, and the
+    rest of the mirror goes on meanwhile (pausing the host cost every run its Retry-After)."""
+    files = {f"f{i:02d}.bin": bytes([i]) * 200 for i in range(48)}
+    publish(upstream, files)
+    Capacity(upstream, "/repo/files/", cap=4, latency=0.1, retry_after="3", files=upstream)
+    res = run_cli(*run_args(upstream, tmp_path / "m", "--json", "--retries", "8"))
+    assert res.code == 0, res.stderr
+    assert res.json["failed"] == 0 and res.json["downloaded"] == len(files) + 1
+    [host] = res.json["hosts"]
+    # refused, cut, and never paused: the refused files waited their 3 s on their own
+    assert 0 < host["refusals"] <= 0.15 * len(files) and host["paused_s"] == 0

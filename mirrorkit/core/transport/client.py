@@ -212,7 +212,8 @@ class Transport:
             except BaseException as exc:
                 host.release(sent, latency=latency,
                              refused=isinstance(exc, Retryable) and exc.refused,
-                             retry_after=exc.retry_after if isinstance(exc, Retryable) else None)
+                             retry_after=exc.retry_after if isinstance(exc, Retryable) else None,
+                             status=exc.status if isinstance(exc, Retryable) else None)
                 raise
             else:
                 host.release(sent, latency=latency)

@@ -14,8 +14,11 @@ adaptive limit works like TCP's congestion window, counted in requests instead o
   per round trip;
 - **latency**: when the time to the first byte rises well above the lowest seen (queueing
   at the server), the limit is cut as on a refusal;
-- ``Retry-After`` on a refusal pauses that host (no new request starts there until then);
-  other hosts go on.
+- ``Retry-After`` is read as HTTP defines it: on a rate limit (429, or a 403 that says the
+  rate limit is used up) it is how long to wait before any new request, so that host is
+  paused (other hosts go on); on a 503 it is how long to wait before trying *that* request
+  again, so the refused request waits it out while the host goes on at the cut limit,
+  instead of standing idle for the overshoot that ends every slow start.
 
 AIMD (additive increase, multiplicative decrease) was chosen over a gradient limiter
 (Netflix's concurrency-limits) because the upstreams here signal overload explicitly (503 +
@@ -46,6 +49,8 @@ PROBE_INTERVAL = 2.0
 #: a smoothed time-to-first-byte this many times the lowest seen means a queue upstream
 LATENCY_FACTOR = 3.0
 LATENCY_SLACK = 0.05  # seconds: loopback latencies of a few ms vary by more than 3x
+#: refusals whose Retry-After applies to every new request to the host (rate limits)
+RATE_LIMITED = frozenset({429, 403})
 
 
 class HostLimit:
@@ -96,19 +101,20 @@ class HostLimit:
         return time.monotonic()
 
     def release(self, sent: float, *, latency: float | None = None, refused: bool = False,
-                retry_after: float | None = None) -> None:
+                retry_after: float | None = None, status: int | None = None) -> None:
         """Give the slot back, with what the request told about the host.
 
         ``latency`` (seconds to the response headers) for an answer, ``refused`` for a 429,
-        503, reset or timeout, neither for other outcomes (a 404 says nothing about load).
+        503, reset or timeout, neither for other outcomes (a 404 says nothing about load);
+        ``status``: the HTTP status of a refusal, when there was one.
         """
         self._in_flight -= 1
         if refused:
             self.refusals += 1
-            if retry_after is not None and retry_after > 0:
-                self.pause(retry_after)
             if not self.pinned:
                 self._cut(sent)
+            if retry_after is not None and retry_after > 0 and status in RATE_LIMITED:
+                self.pause(retry_after)
         elif latency is not None and not self.pinned:
             self._grow(sent, latency)
         self._wake()
