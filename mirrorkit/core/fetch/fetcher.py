@@ -217,6 +217,22 @@ class Fetcher:
             return readable[path]
         return found
 
+    def only_in_target(self, path: str) -> bool:
+        """A processed file whose bytes are only in the target (a bucket's kept file)."""
+        if self._tree is not None or self._early.pending(path):
+            return False
+        return path in self._remote_kept or (path not in self._ledger.readable
+                                             and path in self._ledger.entries)
+
+    def read_now(self, path: str) -> Path:
+        """The bytes of such a file, read back now (blocking: for a plugin that asks)."""
+        found = self._ledger.readable.get(path)
+        if found is None:
+            found = self._ledger.readable[path] = self._target.read_kept_now(
+                path, self._staging)
+            self._remote_kept.discard(path)
+        return found
+
     async def read_previous(self, path: str) -> Path | None:
         """The bytes the previous snapshot has at ``path`` (a tree's file, or the bucket's
         object fetched now), whether or not this run plans it."""

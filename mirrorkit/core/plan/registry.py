@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -46,20 +45,35 @@ class FetchError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
 class Fetched:
     """A file of the plan, verified: where to read it, and what it is.
 
     ``changed`` says whether its content differs from the previous snapshot's file at the
     same path (False for a file kept, answered 304, or downloaded again with the same
     bytes), so a plugin never needs to hash or compare it itself. It reads like a path
-    (``read_bytes``, ``open``, ``os.fspath``).
+    (``read_bytes``, ``open``, ``os.fspath``). A kept file of a mirror that lives in a bucket
+    is read back from the bucket only when its bytes are first asked for (``path``): a
+    plugin that learns from ``changed`` or :meth:`PlanContext.keep_previous_plan` that it
+    need not read it costs no transfer.
     """
 
-    path: Path
-    sha256: str
-    size: int
-    changed: bool
+    __slots__ = ("_load", "_path", "changed", "sha256", "size")
+
+    def __init__(self, path: Path | Callable[[], Path], sha256: str, size: int,
+                 changed: bool) -> None:
+        self._path = path if isinstance(path, Path) else None
+        self._load = None if isinstance(path, Path) else path
+        self.sha256 = sha256
+        self.size = size
+        self.changed = changed
+
+    @property
+    def path(self) -> Path:
+        """A local file with the bytes (read only)."""
+        if self._path is None:
+            assert self._load is not None
+            self._path = self._load()
+        return self._path
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -74,6 +88,9 @@ class Fetched:
         if "w" in mode or "a" in mode or "+" in mode:
             raise ValueError("a fetched file is read only")
         return open(self.path, mode)
+
+    def __repr__(self) -> str:
+        return f"Fetched({self.sha256[:12]}, {self.size} bytes, changed={self.changed})"
 
 
 class PlanContext(abc.ABC):

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import ExitStack, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -476,9 +477,14 @@ class MirrorRun:
         return await self._fetched(art)
 
     async def _fetched(self, art: Artifact) -> Fetched | FetchError:
-        assert self._fetcher is not None and self._record is not None
-        path = await self._fetcher.readable(art.path)
+        fetcher = self._fetcher
+        assert fetcher is not None and self._record is not None
         entry = self._ledger.entries.get(art.path)
+        path: Path | Callable[[], Path] | None
+        if entry is not None and fetcher.only_in_target(art.path):
+            path = partial(fetcher.read_now, art.path)  # read back only if the plugin asks
+        else:
+            path = await fetcher.readable(art.path)
         if path is None or entry is None:
             error, status = self._ledger.error_for(art.path)
             return FetchError(art.path, art.url, error, status=status)

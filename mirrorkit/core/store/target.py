@@ -97,6 +97,10 @@ class Target(abc.ABC):
     async def read_kept(self, path: str, staging: Staging) -> Path:
         """A local file holding the bytes of ``path`` as the previous snapshot has it."""
 
+    def read_kept_now(self, path: str, staging: Staging) -> Path:
+        """:meth:`read_kept` for a caller that cannot wait (it blocks while it reads)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
         """Apply ``changes`` in the commit order; returns the paths removed.
@@ -177,6 +181,9 @@ class LocalTarget(Target):
         return self.dest / item.path
 
     async def read_kept(self, path: str, staging: Staging) -> Path:
+        return self.dest / path
+
+    def read_kept_now(self, path: str, staging: Staging) -> Path:
         return self.dest / path
 
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
@@ -266,6 +273,9 @@ class DryTarget(Target):
 
     async def read_kept(self, path: str, staging: Staging) -> Path:
         return await self.inner.read_kept(path, staging)
+
+    def read_kept_now(self, path: str, staging: Staging) -> Path:
+        return self.inner.read_kept_now(path, staging)
 
     async def commit(self, changes: Changeset, staging: Staging, keep_snapshots: int) -> int:
         raise AssertionError("a dry run commits nothing")

@@ -92,11 +92,18 @@ def test_second_run_uploads_only_changes_and_deletes_after_the_index(
     assert run_cli(*run_args(upstream, dest), env=s3_logged.env()).code == 0
 
     s3_logged.clear()
+    upstream.clear_log()
     same = run_cli(*run_args(upstream, dest, "--json"), env=s3_logged.env())
     assert same.code == 0, same.stderr
     assert (same.json["downloaded"], same.json["removed"]) == (0, 0)
     puts = [e for e in s3_logged.writes(bucket) if not e.key.endswith(".mirrorkit/lock")]
     assert puts == []  # nothing changed: no object written, not even the state
+    # the plan record saved in the bucket with the first snapshot kept the plan: one
+    # conditional request for the index, nothing read back from the bucket but the state
+    assert [r.path for r in upstream.requests()] == ["/repo/index.json"]
+    reads = {e.key for e in s3_logged.requests(bucket) if e.method == "GET"}
+    assert reads <= {"m/.mirrorkit/published.json", "m/.mirrorkit/lock"} | {
+        k for k in reads if k.startswith("m/.mirrorkit/state/")}
 
     v2 = {p: b for p, b in v1.items() if p != "pool/pkg0.bin"}
     v2["pool/pkg1.bin"] = os.urandom(2500)

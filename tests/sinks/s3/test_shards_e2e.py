@@ -83,7 +83,8 @@ def test_four_workers_one_killed_leave_the_bucket_a_single_run_leaves(
 
     dest = f"s3://{bucket}/sharded"
     victim = 1
-    # the victim makes one request at a time, so one file is in flight when it is killed
+    # the victim makes one request at a time: when it is killed, one file is downloading and
+    # at most one more (downloaded already) is being stored
     workers = {i: start_worker(upstream, dest, i, s3_logged, tmp_path,
                                *(["--concurrency", "1"] if i == victim else []))
                for i in range(WORKERS)}
@@ -112,13 +113,13 @@ def test_four_workers_one_killed_leave_the_bucket_a_single_run_leaves(
         Bucket=bucket, Prefix="sharded/.mirrorkit/shards/").get("Contents", ())]
     assert leftovers == []
 
-    # every blob was downloaded once across the workers, but the one in flight at the kill
+    # every blob was downloaded once across the workers, but those in flight at the kill
     counts: dict[str, int] = {}
     for r in upstream.requests("/repo/files/"):
         counts[r.path] = counts.get(r.path, 0) + 1
     assert set(counts) == {f"/repo/files/{p}" for p in files}
     twice = [p for p, n in counts.items() if n > 1]
-    assert len(twice) <= 1 and all(counts[p] == 2 for p in twice), twice
+    assert len(twice) <= 2 and all(counts[p] == 2 for p in twice), twice
 
     # no index was written before every blob it names
     writes = [e for e in s3_logged.writes(bucket) if e.key.startswith("sharded/")]

@@ -123,6 +123,11 @@ class BucketTarget(Target):
         await anyio.to_thread.run_sync(self._download, path, tmp)
         return tmp
 
+    def read_kept_now(self, path: str, staging: Staging) -> Path:
+        tmp = staging.new_path()
+        self._download(path, tmp)
+        return tmp
+
     def _download(self, path: str, to: Path) -> None:
         self._download_key(self.bucket.key(path), to)
 
