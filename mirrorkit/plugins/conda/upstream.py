@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from mirrorkit.api import FetchError, PlanContext, PlanError
+from mirrorkit.api import FetchError, PlanContext, PlanError, storable_url
 
 __all__ = ["exists", "fetch_private"]
 
@@ -54,7 +54,7 @@ async def fetch_private(ctx: PlanContext, urls: list[str], target: Path) -> bool
             meta = {}
     for url in urls:
         headers = {}
-        if meta.get("url") == url:
+        if meta.get("url") == storable_url(url):
             if meta.get("etag"):
                 headers["If-None-Match"] = meta["etag"]
             if meta.get("last_modified"):
@@ -70,7 +70,7 @@ async def fetch_private(ctx: PlanContext, urls: list[str], target: Path) -> bool
         if resp.status_code == 304:
             return False
         _write_decoded(url, resp.content, target)
-        new_meta = {"url": url, "etag": resp.headers.get("ETag") or "",
+        new_meta = {"url": storable_url(url), "etag": resp.headers.get("ETag") or "",
                     "last_modified": resp.headers.get("Last-Modified") or ""}
         meta_path.write_text(json.dumps(new_meta))
         return True
