@@ -97,8 +97,9 @@ def _write_decoded(url: str, body: bytes, target: Path) -> None:
 def _write_zstd(url: str, body: bytes, out: BinaryIO) -> None:
     """Decompress ``body`` into ``out``, at most :data:`MAX_BODY` bytes of it: refused at
     once when the frame announces more, else when its output passes the cap."""
-    import zstandard
+    from .variants import zstandard_module
 
+    zstandard = zstandard_module()
     too_big = f"{url}: decompresses to more than the {MAX_BODY} bytes allowed for it"
     try:
         announced = zstandard.frame_content_size(body)
