@@ -54,6 +54,9 @@ _MIN_SECRET_LEN = 8  # shorter values would mask ordinary words in error message
 #: itself finds it; only looked for in configured URLs: a path of a Debian pool
 #: (``pool/main/t/tar/``) has the same shape
 _CONDA_TOKEN = re.compile(r"/t/(?P<token>[A-Za-z0-9-]+)(?=/|$)")
+#: what a token looks like (anaconda.org's hold a UUID): ``/t/simple/`` in an index URL or
+#: ``s3://bucket/t/mirror`` names no secret, and masking "simple" would blank every path
+_TOKEN_SHAPE = re.compile(r"(?=.*[0-9])[A-Za-z0-9-]{8,}")
 
 
 class Redactor:
@@ -135,7 +138,10 @@ def register_url_secrets(url: str) -> None:
         return
     if not parts.scheme or not parts.netloc:
         return
-    found = [m["token"] for m in _CONDA_TOKEN.finditer(parts.path)]
+    found = []
+    if parts.scheme in ("http", "https"):
+        found = [m["token"] for m in _CONDA_TOKEN.finditer(parts.path)
+                 if _TOKEN_SHAPE.fullmatch(m["token"])]
     credential = password if password is not None else user
     if credential:
         found.append(credential)
@@ -194,7 +200,8 @@ def _credentials_of(source: str) -> tuple[str, str, str, dict[str, str]]:
     except ValueError:
         return "", "", "", {}
     userinfo, _, hostport = parts.netloc.rpartition("@")
-    match = _CONDA_TOKEN.search(parts.path)
+    match = next((m for m in _CONDA_TOKEN.finditer(parts.path)
+                  if _TOKEN_SHAPE.fullmatch(m["token"])), None)
     pairs = (piece.partition("=") for piece in re.split(r"[&;]", parts.query) if piece)
     params = {name: value for name, _, value in pairs
               if _SECRET_NAME.search(name) or name.lower().startswith("x-amz-")}

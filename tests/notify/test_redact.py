@@ -55,3 +55,7 @@ def test_a_conda_token_of_a_configured_url_is_a_secret_and_a_debian_pool_path_is
     assert usable_url(stored, channel) == repodata
     pool = "http://deb.example/debian/pool/main/t/tar/tar_1.35_amd64.deb"
     assert redact(pool) == storable_url(pool) == pool
+    # no token shape (no digit), or no web URL: nothing registered, nothing masked
+    register_url_secrets("https://pkgs.example/t/simplest/index/")
+    register_url_secrets("s3://bucket/t/mirror2024/")
+    assert redact("simplest mirror2024") == "simplest mirror2024"
