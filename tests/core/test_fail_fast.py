@@ -1,8 +1,11 @@
 """What no retry can fix fails at once (docs/reliability.md has the list): a host name that
 does not resolve, a certificate that is not trusted, a 4xx other than 408 and 429.
 
-Each run uses the default retries (five, backing off from half a second), which spent
-about ten seconds on each of these before giving up.
+Each run uses the default retries (five, backing off from half a second): with them, an
+offline ``run homebrew`` spent 13 s retrying a name that does not resolve. A run that fails
+at once takes 0.3 s on an idle machine; the bound of 2 s leaves room for a busy one, and
+"retrying" must not appear at ``-v``. (An untrusted certificate was already final, reported
+as an "invalid URL"; 4xx other than 408 and 429 already were: both are pinned here.)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def test_an_api_host_that_does_not_resolve_fails_the_homebrew_run_at_once(
                   "--formula", "hello", "--tag", "arm64_sequoia", "--dest", tmp_path / "m",
                   "--json")
     assert res.code == 1, res.stderr
-    assert res.json["duration_s"] < 1.0, res.json["duration_s"]  # about 9 s before
+    assert res.json["duration_s"] < 2.0, res.json["duration_s"]  # 13 s before (0.3 s idle)
     assert "retrying" not in res.stderr
     errors = res.json["errors"]
     assert errors and all(HOST in e["url"] and "does not resolve" in e["error"]
@@ -49,7 +52,7 @@ def test_an_untrusted_certificate_fails_at_once(tmp_path: Path) -> None:
         res = run_cli("-v", "run", "static-list", "--index-url", upstream.url + INDEX,
                       "--dest", tmp_path / "m", "--json")
     assert res.code == 1, res.stderr
-    assert res.json["duration_s"] < 1.0, res.json["duration_s"]
+    assert res.json["duration_s"] < 2.0, res.json["duration_s"]
     assert "retrying" not in res.stderr
     assert "TLS certificate error" in res.json["errors"][0]["error"]
     assert "CERTIFICATE_VERIFY_FAILED" in res.stderr
