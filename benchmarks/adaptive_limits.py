@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from _harness import mirrorkit_cmd, set_aside  # noqa: E402
 from homebrew_bottles import TAG, Upstream  # noqa: E402
+from homebrew_noop import KEY_ARGS  # noqa: E402
 
 # CDN capacity, and the flags of the pinned run it is compared with
 SCENARIOS = {"roomy": (48, ["--concurrency", "16", "--per-host", "16"]),
@@ -85,7 +86,7 @@ def scenario(name: str, capacity: int, pinned: list[str], work: Path,
                 wall, report = run_once([
                     *mirrorkit_cmd("run", "homebrew", "--tag", TAG, "--dest", str(dest),
                                    "--api-url", up.api_url, "--registry-url", up.registry_url,
-                                   "--json"), *flags])
+                                   "--json", *KEY_ARGS), *flags])
                 results[tool].append((wall, report))
                 cdn = _cdn(report, up.cdn)
                 print(f"[{time.strftime('%H:%M:%S')}] {name} run {r + 1}/{args.runs} {tool}: "

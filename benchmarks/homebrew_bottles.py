@@ -51,7 +51,7 @@ from _harness import (  # noqa: E402
     set_aside,
     start_nginx,
 )
-from homebrew_noop import Synthetic, jws  # noqa: E402
+from homebrew_noop import KEY_ARGS, Synthetic, jws  # noqa: E402
 
 TAG = "arm64_sequoia"
 TOKEN = "bench-registry-token"
@@ -295,7 +295,8 @@ def main() -> None:
                             *mirrorkit_cmd("run", "homebrew", "--tag", TAG, "--dest",
                                            str(dest), "--api-url", up.api_url,
                                            "--registry-url", up.registry_url, "--json",
-                                           "--concurrency", str(n), "--per-host", str(n)),
+                                           "--concurrency", str(n), "--per-host", str(n),
+                                           *KEY_ARGS),
                             *args.mirrorkit_args.split()]
                         want = len(bottles)
                     elif tool == "naive aiohttp":

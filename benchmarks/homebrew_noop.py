@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from _harness import measure_json, mirrorkit_cmd  # noqa: E402
 
+from tests.support.jws_signer import public_key_file, signer  # noqa: E402
 from tests.support.upstream import Handler, Upstream  # noqa: E402
 
 TAGS = ["arm64_tahoe", "arm64_sequoia", "arm64_sonoma", "sonoma", "arm64_linux",
@@ -36,8 +37,13 @@ WORDS = ["library", "tool", "client", "server", "parser", "compression", "crypto
 
 
 def jws(payload: Any) -> bytes:
-    return json.dumps({"payload": json.dumps(payload, separators=(",", ":")),
-                       "signatures": [{"protected": "e30", "signature": "c2ln"}]}).encode()
+    """Signed like formulae.brew.sh (the mirror checks it: ``KEY_ARGS`` make it trust the
+    benchmark's key)."""
+    return signer().sign(payload)
+
+
+#: ``mirrorkit run homebrew`` arguments trusting the key ``jws`` signs with
+KEY_ARGS = ["--api-public-key", str(public_key_file())]
 
 
 class Synthetic:
@@ -169,7 +175,8 @@ class Synthetic:
 def run(dest: Path, up: Upstream) -> tuple[float, float, float, dict[str, Any]]:
     """One ``mirrorkit run homebrew``: (wall seconds, CPU seconds, peak RSS in MB, report)."""
     cmd = [*mirrorkit_cmd("run", "homebrew"), "--dest", str(dest), "--json",
-           "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core"]
+           "--api-url", f"{up.url}/api", "--registry-url", f"{up.url}/v2/homebrew/core",
+           *KEY_ARGS]
     return measure_json(cmd)
 
 

@@ -175,13 +175,12 @@ async def test_small_new_files_wait_in_memory_within_the_bound(
     """Small new bodies are written by the early commits' thread; the bytes waiting in
     memory stay under the bound, and past it bodies are written at once: either way every
     file lands whole."""
-    from mirrorkit.core.fetch import early_commit
-    from mirrorkit.core.run import engine
+    from mirrorkit.core.fetch import early_commit, fetcher
 
     files = {f"p/{i:03d}/f.bin": bytes([i % 251]) * (3000 + i) for i in range(150)}
     publish(upstream, files)
     limit = 40_000
-    monkeypatch.setattr(engine, "HOLD_LIMIT", limit)
+    monkeypatch.setattr(fetcher, "HOLD_LIMIT", limit)
     peak = [0, 0]  # most bytes held at once, bodies that came held
     queue = early_commit.EarlyCommits.queue
 

@@ -24,6 +24,7 @@ PUBLIC_API = [
     "Digest",
     "DigestError",
     "FetchError",
+    "Fetched",
     "FileEntry",
     "Kind",
     "Manifest",
@@ -35,6 +36,7 @@ PUBLIC_API = [
     "OCIBearerAuth",
     "PlanContext",
     "PlanError",
+    "PluginState",
     "PlannedChange",
     "RegistryCollection",
     "RegistryPlugin",
@@ -45,6 +47,7 @@ PUBLIC_API = [
     "SinkError",
     "SinkPlugin",
     "UnsafePathError",
+    "Validators",
     "VerifyResult",
     "hookimpl",
     "register_algorithm",
@@ -134,5 +137,5 @@ def test_an_environment_variable_disables_named_plugins(tmp_path: Path) -> None:
 
 def test_plugins_can_check_the_api_revision() -> None:
     assert isinstance(mirrorkit.api.API_REVISION, int)
-    assert mirrorkit.api.API_REVISION >= 2
+    assert mirrorkit.api.API_REVISION >= 3
     assert "API_REVISION" in DOCS.read_text()

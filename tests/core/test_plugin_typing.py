@@ -27,13 +27,13 @@ PLUGIN = textwrap.dedent('''
     from pydantic import BaseModel, ConfigDict, Field
 
     from mirrorkit.api import (
-        API_REVISION, Artifact, BasicAuth, Digest, FileEntry, Kind, Manifest,
+        API_REVISION, Artifact, BasicAuth, Digest, Fetched, FileEntry, Kind, Manifest,
         NotifierCollection, NotifyContext, NotifyError, PlanContext, PlanError,
-        RegistryCollection, RunReport, SinkCollection, SinkContext, SinkError, VerifyResult,
-        hookimpl,
+        RegistryCollection, RunReport, SinkCollection, SinkContext, SinkError, Validators,
+        VerifyResult, hookimpl,
     )
 
-    assert API_REVISION >= 2
+    assert API_REVISION >= 3
 
 
     class TypedOptions(BaseModel):
@@ -51,7 +51,15 @@ PLUGIN = textwrap.dedent('''
             entry: FileEntry | None = prev.files.get("a") if prev else None
             if entry is not None and entry.kind is Kind.INDEX:
                 raise PlanError("a is an index")
-            path: Path = await ctx.fetch(Artifact.index("index", options.url))
+            got: Fetched = await ctx.fetch(Artifact.index("index", options.url))
+            path: Path = got.path
+            if not got.changed and ctx.keep_previous_plan():
+                return
+            saved: bytes | None = await ctx.state.read_bytes("seen")
+            ctx.state.write_bytes("seen", saved or got.sha256.encode())
+            resp = await ctx.get(options.url, conditional=Validators(etag='"1"'))
+            if resp.not_modified:
+                ctx.log.info("unchanged")
             yield Artifact.blob("a", options.url + "/a", digest=Digest.sha256("0" * 64),
                                 auth=BasicAuth("user", "token"))
             yield Artifact.local("gen", path, kind=Kind.BLOB)

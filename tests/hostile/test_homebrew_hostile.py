@@ -18,7 +18,13 @@ import pytest
 
 from mirrorkit.core.store.manifest import load_manifest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke, snapshot
-from tests.plugins.homebrew.fake_brew import FakeHomebrew, jws, serve_fake_homebrew
+from tests.plugins.homebrew.fake_brew import (
+    FakeHomebrew,
+    jws,
+    jws_text,
+    key_args,
+    serve_fake_homebrew,
+)
 
 TAGS = ["arm64_sequoia", "x86_64_linux"]
 INTERNAL = "/api/internal/packages.x86_64_linux.jws.json"
@@ -34,7 +40,8 @@ def _args(brew: FakeHomebrew, dest: Path) -> list[str | Path]:
     args: list[str | Path] = ["run", "homebrew", "--dest", dest,
                               "--api-url", f"{brew.api.url}/api",
                               "--registry-url", f"{brew.api.url}/v2/homebrew/core",
-                              "--retries", "0", "--formula", "wget", "--formula", "hello"]
+                              "--retries", "0", "--formula", "wget", "--formula", "hello",
+                              *key_args()]
     for tag in TAGS:
         args += ["--tag", tag]
     return args
@@ -101,7 +108,7 @@ API_CASES: list[tuple[str, str, Callable[[FakeHomebrew], bytes], tuple[str, ...]
                                                     "signatures": SIG}), ("'payload'",)),
     ("jws-no-signatures", INTERNAL, _envelope({"payload": "{}", "signatures": []}),
      ("'signatures'",)),
-    ("jws-payload-not-json", INTERNAL, _envelope({"payload": "{formulae", "signatures": SIG}),
+    ("jws-payload-not-json", INTERNAL, lambda brew: jws_text("{formulae"),
      ("payload is not valid JSON",)),
     ("legacy-jws-not-json", LEGACY, _envelope(b"\xff\xfe garbage"), ("formula.jws.json",)),
     ("payload-wrong-type", INTERNAL, _internal(lambda p: p.update(formulae=[1])),

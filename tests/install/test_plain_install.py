@@ -24,7 +24,7 @@ import pytest
 from tests.plugins.apt.conftest import AptUpstream, World
 from tests.plugins.conda.channel import Channel
 from tests.plugins.git.conftest import Upstream as GitUpstream
-from tests.plugins.homebrew.fake_brew import FakeHomebrew
+from tests.plugins.homebrew.fake_brew import FakeHomebrew, key_args
 from tests.plugins.pypi.fake_pypi import FakePyPI
 from tests.support.static_list import index_url, publish
 from tests.support.trees import files
@@ -115,7 +115,7 @@ def test_homebrew(plain: Path, brew: FakeHomebrew, tmp_path: Path) -> None:
     res = mirrorkit(plain, "run", "homebrew", "--api-url", f"{brew.api.url}/api",
                     "--registry-url", f"{brew.api.url}/v2/homebrew/core",
                     "--tag", "arm64_sequoia", "--formula", "hello", "--dest", dest, "--json",
-                    cwd=tmp_path)
+                    *key_args(), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert any(p.startswith("v2/homebrew/core/hello/blobs/sha256:") for p in files(dest))
     assert (dest / "api" / "formula.jws.json").is_file()

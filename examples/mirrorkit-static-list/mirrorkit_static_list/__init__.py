@@ -2,7 +2,10 @@
 
 The upstream publishes ``index.json``: a JSON list of ``{"path", "url", "sha256", "size"}``
 (``url`` may be relative to the index). The index itself is mirrored too, and committed
-only after every file it lists, so a client reading it never meets a missing file.
+only after every file it lists, so a client reading it never meets a missing file. The plan
+is a function of the index and the options alone, so when the index is what the last run
+read, the core keeps that run's snapshot (``keep_previous_plan``): a no-op costs one
+conditional request.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class StaticList:
     async def plan(self, options: StaticListOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
         index_url = str(options.index_url)
         staged = await ctx.fetch(Artifact.index(options.index_path, index_url))
+        if ctx.keep_previous_plan():
+            return
         try:
             items = json.loads(staged.read_bytes())
         except ValueError as exc:

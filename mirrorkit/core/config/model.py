@@ -109,6 +109,10 @@ class EngineSettings(BaseModel):
         3600.0, ge=0, le=86400, description="Seconds a run waits for the mirror's lock held by "
         "an export, publish, import or verify (another run of the mirror stops it at once)."
     )
+    lock_lease: float = Field(
+        300.0, ge=1, le=86400, description="Seconds a run into s3:// holds the bucket's lock "
+        "without renewing it (it renews every third of that); a killed run's lock is taken "
+        "over once this has passed.")
     keep_snapshots: int = Field(
         8, ge=1, le=1000, description="Snapshot manifests kept for bundle deltas."
     )

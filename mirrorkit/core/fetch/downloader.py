@@ -21,7 +21,7 @@ from ..plan.artifact import Artifact, Kind
 from ..plan.digest import Digest, Hasher
 from ..plan.registry import FetchError
 from ..run.report import HostReport
-from ..transport import Auth, Response, TransportSettings
+from ..transport import Auth, Response, TransportSettings, Validators
 from ..transport.client import Transport
 from ..transport.errors import Permanent, Retryable, raise_for_status
 from ..transport.retries import describe, with_retries
@@ -64,18 +64,23 @@ class Downloader:
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None,
                   auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
                   method: str = "GET", content: bytes | None = None,
-                  max_retry_after: float | None = None) -> Response:
+                  max_retry_after: float | None = None,
+                  conditional: Validators | None = None) -> Response:
         """A transient request with retries; the body is read into memory.
 
         A ``Retry-After`` (or rate-limit reset) beyond ``max_retry_after`` ends the request
-        at once instead of being waited for.
+        at once instead of being waited for. With ``conditional`` validators, a 304 comes
+        back as a response (``not_modified``) instead of an error.
         """
+        if conditional:
+            headers = {**(headers or {}), **conditional.headers()}
         try:
             return await self.transport.request(url, headers=headers, auth=auth,
                                                 max_bytes=max_bytes, method=method,
-                                                body=content, max_retry_after=max_retry_after)
+                                                body=content, max_retry_after=max_retry_after,
+                                                not_modified=conditional is not None)
         except (Retryable, Permanent) as exc:
-            raise FetchError(url, None, describe(exc)) from None
+            raise FetchError(url, None, describe(exc), status=exc.status) from None
 
     async def download(
         self,
@@ -99,6 +104,7 @@ class Downloader:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         failures: list[str] = []
+        status: int | None = None
         for url in artifact.urls:
             own = not failures or _same_origin(url, artifact.url)
             attempt = functools.partial(self._download_once, artifact, url, target,
@@ -108,15 +114,16 @@ class Downloader:
                 return await with_retries(self.settings, url, attempt)
             except (Retryable, Permanent) as exc:
                 target.unlink(missing_ok=True)
+                status = exc.status
                 failures.append(describe(exc) if not failures else f"{url}: {describe(exc)}")
             except BaseException:
                 target.unlink(missing_ok=True)
                 raise
         if len(failures) == 1:
-            raise FetchError(artifact.path, artifact.url, failures[0])
+            raise FetchError(artifact.path, artifact.url, failures[0], status=status)
         raise FetchError(artifact.path, artifact.url,
                          f"{failures[0]}; and from its {len(failures) - 1} other URL(s): "
-                         + "; ".join(failures[1:]))
+                         + "; ".join(failures[1:]), status=status)
 
     async def _download_once(
         self, artifact: Artifact, url: str, target: Path, headers: dict[str, str],

@@ -1,49 +1,87 @@
-"""The engine's implementation of :class:`PlanContext`, kept apart from the run itself."""
+"""The engine's implementation of :class:`PlanContext`: the plugin's view of one run.
+
+Every call goes to the run through :class:`PlanServices`, the few things a plan may ask of
+it; the context keeps no state of its own beyond what it was given.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .artifact import Artifact
-from .registry import FetchError, PlanContext
+from .registry import Fetched, FetchError, PlanContext
 
 if TYPE_CHECKING:
-    from ..run.engine import MirrorRun
-    from ..transport import Auth, Response
+    from ..store.manifest import Manifest
+    from ..transport import Auth, Response, Validators
+    from .state import PluginState
 
-__all__ = ["EngineContext"]
+__all__ = ["EngineContext", "PlanServices"]
+
+
+class PlanServices(Protocol):
+    """What the run offers its plan context."""
+
+    async def fetch_now(self, art: Artifact) -> Fetched | FetchError: ...
+    async def start_fetch(self, art: Artifact) -> None: ...
+    async def fetched(self, art: Artifact) -> Fetched | FetchError: ...
+    async def previous_file(self, path: str) -> Path | None: ...
+    def fail_path(self, path: str, reason: str, url: str | None) -> None: ...
+    def note(self, key: str, value: Any) -> None: ...
+    def keep_previous(self, paths: Iterable[str] | None = None, *,
+                      all_or_nothing: bool = True) -> bool: ...
+    def keep_previous_plan(self) -> bool: ...
+    async def get(self, url: str, *, headers: Mapping[str, str] | None, auth: Auth | None,
+                  max_bytes: int, method: str, content: bytes | None,
+                  max_retry_after: float | None, conditional: Validators | None
+                  ) -> Response: ...
 
 
 class EngineContext(PlanContext):
-    """The PlanContext a run hands its registry plugin: every call goes to the run."""
+    """The PlanContext a run hands its registry plugin."""
 
-    def __init__(self, run: MirrorRun, work_dir: Path) -> None:
-        self._run = run
-        self.mirror = run.mirror.name
-        self.dest = run.dest
+    def __init__(self, services: PlanServices, *, mirror: str, registry: str,
+                 work_dir: Path, dry_run: bool, previous: Manifest | None,
+                 state: PluginState, prune_grace: float) -> None:
+        self._services = services
+        self.mirror = mirror
         self.work_dir = work_dir
-        self.dry_run = run.dry_run
-        self.previous = run.prev
-        self.log = logging.getLogger(f"mirrorkit.registry.{run.mirror.registry}")
-        self.prune_grace = run.settings.prune_grace
+        self.dry_run = dry_run
+        self.previous = previous
+        self.state = state
+        self.log = logging.getLogger(f"mirrorkit.registry.{registry}")
+        self.prune_grace = prune_grace
 
-    async def fetch(self, artifact: Artifact) -> Path:
-        path = await self._run.process(artifact)
-        if path is None:
-            raise FetchError(artifact.path, artifact.url, self._run.error_for(artifact.path))
-        return path
+    async def fetch(self, artifact: Artifact) -> Fetched:
+        got = await self._services.fetch_now(artifact)
+        if isinstance(got, FetchError):
+            raise got
+        return got
 
-    def keep_previous(self, paths: Iterable[str] | None = None) -> bool:
-        return self._run.keep_previous(paths)
+    async def fetch_all(self, artifacts: Iterable[Artifact]
+                        ) -> AsyncIterator[tuple[Artifact, Fetched | FetchError]]:
+        started: list[Artifact] = []
+        for art in artifacts:  # every one in flight before the first is waited for
+            await self._services.start_fetch(art)
+            started.append(art)
+        for art in started:
+            yield art, await self._services.fetched(art)
+
+    async def previous_file(self, path: str) -> Path | None:
+        return await self._services.previous_file(path)
+
+    def keep_previous_plan(self) -> bool:
+        return self._services.keep_previous_plan()
+
+    def keep_previous(self, paths: Iterable[str] | None = None, *,
+                      all_or_nothing: bool = True) -> bool:
+        return self._services.keep_previous(paths, all_or_nothing=all_or_nothing)
 
     def fail(self, path: str, reason: str, *, url: str | None = None) -> None:
-        art = self._run.planned.get(path)
-        if art is None:
-            art = Artifact(path, url=url or "plugin:")
-        self._run._fail(art, reason)
+        self._services.fail_path(path, reason, url)
 
     async def get(
         self,
@@ -55,12 +93,12 @@ class EngineContext(PlanContext):
         method: str = "GET",
         content: bytes | None = None,
         max_retry_after: float | None = None,
+        conditional: Validators | None = None,
     ) -> Response:
-        return await self._run.downloader.get(
-            url, headers=headers, auth=auth, max_bytes=max_bytes, method=method,
-            content=content, max_retry_after=max_retry_after,
-        )
+        return await self._services.get(url, headers=headers, auth=auth, max_bytes=max_bytes,
+                                        method=method, content=content,
+                                        max_retry_after=max_retry_after,
+                                        conditional=conditional)
 
     def note(self, key: str, value: Any) -> None:
-        self._run.report.notes[key] = value
-
+        self._services.note(key, value)

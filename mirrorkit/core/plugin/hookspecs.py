@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..run.report import RunReport
     from ..store.manifest import Manifest
     from ..store.verify import VerifyResult
-    from .host import NotifierCollection, RegistryCollection, SinkCollection
+    from .collections import NotifierCollection, RegistryCollection, SinkCollection
 
 PROJECT = "mirrorkit"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -23,23 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from pydantic import TypeAdapter
 
 from ..config.model import MirrorConfig, build_mirror
-from ..plan.artifact import Kind
 from ..plugin.host import PluginHost, load_plugins
 from ..plugin.sink import SinkContext, SinkError
 from .collector import fewer_full_collections
-from .report import ArtifactError, PlannedChange, RunReport
+from .report import ArtifactError, RunReport
 
 if TYPE_CHECKING:
-    from .engine import MirrorRun, RunObserver
+    from .engine import RunObserver
 
 __all__ = [
     "DestinationError",
     "check_destination",
     "mirror_from_options",
-    "planned_changes",
     "run_mirror",
     "run_mirror_sync",
     "run_mirrors",
@@ -79,52 +76,6 @@ def check_destination(dest: Path, *, create: bool) -> None:
     except OSError as exc:
         raise DestinationError(f"{dest}: cannot create the mirror directory in {ancestor} "
                                f"({exc.strerror or exc})") from None
-
-
-def planned_changes(run: MirrorRun) -> list[PlannedChange]:
-    """Every file the run adds, replaces or removes, from the plan and the last manifest.
-
-    Computed from the run itself (dry or real), so ``mirrorkit plan`` and ``mirrorkit run``
-    list the same files: unchanged files (kept, not modified upstream, generated with the
-    same bytes) are left out, failed ones are in the report's errors instead.
-    """
-    out: list[dict[str, Any]] = []  # validated at once: one model at a time cost twice as much
-    prev_files, entries, failed, would_change = (run.prev_files, run.entries, run.failed,
-                                                 run.would_change)
-    for path, art in run.planned.items():
-        if path in failed:
-            continue
-        prev = prev_files.get(path)
-        if art.link_to is not None:
-            target = run.entries.get(art.link_to)
-            target_prev = prev_files.get(art.link_to)
-            if prev is not None and (
-                (target is not None and target.sha256 == prev.sha256)
-                or (target is None and target_prev is not None
-                    and target_prev.sha256 == prev.sha256
-                    and art.link_to not in run.would_change)):
-                continue
-            size = target.size if target is not None else (
-                run.planned[art.link_to].size if art.link_to in run.planned else None)
-        else:
-            entry = entries.get(path)
-            if entry is not None and prev is not None and entry.sha256 == prev.sha256:
-                continue
-            size = entry.size if entry is not None else would_change.get(path, art.size)
-        out.append({"path": path, "size": size, "kind": _KIND_NAMES[art.kind],
-                    "reason": "changed" if prev is not None else "new"})
-    # a file kept without being planned (``ctx.keep_previous``) stays; one kept only for its
-    # prune grace goes
-    out += [{"path": path, "size": entry.size, "kind": _KIND_NAMES[entry.kind],
-             "reason": "removed"}
-            for path, entry in prev_files.items()
-            if path not in run.planned and (path not in run.entries
-                                            or run.entries[path].stale_since is not None)]
-    return _CHANGES.validate_python(out)
-
-
-_CHANGES = TypeAdapter(list[PlannedChange])
-_KIND_NAMES = {kind: kind.value for kind in Kind}  # Enum.value is a property call
 
 
 async def _run_sinks(host: PluginHost, mirror: MirrorConfig, report: RunReport) -> None:
@@ -185,7 +136,7 @@ async def run_mirror(
     run = MirrorRun(host, mirror, dry_run=dry_run, observer=observer, command=command)
     with fewer_full_collections():  # the plan stays alive to the end: walk it less often
         report = await run.run()
-        report.changes = planned_changes(run)
+        report.changes = run.planned_changes()
     if report.status == "ok" and mirror.sinks and not dry_run:
         await _run_sinks(host, mirror, report)
     if not dry_run:

@@ -13,6 +13,8 @@ class ArtifactError(BaseModel):
     path: str
     url: str | None = None
     error: str
+    #: the HTTP status that ended it, when one did (404, 503 ...)
+    status: int | None = None
 
 
 class HostReport(BaseModel):

@@ -19,6 +19,9 @@ from ..plan.artifact import Kind
 from ..plan.paths import UnsafePathError, all_normal, validate_relpath
 
 __all__ = [
+    "CORE_STATE_PREFIX",
+    "PLUGIN_STATE_PREFIX",
+    "STATE_FILES_DIR",
     "FileEntry",
     "Manifest",
     "ManifestError",
@@ -32,6 +35,11 @@ FORMAT_VERSION = 1
 STATE_DIR = ".mirrorkit"
 MANIFEST_NAME = "manifest.json"
 SNAPSHOTS_DIR = "snapshots"
+#: plugin and core state files, by sha256, under the state directory (``.mirrorkit/state``)
+STATE_FILES_DIR = "state"
+#: state names: the registry plugin's files (``ctx.state``) and the core's (the plan record)
+PLUGIN_STATE_PREFIX = "plugin/"
+CORE_STATE_PREFIX = "core/"
 
 
 class ManifestError(ValueError):
@@ -102,6 +110,14 @@ def _int_or_zero(value: Any) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class StateRef:
+    """One state file of the snapshot: stored once by content (``state/<sha256>``)."""
+
+    sha256: str
+    size: int
+
+
 @dataclass(slots=True)
 class Manifest:
     mirror: str
@@ -109,9 +125,12 @@ class Manifest:
     registry: str | None = None
     created: str | None = None
     files: dict[str, FileEntry] = field(default_factory=dict)
+    #: the state files saved with this snapshot (plugin state, the core's plan record),
+    #: by name; they live beside the manifest, not in the served tree
+    state: dict[str, StateRef] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "mirror": self.mirror,
             "registry": self.registry,
@@ -119,6 +138,10 @@ class Manifest:
             "created": self.created,
             "files": {p: self.files[p].to_json() for p in sorted(self.files)},
         }
+        if self.state:
+            out["state"] = {name: {"sha256": ref.sha256, "size": ref.size}
+                            for name, ref in sorted(self.state.items())}
+        return out
 
     def dumps(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":")).encode()
@@ -151,6 +174,7 @@ class Manifest:
             registry=data.get("registry"),
             created=data.get("created"),
             files=files,
+            state=_state_refs(data.get("state"), where),
         )
 
     def save(self, dest: Path, *, keep_snapshots: int = 8) -> None:
@@ -168,6 +192,26 @@ class Manifest:
             old = sorted(snaps.glob("*.json"))[:-keep_snapshots]
             for path in old:
                 path.unlink(missing_ok=True)
+
+
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _state_refs(raw: Any, where: str) -> dict[str, StateRef]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where}: 'state' is not an object")
+    refs: dict[str, StateRef] = {}
+    for name, ref in raw.items():
+        sha = ref.get("sha256") if isinstance(ref, dict) else None
+        size = ref.get("size") if isinstance(ref, dict) else None
+        if (not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX64
+                or not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise ManifestError(f"{where}: state[{str(name)[:100]!r}] is not "
+                                "{sha256, size}")
+        refs[str(name)] = StateRef(sha, size)
+    return refs
 
 
 def load_manifest(dest: Path, *, snapshot: str | None = None) -> Manifest | None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from ..fileops import hash_file
 from .lock import MirrorLock, MirrorLocked, lock_holder
-from .manifest import STATE_DIR, FileEntry, ManifestError, load_manifest
+from .manifest import CORE_STATE_PREFIX, STATE_DIR, FileEntry, ManifestError, load_manifest
 
 __all__ = ["VerifyResult", "forget_bad_files", "verify_tree"]
 
@@ -179,7 +179,10 @@ def forget_bad_files(dest: Path, result: VerifyResult) -> int:
     """Drop missing and corrupt files from the manifest (deleting the corrupt ones).
 
     The next run then fetches them again; without this a run trusts the manifest and only
-    checks sizes, which is what keeps a no-op run fast. Call with the mirror lock held.
+    checks sizes, which is what keeps a no-op run fast. The core's plan record goes too:
+    it says this snapshot is what the recorded inputs lead to, which is no longer true, so
+    the next run plans in full even when nothing changed upstream. Call with the mirror lock
+    held.
     A corrupt file reached through a symlinked directory is not deleted (that would delete
     outside the mirror): the repair is refused as a whole, with a problem naming the link.
     """
@@ -201,5 +204,7 @@ def forget_bad_files(dest: Path, result: VerifyResult) -> int:
     for path in bad:
         manifest.files.pop(path, None)
     if bad:
+        manifest.state = {k: v for k, v in manifest.state.items()
+                          if not k.startswith(CORE_STATE_PREFIX)}
         manifest.save(dest, keep_snapshots=0)
     return len(bad)

@@ -5,7 +5,7 @@ the settings); :mod:`.client` (which imports aiohttp) is imported by the run tha
 """
 
 from .auth import ANONYMOUS_TOKEN, Ask, Auth, BasicAuth, OCIBearerAuth, parse_bearer_challenge
-from .response import Response
+from .response import Response, Validators
 from .settings import TransportSettings
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "OCIBearerAuth",
     "Response",
     "TransportSettings",
+    "Validators",
     "parse_bearer_challenge",
 ]

@@ -246,22 +246,26 @@ class Transport:
                       auth: Auth | None = None, max_bytes: int = 64 * 1024 * 1024,
                       method: str = "GET", body: bytes | None = None,
                       redirects: bool = True,
-                      max_retry_after: float | None = None) -> Response:
+                      max_retry_after: float | None = None,
+                      not_modified: bool = False) -> Response:
         """A request with retries, its body read into memory (at most ``max_bytes``).
 
-        A status of 300 or more raises :class:`Permanent` or :class:`Retryable`.
+        A status of 300 or more raises :class:`Permanent` or :class:`Retryable`, but for a
+        304 when ``not_modified`` (the caller sent validators and wants the answer).
         """
         hdrs = dict(headers or {})
         return await with_retries(self.settings, url, lambda: self._buffered(
             url, hdrs, auth, max_bytes, method, nested=False, fail_on_status=True, body=body,
-            redirects=redirects), max_retry_after=max_retry_after)
+            redirects=redirects, not_modified=not_modified), max_retry_after=max_retry_after)
 
     async def _buffered(self, url: str, headers: Mapping[str, str], auth: Auth | None,
                         max_bytes: int, method: str, *, nested: bool,
                         fail_on_status: bool, body: bytes | None = None,
-                        redirects: bool = True) -> Response:
+                        redirects: bool = True, not_modified: bool = False) -> Response:
         async with self.stream(url, headers=headers, auth=auth, method=method,
                                nested=nested, body=body, redirects=redirects) as resp:
+            if not_modified and resp.status == 304:
+                return Response(304, resp.headers, b"", resp.url, resp.reason)
             if fail_on_status or resp.status in (429,) or resp.status >= 500:
                 raise_for_status(resp.status, resp.reason, resp.headers)
             content = bytearray()

@@ -16,9 +16,11 @@ class Retryable(Exception):
 
     def __init__(self, reason: str, retry_after: float | None = None, *,
                  refused: bool = False, silent: bool = False,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: the HTTP status that made the request fail, None for anything else
+        self.status = status
         self.retry_after = retry_after
         #: the server said "too many" (429, 503) or hung up: the host's limit shrinks
         self.refused = refused
@@ -32,9 +34,11 @@ class Retryable(Exception):
 class Permanent(Exception):
     """4xx, invalid URLs, redirect loops: no retry can fix these."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: the HTTP status that made the request fail, None for anything else
+        self.status = status
 
 
 @functools.lru_cache(maxsize=4096)
@@ -77,11 +81,13 @@ def raise_for_status(code: int, reason: str, headers: Mapping[str, str]) -> None
             retry_after=wait if wait is not None else _rate_limit_reset_wait(
                 headers.get("X-RateLimit-Reset")),
             refused=True,
+            status=code,
         )
     if code == 429 or code >= 500 or code == 408:
         raise Retryable(
             f"HTTP {code} {reason}".rstrip(),
             retry_after=retry_after_seconds(headers.get("Retry-After")),
             refused=code in (429, 503),
+            status=code,
         )
-    raise Permanent(f"HTTP {code} {reason}".rstrip())
+    raise Permanent(f"HTTP {code} {reason}".rstrip(), status=code)

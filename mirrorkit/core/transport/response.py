@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Response"]
+__all__ = ["Response", "Validators"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a conditional request sends back to upstream (``If-None-Match``,
+    ``If-Modified-Since``): taken from an earlier response, kept in plugin state."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
 
 
 class Response:
@@ -46,6 +67,16 @@ class Response:
         if charset in ("utf-8", "utf8"):
             return json.loads(self.content)  # (also detects UTF-16/32 by their BOM)
         return json.loads(self.text)
+
+    @property
+    def not_modified(self) -> bool:
+        """Upstream answered a conditional request with 304: what the plugin has is current."""
+        return self.status_code == 304
+
+    @property
+    def validators(self) -> Validators:
+        """The response's ``ETag`` and ``Last-Modified``, for the next conditional request."""
+        return Validators(self.headers.get("ETag"), self.headers.get("Last-Modified"))
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] {self.url}>"

@@ -15,13 +15,13 @@ import posixpath
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 from mirrorkit.api import (
     Artifact,
     BasicAuth,
     Digest,
+    Fetched,
     FetchError,
     Kind,
     PlanContext,
@@ -84,7 +84,7 @@ class SuitePlanner:
                                             or suite.source_components):
             raise PlanError(f"{suite.repo.display} {suite.name}: flat repositories (a suite "
                             "ending in '/', no components) are not supported")
-        got: dict[str, Path] = {}
+        got: dict[str, Fetched] = {}
         for name in ("InRelease", "Release", "Release.gpg"):
             art = Artifact(suite.local + name, url=suite.remote + name, kind=Kind.INDEX,
                            auth=suite.repo.auth(), order=RELEASE_ORDER[name])
@@ -103,9 +103,9 @@ class SuitePlanner:
             raise PlanError(f"{where}Release: no component {', '.join(dict.fromkeys(missing))} "
                             f"(it has {' '.join(self.release.components)})")
         for art in self.release_files:
-            self.state.claim(art.path, got[art.path.rsplit("/", 1)[1]].stat().st_size)
+            self.state.claim(art.path, got[art.path.rsplit("/", 1)[1]].size)
 
-    def _verified_text(self, got: dict[str, Path], where: str) -> str:
+    def _verified_text(self, got: dict[str, Fetched], where: str) -> str:
         keyring = self.suite.keyring
         if keyring is None:
             self.state.unverified.append(f"{self.suite.repo.display} {self.suite.name}")
@@ -114,14 +114,15 @@ class SuitePlanner:
             return got["Release"].read_text("utf-8", "replace")
         text = None
         if "InRelease" in got:
-            text = verify_clearsigned(keyring, got["InRelease"], where + "InRelease")
+            text = verify_clearsigned(keyring, got["InRelease"].path, where + "InRelease")
         if "Release" in got:
             if "Release.gpg" not in got:
                 if text is None:
                     raise PlanError(f"{where}Release: no InRelease and no Release.gpg, but "
                                     f"signed-by {keyring}")
             else:
-                verify_detached(keyring, got["Release.gpg"], got["Release"], where + "Release")
+                verify_detached(keyring, got["Release.gpg"].path, got["Release"].path,
+                                where + "Release")
                 if text is None:
                     text = got["Release"].read_text("utf-8", "replace")
         assert text is not None
@@ -198,7 +199,7 @@ class SuitePlanner:
         source = index.directory.endswith("/source")
         auth = repo.auth()
         try:
-            stream = open_index(path, index.name)
+            stream = open_index(path.path, index.name)
         except OSError as exc:
             raise PlanError(f"{where}: cannot read ({exc})") from None
         with stream:

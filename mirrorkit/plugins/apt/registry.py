@@ -71,5 +71,4 @@ class Apt:
                     "included_repos": [spec.describe() for spec in resolved.specs]}
         for key, value in estimate.items():
             ctx.note(key, value)
-        async for art in keep_unlisted(ctx, state.seen, resolved.clean_prefixes):
-            yield art
+        keep_unlisted(ctx, state.seen, resolved.clean_prefixes)

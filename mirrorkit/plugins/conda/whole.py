@@ -12,7 +12,7 @@ from typing import Any
 import anyio.to_thread
 import ijson
 
-from mirrorkit.api import Artifact, PlanContext
+from mirrorkit.api import Artifact, Fetched, PlanContext
 
 from .options import CondaOptions
 from .plancache import PlanCache
@@ -38,7 +38,7 @@ class WholeSubdir:
         self.subdir = subdir
         self.channel = options.channel_url
         self.rel = f"{subdir}/{REPODATA}"
-        self.fetched: dict[str, Path] = {}
+        self.fetched: dict[str, Fetched] = {}
         self.changed = False
         self._parsed: tuple[str, dict[str, str] | None] | None = None  # sha256, known
         self._decompressed: dict[str, Future[str | None]] = {}  # variant -> its content's sha256
@@ -53,11 +53,11 @@ class WholeSubdir:
             url = f"{channel}/{subdir}/{name}"
             if await exists(ctx, url):
                 self.fetched[name] = await ctx.fetch(Artifact.index(f"{subdir}/{name}", url))
-        self.changed = any(p != ctx.dest / subdir / name for name, p in self.fetched.items())
+        self.changed = any(got.changed for got in self.fetched.values())
         if self.changed:  # decompressed on the other core while repodata.json is parsed
             self._decompressed = {
-                name: _VARIANT_CHECKS.submit(decompressed_sha256, name, self.fetched[name],
-                                             self._stop)
+                name: _VARIANT_CHECKS.submit(decompressed_sha256, name,
+                                             self.fetched[name].path, self._stop)
                 for name in COMPRESSED if name in self.fetched}
 
     def packages(self) -> Iterator[Artifact]:
@@ -81,7 +81,8 @@ class WholeSubdir:
         # a dry run's work directory is scratch: a plan cache there would never be read
         writer = None if ctx.dry_run else cache.writer()
         try:
-            for section, filename, record in iter_records(self.fetched[REPODATA], rel, hasher):
+            records = iter_records(self.fetched[REPODATA].path, rel, hasher)
+            for section, filename, record in records:
                 ref = package_ref(self.subdir, section, filename, record, rel)
                 if writer is not None:
                     writer.add(ref)
@@ -129,7 +130,7 @@ def _mirrored(ctx: PlanContext, refs: list[PackageRef]) -> list[str] | None:
     return paths
 
 
-async def _check_variants(ctx: PlanContext, subdir: str, fetched: dict[str, Path],
+async def _check_variants(ctx: PlanContext, subdir: str, fetched: dict[str, Fetched],
                           decompressed: dict[str, str | None], repodata_sha256: str,
                           known: dict[str, str] | None) -> None:
     """Fail the run (nothing committed) when a variant disagrees with repodata.json.
@@ -144,7 +145,7 @@ async def _check_variants(ctx: PlanContext, subdir: str, fetched: dict[str, Path
                      "in the same run (upstream was changing?); run again later")
     if known is not None:
         try:
-            stray = missing_from(_records(fetched[CURRENT]), known)
+            stray = missing_from(_records(fetched[CURRENT].path), known)
         except ijson.JSONError as exc:
             stray = f"nothing readable (not valid JSON: {exc})"
         if stray is not None:

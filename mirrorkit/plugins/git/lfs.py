@@ -179,14 +179,10 @@ def scan_pointers(git_dir: Path, cache: Path, *, history: bool) -> dict[str, int
 
 # --------------------------------------------------------------------------- the batch API
 def _have(ctx: PlanContext, path: str, oid: str, size: int) -> bool:
-    """The mirror holds this object already (recorded in the manifest, there on disk)."""
+    """The previous snapshot holds this object already (as the manifest records it)."""
     prev = ctx.previous.files.get(path) if ctx.previous else None
-    if prev is None or prev.sha256 != oid or prev.size != size:
-        return False
-    try:
-        return os.stat(ctx.dest / path).st_size == size
-    except OSError:
-        return False
+    return prev is not None and prev.sha256 == oid and prev.size == size and (
+        prev.stale_since is None)
 
 
 def _str_map(value: Any) -> dict[str, str] | None:
@@ -243,13 +239,17 @@ async def plan_lfs(url: str, git_dir: Path, cache: Path, prefix: str, ctx: PlanC
     def mirror_path(oid: str) -> str:
         return f"{prefix}/{object_path(oid)}" if prefix else object_path(oid)
 
-    lacking = {}
+    lacking, have = {}, {}
     for oid, size in pointers.items():
         path = mirror_path(oid)
         if _have(ctx, path, oid, size):
-            yield Artifact.local(path, ctx.dest / path, digest=Digest.sha256(oid))
+            have[oid] = size
         else:
             lacking[oid] = size
+    # kept as they are (no request), unless one is gone from the tree: then all are asked
+    # for again and the core keeps those still in place by their digest
+    if have and not ctx.keep_previous([mirror_path(oid) for oid in have]):
+        lacking.update(have)
     ctx.log.info("git %s: %d LFS objects referenced, %d to fetch", where, len(pointers),
                  len(lacking))
     if not lacking:

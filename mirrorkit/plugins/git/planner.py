@@ -10,7 +10,6 @@ engine's prune step). Reused by other plugins (Homebrew mirrors brew and its tap
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -127,7 +126,6 @@ def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext) -> list[Artifact]:
             out.append(Artifact.local(path, src))
         else:
             sha = _sha256(src)
-            _distinguish_mtime(src, sha, path, ctx)
             out.append(Artifact.local(path, src, kind=Kind.INDEX, digest=Digest.sha256(sha),
                                       order=f.order))
     return out
@@ -135,25 +133,6 @@ def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext) -> list[Artifact]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _distinguish_mtime(src: Path, sha: str, path: str, ctx: PlanContext) -> None:
-    """Make a changed index file look changed to the engine.
-
-    The engine skips a local source whose size and whole-second mtime match the published
-    copy. A ref file rewritten within the same second to the same length (one sha for
-    another) would be skipped, so its mtime is moved past the published one.
-    """
-    prev = ctx.previous.files.get(path) if ctx.previous else None
-    if prev is None or prev.sha256 == sha:
-        return
-    try:
-        published = os.stat(ctx.dest / path).st_mtime
-    except FileNotFoundError:
-        return
-    if int(os.stat(src).st_mtime) <= int(published):
-        when = max(time.time(), int(published) + 1.0)
-        os.utime(src, (when, when))
 
 
 # ------------------------------------------------------------------------------- dry run
@@ -167,11 +146,11 @@ async def _remote_refs(url: str) -> dict[str, str]:
     return refs
 
 
-def _mirrored_refs(info_refs: Path) -> dict[str, str]:
-    try:
-        text = info_refs.read_text()
-    except FileNotFoundError:
+async def _mirrored_refs(ctx: PlanContext, path: str) -> dict[str, str]:
+    info_refs = await ctx.previous_file(path)
+    if info_refs is None:
         return {}
+    text = info_refs.read_text()
     refs = {}
     for line in text.splitlines():
         sha, _, name = line.partition("\t")
@@ -183,7 +162,7 @@ def _mirrored_refs(info_refs: Path) -> dict[str, str]:
 async def _plan_dry(repo: RepoSpec, ctx: PlanContext) -> AsyncIterator[Artifact]:
     """Say which refs would change; the size of the new objects is unknown until fetched."""
     remote = await _remote_refs(repo.url)
-    mirrored = _mirrored_refs(ctx.dest / _join(repo.path, "info/refs"))
+    mirrored = await _mirrored_refs(ctx, _join(repo.path, "info/refs"))
     added = sorted(set(remote) - set(mirrored))
     deleted = sorted(set(mirrored) - set(remote))
     moved = sorted(r for r in set(remote) & set(mirrored) if remote[r] != mirrored[r])
@@ -197,9 +176,10 @@ async def _plan_dry(repo: RepoSpec, ctx: PlanContext) -> AsyncIterator[Artifact]
     if ctx.previous is None:
         return
     prefix = repo.path + "/" if repo.path else ""
-    for path, entry in ctx.previous.files.items():
-        if path.startswith(prefix) and (ctx.dest / path).is_file():
-            yield Artifact.local(path, ctx.dest / path, kind=entry.kind, order=_order(path))
+    ctx.keep_previous([path for path in ctx.previous.files if path.startswith(prefix)],
+                      all_or_nothing=False)
+    return
+    yield  # an async generator that keeps what the last run mirrored
 
 
 def _order(path: str) -> int:

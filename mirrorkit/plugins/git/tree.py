@@ -285,13 +285,9 @@ def _as_api_entry(entry: TreeEntry) -> dict[str, Any]:
 
 
 def _unchanged(ctx: PlanContext, art: Artifact) -> bool:
+    """The previous snapshot has this file as planned (the core then keeps it)."""
     prev = ctx.previous.files.get(art.path) if ctx.previous else None
-    if prev is None or prev.digest != str(art.digest) or prev.size != art.size:
-        return False
-    try:
-        return os.stat(ctx.dest / art.path).st_size == art.size
-    except OSError:
-        return False
+    return prev is not None and prev.digest == str(art.digest) and prev.size == art.size
 
 
 async def _from_clone(planned: list[Artifact], cloned: ClonedTree, files: Path,

@@ -110,8 +110,8 @@ class BottlePlanner:
         except FetchError as exc:
             log.debug("manifest not fetched: %s", exc)
             return known
-        check = partial(self._check, path, refs, file, coverage)
-        bottles, problem = (check() if _size(file) <= INLINE_CHECK_BYTES
+        check = partial(self._check, path, refs, file.path, coverage)
+        bottles, problem = (check() if file.size <= INLINE_CHECK_BYTES
                             else await in_thread(check))
         if problem is not None:
             ctx.fail(path, problem)
@@ -156,9 +156,3 @@ class BottlePlanner:
         if not ctx.dry_run:
             coverage.save()
 
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # _check reports it

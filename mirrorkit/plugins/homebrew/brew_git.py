@@ -64,8 +64,7 @@ class BrewGitPlanner:
         if not opts.brew_git:
             return
         if ctx.dry_run:  # no work repository to read: keep what the last run mirrored
-            for art in _previous_portable_ruby(state):
-                yield art
+            ctx.keep_previous(_previous_portable_ruby(state))
             return
         try:
             async for art in _portable_ruby(state):
@@ -129,10 +128,10 @@ def _parse_platform(text: str, where: str) -> tuple[str, str]:
     return tag, sha
 
 
-def _previous_portable_ruby(state: HomebrewPlan) -> list[Artifact]:
+def _previous_portable_ruby(state: HomebrewPlan) -> list[str]:
     ctx = state.ctx
     if ctx.previous is None:
         return []
     prefixes = (f"{OCI_ROOT}/{PORTABLE_RUBY_IMAGE}/", f"{OCI_ROOT}/portable-ruby-")
-    return [Artifact.local(path, ctx.dest / path) for path in ctx.previous.files
-            if path.startswith(prefixes) and (ctx.dest / path).is_file()]
+    return [path for path, entry in ctx.previous.files.items()
+            if path.startswith(prefixes) and entry.stale_since is None]

@@ -1,17 +1,20 @@
 """Options of ``mirrorkit run homebrew`` (the same keys work in a ``[[mirrors]]`` TOML entry).
 
-Later capabilities (git mirrors of brew and taps, portable-ruby) add fields here and a
-sub-planner in :mod:`.planner`; nothing else needs to change.
+Later capabilities (git mirrors of brew and taps, portable-ruby, the download cache tree)
+add fields here (or in a mixin) and a sub-planner in :mod:`.planner`; nothing else needs to
+change.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from .brew_git_options import BrewGitOptions
+from .download_options import DownloadOptions
 from .tags import KNOWN_TAGS, MACOS_VERSIONS, is_tag_name
 
 __all__ = ["HomebrewOptions"]
@@ -43,10 +46,18 @@ def _formula(value: str) -> str:
     return value
 
 
+def _public_key(value: Path) -> Path:
+    """A readable PEM RSA public key: refused now, not after the API files are fetched."""
+    from .signature import load_api_key
+
+    _ = load_api_key(value).key  # parsed now: its ValueError says what is wrong
+    return value
+
+
 Url = Annotated[str, AfterValidator(_url)]
 
 
-class HomebrewOptions(BrewGitOptions):
+class HomebrewOptions(BrewGitOptions, DownloadOptions):
     model_config = ConfigDict(extra="forbid")
 
     api_url: Url = Field(
@@ -71,6 +82,12 @@ class HomebrewOptions(BrewGitOptions):
     )
     deps: bool = Field(
         True, description="Add the runtime dependencies of the --formula names (per tag)."
+    )
+    api_public_key: Annotated[Path, AfterValidator(_public_key)] | None = Field(
+        None,
+        description="PEM public key the API files' signatures must verify against "
+        "(default: Homebrew's own homebrew-1 key, which brew itself checks against).",
+        json_schema_extra={"metavar": "FILE"},
     )
     flat_bottles: bool = Field(
         False,

@@ -16,29 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirrorkit.api import PlanContext
-
 from .oci import BottleRef
 from .options import HomebrewOptions
 
-__all__ = ["SelectionCache", "file_sha256", "selection_key"]
+__all__ = ["SelectionCache", "selection_key"]
 
 log = logging.getLogger("mirrorkit.registry.homebrew")
 
 _FILE = "homebrew-selection.json"
 _FORMAT = 1
-
-
-def file_sha256(ctx: PlanContext, relpath: str, path: Path) -> str:
-    """The engine keeps an unchanged file at its final path, as the last manifest records it."""
-    previous = ctx.previous.files.get(relpath) if ctx.previous else None
-    if previous is not None and path == ctx.dest / relpath:
-        return previous.sha256
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def selection_key(files: Mapping[str, str], options: HomebrewOptions, tags: list[str]) -> str:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, TypeVar
 
 import anyio
 
-from mirrorkit.api import Artifact, FetchError, OCIBearerAuth, PlanContext
+from mirrorkit.api import Artifact, Fetched, FetchError, OCIBearerAuth, PlanContext
 
 from .api import LegacyFormula, PackagesIndex
 from .oci import BottleRef
 from .options import HomebrewOptions
+from .signature import ApiKey
 
 __all__ = ["HomebrewPlan", "SubPlanner", "fetch_all", "in_thread"]
 
@@ -42,36 +42,26 @@ class HomebrewPlan:
     #: every bottle to mirror, sorted (set by the API planner; ``packages`` and ``legacy``
     #: stay empty when it was reused from the last run's cache)
     bottles: list[BottleRef] = field(default_factory=list)
+    #: the key the API files' signatures are checked against (set by the API planner)
+    api_key: ApiKey | None = None
+    #: the API files of this run, fetched: mirror path (``api/...``) -> readable file
+    api_files: dict[str, Fetched] = field(default_factory=dict)
 
 
 class SubPlanner(Protocol):
     def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]: ...
 
 
-async def fetch_all(
-    ctx: PlanContext, artifacts: Iterable[Artifact], *, limit: int = 64,
-) -> dict[str, Path]:
-    """``ctx.fetch`` many artifacts at once; returns ``{path: readable file}``.
+async def fetch_all(ctx: PlanContext, artifacts: Iterable[Artifact]) -> dict[str, Fetched]:
+    """Many artifacts fetched at once (``ctx.fetch_all``); ``{path: fetched file}``.
 
-    The first failure is raised (as itself, not as an exception group, so the run reports
-    one clear line).
+    The first failure is raised (as itself, so the run reports one clear line).
     """
-    out: dict[str, Path] = {}
-    errors: list[FetchError] = []
-    limiter = anyio.CapacityLimiter(limit)
-
-    async def one(art: Artifact) -> None:
-        async with limiter:
-            try:
-                out[art.path] = await ctx.fetch(art)
-            except FetchError as exc:
-                errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for art in artifacts:
-            tg.start_soon(one, art)
-    if errors:
-        raise errors[0]
+    out: dict[str, Fetched] = {}
+    async for art, got in ctx.fetch_all(artifacts):
+        if isinstance(got, FetchError):
+            raise got
+        out[art.path] = got
     return out
 
 

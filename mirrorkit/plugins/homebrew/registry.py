@@ -15,7 +15,8 @@ __all__ = ["Homebrew"]
 
 
 class Homebrew:
-    """Mirror Homebrew for brew 4.x-6.x clients (API files, bottles, OCI manifests)."""
+    """Mirror Homebrew for brew 4.x-6.x clients (API files, bottles, OCI manifests, and the
+    download cache tree of sources and casks)."""
 
     name: ClassVar[str] = "homebrew"
     summary: ClassVar[str] = "Homebrew API files, bottles and OCI manifests for offline clients"
@@ -27,10 +28,13 @@ class Homebrew:
         from .api_planner import ApiPlanner
         from .bottle_planner import BottlePlanner
         from .brew_git import BrewGitPlanner
+        from .downloads_planner import DownloadsPlanner
         from .planner import HomebrewPlan
 
         state = HomebrewPlan(options=options, ctx=ctx)
-        # run in this order; later ones read what earlier ones left in the shared state
-        for planner in (ApiPlanner, BottlePlanner, BrewGitPlanner):
+        # run in this order; later ones read what earlier ones left in the shared state. The
+        # download cache tree comes before the bottles: a cask it must refuse fails the run
+        # before any blob is committed.
+        for planner in (ApiPlanner, DownloadsPlanner, BottlePlanner, BrewGitPlanner):
             async for artifact in planner().plan(state):
                 yield artifact

@@ -193,11 +193,11 @@ class ProjectPlanner:
         if self.ctx.dry_run:  # nothing is downloaded: read it without keeping it
             return await self._peek_requires(f)
         if f.metadata_sha256 is not None:
-            path = await self.ctx.fetch(metadata_artifact(f))
-            raw = await anyio.to_thread.run_sync(Path(path).read_bytes)
+            got = await self.ctx.fetch(metadata_artifact(f))
+            raw = await anyio.to_thread.run_sync(got.path.read_bytes)
             return requires_from_metadata(raw)
-        path = await self.ctx.fetch(dist_artifact(f))
-        return await anyio.to_thread.run_sync(requires_from_file, path, f.filename)
+        got = await self.ctx.fetch(dist_artifact(f))
+        return await anyio.to_thread.run_sync(requires_from_file, got.path, f.filename)
 
     async def _peek_requires(self, f: DistFile) -> list[str] | None:
         art = metadata_artifact(f) if f.metadata_sha256 is not None else dist_artifact(f)

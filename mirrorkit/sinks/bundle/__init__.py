@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import click
 
-from mirrorkit.core.plugin.hookspecs import hookimpl
-from mirrorkit.core.plugin.host import SinkCollection
+from mirrorkit.api import SinkCollection, hookimpl
 
 from .commands import add_commands
 from .sink import BundleSink, BundleSinkOptions

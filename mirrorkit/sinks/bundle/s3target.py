@@ -30,7 +30,8 @@ from mirrorkit.core.store.s3.client import (
 )
 
 from .parts import PartOutput
-from .targets import TargetError, bundle_of
+from .target_error import TargetError
+from .targets import bundle_of
 from .toc import TOC_SUFFIX
 
 __all__ = ["PartDiverged", "S3Target"]

@@ -19,6 +19,7 @@ from typing import BinaryIO, Protocol
 from mirrorkit.core.store.manifest import atomic_write_bytes
 
 from .parts import PartOutput
+from .target_error import TargetError
 from .toc import TOC_SUFFIX
 
 __all__ = ["DirTarget", "Target", "TargetError", "open_regular", "open_target", "regular_size"]
@@ -29,10 +30,6 @@ WRITEBACK_EVERY = 8 * 1024 * 1024
 PENDING_PARTS = "parts"
 _STAGING_SUFFIX = ".export"
 _PART = re.compile(r"^(?P<bundle>.+)\.tar(?:\.zst)?\.\d{4,}$")
-
-
-class TargetError(Exception):
-    """The target cannot be read or written; the message names it."""
 
 
 class Target(Protocol):

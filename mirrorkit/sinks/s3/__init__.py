@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...core.plugin.hookspecs import hookimpl
+from mirrorkit.api import hookimpl
+
 from .options import S3Options
 from .sink import S3Sink
 
 if TYPE_CHECKING:
     import click
 
-    from ...core.plugin.host import SinkCollection
-    from ...core.store.verify import VerifyResult
+    from mirrorkit.api import SinkCollection, VerifyResult
 
 __all__ = ["S3Options", "S3Sink"]
 

@@ -33,6 +33,10 @@ class S3Options(BaseModel):
     force: bool = Field(
         False, description="Upload every file again, ignoring what was published before."
     )
+    lock_lease: float = Field(
+        300.0, ge=1, le=86400, description="Seconds the target's lock is held without "
+        "renewing it (renewed every third of that); a killed publish's lock is taken over "
+        "once this has passed.")
     index_cache_control: str | None = Field(
         "no-cache", json_schema_extra={"cli": False},
         description="Cache-Control of index files, so caches revalidate them (None: unset).",

@@ -7,6 +7,10 @@ then the deletion of stale keys, then the published state, last, so it only ever
 a complete target. If any step fails, the later steps are not taken: the previous indexes
 stay served, and the next publish (which compares against the previous state) redoes the
 work.
+
+A publish that has something to write holds the target's lock, as a run into the bucket
+does (:class:`...core.store.s3.store.S3Lock`, under a lease); one with nothing to write only
+reads it, and writes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...core.store import Put, apply_changeset, build_changeset, diff_files
+from ...core.store import Changeset, Put, apply_changeset, build_changeset, diff_files
 from ...core.store.lock import MirrorLock, MirrorLocked
 from ...core.store.manifest import Manifest, ManifestError, load_manifest
 from ...core.store.s3.client import S3Error, describe, make_client
@@ -87,7 +91,29 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
 def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
                     log: logging.Logger) -> PublishResult:
     client = make_client(options.concurrency)
-    S3Lock(client, target, "mirrorkit publish").refuse_if_held()  # a run into the bucket
+    lock = S3Lock(client, target, f"mirrorkit publish {dest}", lease=options.lock_lease)
+    lock.refuse_if_held()  # a live run or publish: refused before anything is written
+    changes, result = _changes(dest, manifest, target, options, client)
+    if changes is None:
+        log.info("%s: already up to date (snapshot %s)", target, manifest.snapshot)
+        return result
+    with lock:
+        # again, under the lock: another writer may have published since we looked
+        changes, result = _changes(dest, manifest, target, options, client)
+        if changes is None:
+            return result
+        log.info("%s: uploading %d blobs and %d index files (%.1f MB), then deleting %d",
+                 target, len(changes.blobs), len(changes.puts) - len(changes.blobs),
+                 changes.write_bytes / 1e6, len(changes.deletes) + len(changes.clear_first))
+        store = S3Store(client, target, options.upload_settings(), log, lock=lock)
+        result.deleted = apply_changeset(changes, store)
+        result.uploaded, result.uploaded_bytes = store.uploader.uploaded, store.uploader.bytes
+    return result
+
+
+def _changes(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
+             client: Any) -> tuple[Changeset | None, PublishResult]:
+    """What publishing ``manifest`` changes at the target; None when it is up to date."""
     published = load_published(client, target)
     if published is not None and published.mirror and published.mirror != manifest.mirror \
             and not options.force:
@@ -102,15 +128,8 @@ def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S
     state_changed = (published is None or published.snapshot != manifest.snapshot
                      or published.mirror != manifest.mirror)
     if not (changed or deleted or state_changed):
-        log.info("%s: already up to date (snapshot %s)", target, manifest.snapshot)
-        return result
+        return None, result
     changes = build_changeset(
         old, published_manifest(manifest),
         [Put(p, manifest.files[p], dest / p) for p in changed], where=str(target))
-    log.info("%s: uploading %d blobs and %d index files (%.1f MB), then deleting %d",
-             target, len(changes.blobs), len(changes.puts) - len(changes.blobs),
-             changes.write_bytes / 1e6, len(deleted))
-    store = S3Store(client, target, options.upload_settings(), log)
-    result.deleted = apply_changeset(changes, store)
-    result.uploaded, result.uploaded_bytes = store.uploader.uploaded, store.uploader.bytes
-    return result
+    return changes, result

@@ -12,7 +12,7 @@ import pytest
 from tests.plugins.git.conftest import Upstream as GitUpstream
 from tests.plugins.git.gitutil import commit, git, refs_of
 from tests.plugins.git.servers import StaticServer
-from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula
+from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula, key_args
 from tests.support.cli import run_cli
 from tests.support.upstream import Upstream
 
@@ -86,7 +86,7 @@ def test_brew_taps_and_portable_ruby(
             "--registry-url", f"{brew_api.api.url}/v2/homebrew/core", "--tag", TAGS[0],
             "--tag", TAGS[1], "--brew-git", "--brew-git-url", f"{git_url}/Homebrew/brew.git",
             "--tap", "acme/tools", "--tap-base-url", git_url, "--flat-bottles",
-            "--dest", mirror_dir, "--json")
+            "--dest", mirror_dir, *key_args(), "--json")
     res = run_cli(*args)
     assert res.code == 0, res.stderr
 

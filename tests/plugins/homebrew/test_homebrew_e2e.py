@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from tests.plugins.homebrew.conftest import TAGS
-from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula
+from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula, key_args
 from tests.support.cli import Result, run_cli
 from tests.support.trees import files
 
@@ -64,7 +64,8 @@ def mirror(brew: FakeHomebrew, dest: Path, *extra: str, roots: list[str] = ROOTS
     args: list[str] = ["run", "homebrew", "--dest", str(dest), "--json",
                        "--api-url", f"{brew.api.url}/api",
                        "--registry-url", f"{brew.api.url}/v2/homebrew/core",
-                       "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0"]
+                       "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0",
+                       *key_args()]
     for tag in TAGS:
         args += ["--tag", tag]
     for name in roots:
@@ -216,7 +217,7 @@ def test_plan_estimates_size_without_writing(brew: FakeHomebrew, tmp_path: Path)
     dest = tmp_path / "m"
     args = ["plan", "homebrew", "--dest", str(dest), "--json",
             "--api-url", f"{brew.api.url}/api",
-            "--registry-url", f"{brew.api.url}/v2/homebrew/core"]
+            "--registry-url", f"{brew.api.url}/v2/homebrew/core", *key_args()]
     for tag in TAGS:
         args += ["--tag", tag]
     for name in ROOTS:

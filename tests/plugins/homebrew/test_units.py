@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,9 @@ from mirrorkit.plugins.homebrew.api import parse_formula_list, parse_packages
 from mirrorkit.plugins.homebrew.deps import DependencyError, runtime_dependencies
 from mirrorkit.plugins.homebrew.jws import read_jws_payload
 from mirrorkit.plugins.homebrew.oci import BottleRef, flat_name, image_name, manifest_tag
+from mirrorkit.plugins.homebrew.signature import load_api_key
 from mirrorkit.plugins.homebrew.tags import KNOWN_TAGS, resolve_bottle_tag
+from tests.support.jws_signer import public_key_file, signer
 
 SHA = "a" * 64
 
@@ -96,14 +97,15 @@ def test_parse_formula_list() -> None:
 
 
 def test_jws_envelope_errors_name_the_file(tmp_path: Path) -> None:
+    key = load_api_key(public_key_file())
     path = tmp_path / "f.jws.json"
-    path.write_text(json.dumps({"payload": "[1]", "signatures": [{}]}))
-    assert read_jws_payload(path, "U") == [1]
-    for bad, why in [("[]", "top level is list"), ('{"payload": 1, "signatures": [{}]}',
-                                                   "'payload' is not a string"),
-                     ('{"payload": "[]"}', "'signatures'"), ("{", "invalid JSON"),
-                     ('{"payload": "{", "signatures": [{}]}', "payload is not valid JSON")]:
-        path.write_text(bad)
+    path.write_bytes(signer().sign_text("[1]"))
+    assert read_jws_payload(path, "U", key) == [1]
+    for bad, why in [(b"[]", "top level is list"), (b'{"payload": 1, "signatures": [{}]}',
+                                                    "'payload' is not a string"),
+                     (b'{"payload": "[]"}', "'signatures'"), (b"{", "invalid JSON"),
+                     (signer().sign_text("{"), "payload is not valid JSON")]:
+        path.write_bytes(bad)
         with pytest.raises(PlanError, match=r"^U: ") as info:
-            read_jws_payload(path, "U")
+            read_jws_payload(path, "U", key)
         assert why in str(info.value)

@@ -23,3 +23,13 @@ def bucket(s3_logged: LoggedS3) -> str:
     name = f"mirror-{uuid.uuid4().hex[:12]}"
     s3_logged.client().create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def s3_atomic() -> Iterator[LoggedS3]:
+    """moto answering one request at a time: conditional writes atomic, as on S3."""
+    server, logged = start_logged_server(atomic_writes=True)
+    try:
+        yield logged
+    finally:
+        server.stop()

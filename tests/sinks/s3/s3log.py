@@ -96,12 +96,30 @@ class LoggingApp:
             self.log.record("end", environ)
 
 
-def start_logged_server() -> tuple[ThreadedMotoServer, LoggedS3]:
+class OneAtATime:
+    """Answers one request at a time, as S3 makes each conditional write atomic.
+
+    moto (5.2) checks ``If-Match`` / ``If-None-Match`` of a PUT and then writes, with no
+    lock between the two (``moto/s3/responses.py``, ``put_object``), so two concurrent
+    conditional writes of one key could both pass its check, which S3 never allows.
+    Serialising the requests gives moto S3's guarantee; the clients still race.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def start_logged_server(*, atomic_writes: bool = False) -> tuple[ThreadedMotoServer, LoggedS3]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     logged = LoggedS3(endpoint=f"http://{host}:{port}")
     wsgi = server._server  # the werkzeug server reads .app on every request
     assert wsgi is not None
-    wsgi.app = LoggingApp(wsgi.app, logged)
+    wsgi.app = LoggingApp(OneAtATime(wsgi.app) if atomic_writes else wsgi.app, logged)
     return server, logged

@@ -139,12 +139,14 @@ def test_update_writes_indexes_after_blobs_and_deletes_stale_keys_last(
     assert out["deleted"] == len(removed)
 
     state_key = "m/.mirrorkit/published.json"
+    lock_key = "m/.mirrorkit/lock"
 
     def is_index(e: Event) -> bool:
         return e.key == "m/index.json"
 
     def is_blob(e: Event) -> bool:
-        return e.method in ("PUT", "POST") and e.key not in ("m/index.json", state_key) \
+        return e.method in ("PUT", "POST") and e.key not in ("m/index.json", state_key,
+                                                             lock_key) \
             and e.query != "delete"
 
     blob_spans = s3_logged.spans(bucket, is_blob)
@@ -158,7 +160,13 @@ def test_update_writes_indexes_after_blobs_and_deletes_stale_keys_last(
     assert last_blob_end < min(start for start, _ in index_spans)
     assert max(end for _, end in index_spans) < min(start for start, _ in delete_spans)
     assert max(end for _, end in delete_spans) < min(start for start, _ in state_spans)
-    assert state_spans[-1][1] == max(e.seq for e in s3_logged.events if e.bucket == bucket)
+    # the publish held the target's lock around every write, and released it last
+    lock_spans = s3_logged.spans(bucket, lambda e: e.key == lock_key)
+    first_write = min(start for start, _ in [*blob_spans, *index_spans, *delete_spans])
+    assert lock_spans[0][1] < first_write
+    assert state_spans[-1][1] < lock_spans[-1][0]
+    assert lock_spans[-1][1] == max(e.seq for e in s3_logged.events if e.bucket == bucket)
+    assert lock_key not in keys(s3_logged, bucket)
 
     present = keys(s3_logged, bucket)
     for path in removed:

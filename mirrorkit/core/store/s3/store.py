@@ -7,28 +7,27 @@ object ``<prefix>/.mirrorkit/published.json``, written last.
 
 One writer at a time: :class:`S3Lock` creates ``<prefix>/.mirrorkit/lock`` with a
 conditional PUT (``If-None-Match: *``), which S3 and current S3-compatible stores refuse
-when the object exists. A writer killed without releasing it leaves the object behind; the
-next run is then refused with a line that names the object to delete once no run is active.
+when the object exists, and holds it under a lease (:mod:`.lease`), so the lock of a writer
+killed without releasing it is taken over once its lease has run out. The store checks the
+lease before each write, and stops once another writer has taken the lock over.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
-import os
-import socket
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from ..changeset import Changeset, Link, Put
 from ..manifest import Manifest
-from .client import S3Error, describe, is_not_found, is_precondition_failed
+from .client import S3Error, describe
+from .lease import DEFAULT_LEASE_S, Lease, LeaseHeld, LeaseHolder, LeaseLost
 from .state import published_manifest, save_published
 from .target import S3Target
 from .upload import Uploader, UploadSettings
 
-__all__ = ["LOCK_KEY", "S3Lock", "S3Locked", "S3Store"]
+__all__ = ["LOCK_KEY", "LeaseLost", "S3Lock", "S3Locked", "S3Store"]
 
 DELETE_BATCH = 1000  # DeleteObjects' limit
 LOCK_KEY = ".mirrorkit/lock"
@@ -40,10 +39,13 @@ class S3Locked(S3Error):
 
 class S3Store:
     def __init__(self, client: Any, target: S3Target, settings: UploadSettings,
-                 log: logging.Logger, *, full_state: bool = False) -> None:
+                 log: logging.Logger, *, full_state: bool = False,
+                 lock: S3Lock | None = None) -> None:
         self.client = client
         self.target = target
-        self.uploader = Uploader(client, target, settings, log)
+        # before each write: stop once another writer has taken the lock over
+        self.check: Callable[[], None] = lock.check if lock is not None else _unguarded
+        self.uploader = Uploader(client, target, settings, log, check=self.check)
         self.full_state = full_state  # a run keeps etags and grace times; publish does not
         self.deleted = 0
 
@@ -59,6 +61,7 @@ class S3Store:
     def link(self, links: list[Link]) -> None:
         """A second key with the same bytes: a server-side copy (S3 has no links)."""
         for lk in links:
+            self.check()
             try:
                 self.client.copy_object(
                     Bucket=self.target.bucket, Key=self.target.key(lk.path),
@@ -70,6 +73,7 @@ class S3Store:
     def delete_many(self, paths: list[str]) -> int:
         for start in range(0, len(paths), DELETE_BATCH):
             batch = paths[start:start + DELETE_BATCH]
+            self.check()
             try:
                 resp = self.client.delete_objects(
                     Bucket=self.target.bucket,
@@ -89,65 +93,54 @@ class S3Store:
         return len(paths)
 
     def publish(self, manifest: Manifest) -> None:
+        self.check()
         save_published(self.client, self.target,
                        manifest if self.full_state else published_manifest(manifest))
 
 
-class S3Lock:
-    """``<prefix>/.mirrorkit/lock``, created only if absent; deleted on exit."""
+def _unguarded() -> None:
+    pass
 
-    def __init__(self, client: Any, target: S3Target, command: str) -> None:
-        self.client = client
+
+class S3Lock:
+    """``<prefix>/.mirrorkit/lock`` (or another lock object ``key``), held under a lease.
+
+    Taken on entry (or taken over, once the lease of a killed holder has run out), renewed
+    while held, deleted on exit; see :mod:`.lease`. :meth:`check` raises
+    :class:`.lease.LeaseLost` once the lock was taken over, and so does the exit.
+    """
+
+    def __init__(self, client: Any, target: S3Target, command: str, *,
+                 lease: float = DEFAULT_LEASE_S, key: str = LOCK_KEY) -> None:
         self.target = target
-        self.key = target.key(LOCK_KEY)
-        self.command = command
-        self._held = False
+        self.key = target.key(key)
+        self.lease = Lease(client, target.bucket, self.key, command=command, seconds=lease)
 
     def __enter__(self) -> S3Lock:
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "command": self.command}
         try:
-            self.client.put_object(Bucket=self.target.bucket, Key=self.key, IfNoneMatch="*",
-                                   Body=json.dumps(info).encode(),
-                                   ContentType="application/json")
-        except Exception as exc:
-            if is_precondition_failed(exc):
-                raise S3Locked(
-                    f"{self.target} is in use by another run ({self._holder()}); wait for it "
-                    f"to finish, or, if no run is active (one was killed), delete "
-                    f"s3://{self.target.bucket}/{self.key}") from None
-            raise S3Error(f"{self.target}: cannot take the lock: {describe(exc)}") from None
-        self._held = True
+            self.lease.__enter__()
+        except LeaseHeld as exc:
+            raise S3Locked(self._in_use(exc.holder)) from None
         return self
 
-    def refuse_if_held(self) -> None:
-        """For a writer that does not take the lock (publish): refuse while a run holds it."""
-        try:
-            self.client.head_object(Bucket=self.target.bucket, Key=self.key)
-        except Exception as exc:
-            if is_not_found(exc):
-                return
-            raise S3Error(f"{self.target}: cannot check the lock: {describe(exc)}") from None
-        raise S3Locked(f"{self.target} is in use by a run mirroring into it "
-                       f"({self._holder()}); publish elsewhere, or wait for it to finish")
+    def check(self) -> None:
+        """Raise LeaseLost unless this process still holds the lock (before each write)."""
+        self.lease.check()
 
-    def _holder(self) -> str:
-        try:
-            raw = self.client.get_object(Bucket=self.target.bucket, Key=self.key)["Body"].read()
-            info = json.loads(raw)
-            return (f"pid {info['pid']} on {info['host']} since {info['since']}: "
-                    f"{info['command']}")
-        except Exception:
-            return "holder unknown"
+    def refuse_if_held(self) -> None:
+        """Refuse while a live holder has the lock; reads it, writes nothing."""
+        holder = self.lease.read()
+        if holder is not None and not holder.expired:
+            raise S3Locked(self._in_use(holder))
+
+    def _in_use(self, holder: LeaseHolder) -> str:
+        line = f"{self.target} is in use by another run ({holder.describe()})"
+        if holder.lease_seconds is None:  # a lock without a lease never runs out
+            return (f"{line}; wait for it to finish, or, if no run is active (one was "
+                    f"killed), delete s3://{self.target.bucket}/{self.key}")
+        return (f"{line}; wait for it to finish (the lease is renewed while it works, and a "
+                "killed run's lock is taken over once its lease runs out)")
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._held:
-            self._held = False
-            try:
-                self.client.delete_object(Bucket=self.target.bucket, Key=self.key)
-            except Exception as exc:
-                logging.getLogger("mirrorkit.store").warning(
-                    "%s: could not remove the lock %s: %s", self.target, self.key,
-                    describe(exc))
+        self.lease.__exit__(et, e, tb)

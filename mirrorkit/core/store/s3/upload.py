@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +43,13 @@ class UploadSettings:
 
 
 class Uploader:
+    """``check`` is called before each upload is started (the writer's lease, say): when it
+    raises, nothing more is started, the uploads in flight are cancelled, and it propagates."""
+
     def __init__(self, client: Any, target: S3Target, settings: UploadSettings,
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, *, check: Callable[[], None] | None = None) -> None:
         self.client = client
+        self.check = check
         self.target = target
         self.options = settings
         self.log = log
@@ -65,6 +70,7 @@ class Uploader:
         failures: list[str] = []
         pending: dict[Any, Put] = {}
         manager = create_transfer_manager(self.client, self.config)
+        stopped = False
         try:
             with ThreadPoolExecutor(max_workers=self.options.concurrency) as hashers:
                 checks: dict[Future[str | None], Put] = {
@@ -76,6 +82,13 @@ class Uploader:
                     if problem is not None:
                         failures.append(f"{put.path}: {problem}")
                         continue
+                    if self.check is not None:
+                        try:
+                            self.check()
+                        except BaseException:
+                            stopped = True
+                            hashers.shutdown(cancel_futures=True)
+                            raise
                     future = manager.upload(str(put.source), self.target.bucket,
                                             self.target.key(put.path),
                                             extra_args=self._extra_args(put.path, put.entry))
@@ -89,7 +102,7 @@ class Uploader:
                     self.uploaded += 1
                     self.bytes += put.entry.size
         finally:
-            manager.shutdown()
+            manager.shutdown(cancel=stopped)
         if failures:
             failures.sort()
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
