@@ -31,8 +31,7 @@ from mirrorkit.core.store.s3.client import (
 
 from .parts import PartOutput
 from .target_error import TargetError
-from .targets import bundle_of
-from .toc import TOC_SUFFIX
+from .toc import TOC_SUFFIX, bundle_of
 
 __all__ = ["PartDiverged", "S3Target"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import stat
 from pathlib import Path
@@ -20,7 +19,7 @@ from mirrorkit.core.store.manifest import atomic_write_bytes
 
 from .parts import PartOutput
 from .target_error import TargetError
-from .toc import TOC_SUFFIX
+from .toc import PART_NAME, TOC_SUFFIX, bundle_of
 
 __all__ = ["DirTarget", "Target", "TargetError", "open_regular", "open_target", "regular_size"]
 
@@ -29,7 +28,6 @@ WRITEBACK_EVERY = 8 * 1024 * 1024
 #: in a directory export's staging: the new bundle's part names, one a line
 PENDING_PARTS = "parts"
 _STAGING_SUFFIX = ".export"
-_PART = re.compile(r"^(?P<bundle>.+)\.tar(?:\.zst)?\.\d{4,}$")
 
 
 class Target(Protocol):
@@ -45,14 +43,6 @@ class Target(Protocol):
     def publish_bundle(self, name: str, parts: list[str], toc: bytes) -> None: ...
     def end_bundle(self, name: str) -> None: ...
     def abort_bundle(self, name: str) -> None: ...
-
-
-def bundle_of(name: str) -> str | None:
-    """The bundle a TOC or part name belongs to; None for any other name."""
-    if name.endswith(TOC_SUFFIX):
-        return name[: -len(TOC_SUFFIX)]
-    m = _PART.match(name)
-    return m["bundle"] if m else None
 
 
 def _kind(mode: int) -> str:
@@ -288,7 +278,7 @@ class DirTarget:
                 os.replace(staging / part, self.root / part)
         listed = set(parts)
         for stale in os.listdir(self.root):  # not names(): it hides them already
-            if stale not in listed and bundle_of(stale) == name and _PART.match(stale):
+            if stale not in listed and bundle_of(stale) == name and PART_NAME.match(stale):
                 (self.root / stale).unlink(missing_ok=True)
         _fsync_dir(self.root)
         os.replace(staging / (name + TOC_SUFFIX), self.root / (name + TOC_SUFFIX))
