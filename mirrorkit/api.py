@@ -23,6 +23,7 @@ from .core.plugin.hookspecs import hookimpl
 from .core.plugin.host import NotifierCollection, RegistryCollection, SinkCollection
 from .core.plugin.notifier import NotifierPlugin, NotifyContext, NotifyError, NotifyWhen
 from .core.plugin.sink import SinkContext, SinkError, SinkPlugin
+from .core.redact import storable_url, usable_url
 from .core.run.report import ArtifactError, PlannedChange, RunReport
 from .core.store.manifest import FileEntry, Manifest
 from .core.store.verify import VerifyResult
@@ -75,6 +76,8 @@ __all__ = [
     "VerifyResult",
     "hookimpl",
     "register_algorithm",
+    "storable_url",
+    "usable_url",
     "validate_relpath",
 ]
 

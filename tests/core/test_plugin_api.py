@@ -51,6 +51,8 @@ PUBLIC_API = [
     "VerifyResult",
     "hookimpl",
     "register_algorithm",
+    "storable_url",
+    "usable_url",
     "validate_relpath",
 ]
 

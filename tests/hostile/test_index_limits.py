@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import socket
 import time
@@ -14,6 +15,7 @@ from tests.hostile.harness import snapshot
 from tests.support.cli import Result, run_cli
 from tests.support.static_list import INDEX, publish, run_args
 from tests.support.upstream import Handler, Upstream
+from tests.support.writecount import bytes_written, run_counting_writes
 
 GOOD = {"pool/a.bin": b"a" * 1000}
 
@@ -59,26 +61,81 @@ def _assert_refused_and_unchanged(res: object, dest: Path, before: dict, *words:
     assert again.code == 0, again.stderr
 
 
-def test_an_endless_index_stops_at_the_cap(upstream: Upstream, tmp_path: Path) -> None:
-    def endless(req: Handler) -> bool:  # no Content-Length: the body ends when we hang up
-        req.send_response(200)
-        req.send_header("Connection", "close")
-        req.end_headers()
-        req.close_connection = True
-        chunk = b"[" + b" " * 65535
-        try:
-            for _ in range(100_000):  # 6.5 GB, if nobody stopped it
-                req.wfile.write(chunk)
-        except OSError:
-            pass
-        return True
+def endless(req: Handler) -> bool:
+    """No Content-Length: the body ends when the client hangs up (6.5 GB if it never does)."""
+    req.send_response(200)
+    req.send_header("Connection", "close")
+    req.end_headers()
+    req.close_connection = True
+    chunk = b"[" + b" " * 65535
+    try:
+        for _ in range(100_000):
+            req.wfile.write(chunk)
+    except OSError:
+        pass
+    return True
 
+
+def test_an_endless_index_stops_at_the_cap_and_writes_it_once(upstream: Upstream,
+                                                              tmp_path: Path) -> None:
     dest, before = _mirror_then_serve(upstream, tmp_path, endless)
     started = time.monotonic()
-    res = run_cli(*run_args(upstream, dest, "--max-index-bytes", "5000000", "--retries", "0"))
+    log = tmp_path / "writes.log"
+    res = run_counting_writes(dest, log, *run_args(upstream, dest, "--max-index-bytes",
+                                                   "5000000", "--retries", "3"))
     assert time.monotonic() - started < 30
+    assert len(upstream.requests(INDEX)) == 2  # the first run's, and this one's: no retry
+    assert bytes_written(log) <= 5_000_000 + 1000  # the cap, and the lock's few bytes
     _assert_refused_and_unchanged(res, dest, before, "index.json",
                                   "larger than the 5000000 bytes allowed", upstream=upstream)
+
+
+def test_a_body_longer_than_its_known_size_is_refused_and_written_once(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """The index says 100,000 bytes; the server sends no length and never ends. Another
+    try would write the 100,000 bytes again (each of the retries did)."""
+    publish(upstream, {"pool/big.bin": b"b" * 100_000})
+    upstream.route("/repo/files/pool/big.bin", endless)
+    dest, log = tmp_path / "mirror", tmp_path / "writes.log"
+    res = run_counting_writes(dest, log, *run_args(upstream, dest, "--retries", "3"))
+    assert res.code == 1
+    assert "pool/big.bin: body is larger than the expected 100000 bytes" in res.stderr
+    assert len(upstream.requests("/repo/files/pool/big.bin")) == 1
+    assert bytes_written(log) <= 100_000 + 5000  # the body's size, the index, the lock
+
+
+def test_a_conda_repodata_that_decompresses_past_its_cap_is_refused_unwritten(
+        tmp_path: Path) -> None:
+    """A selective conda mirror keeps upstream's repodata decompressed in its work
+    directory: a ``.zst`` whose frame announces more than the cap (1 GiB) is refused before
+    a byte of it is written (it was decompressed to disk whatever its size)."""
+    import zstandard
+
+    from mirrorkit.plugins.conda.upstream import MAX_BODY
+    from tests.plugins.conda.channel import Pkg, make_channel
+
+    with Upstream() as up:
+        channel = make_channel(tmp_path, up)
+        channel.add(Pkg("libfoo", "1.0", "linux-64"))
+        channel.publish()
+        bomb = io.BytesIO()
+        size = MAX_BODY + (1 << 20)
+        with zstandard.ZstdCompressor(level=1).stream_writer(bomb, size=size,
+                                                             closefd=False) as writer:
+            zeros = bytes(1 << 20)
+            for _ in range(size >> 20):
+                writer.write(zeros)
+        assert len(bomb.getvalue()) < 100_000  # 32 kB that inflate to 1 GiB and more
+        up.add("/chan/linux-64/repodata.json.zst", bomb.getvalue())
+        dest, log = tmp_path / "mirror", tmp_path / "writes.log"
+        res = run_counting_writes(dest, log, "run", "conda", "--channel-url", channel.url,
+                                  "--subdir", "linux-64", "--package", "libfoo",
+                                  "--dest", dest, "--retries", "0")
+    assert bytes_written(log) < 100_000  # not the gigabyte
+    assert res.code == 1
+    assert (f"linux-64/repodata.json.zst: decompresses to more than the {MAX_BODY} bytes "
+            "allowed for it") in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_a_compression_bomb_stops_at_the_cap(upstream: Upstream, tmp_path: Path) -> None:

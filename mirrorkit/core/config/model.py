@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from ..plugin.host import PluginError, PluginHost
-from ..redact import PUBLIC_ENV_NAMES, redact, register_secrets
+from ..redact import PUBLIC_ENV_NAMES, redact, register_secrets, register_url_secrets
 from .sizes import Size
 
 if TYPE_CHECKING:
@@ -262,6 +262,19 @@ def _expand_env(value: Any, where: str, problems: list[str],
     return value
 
 
+def _register_url_secrets(value: Any) -> None:
+    """The credentials in every URL of an entry (options, sinks, notifiers) are secrets."""
+    if isinstance(value, str):
+        if "://" in value:
+            register_url_secrets(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _register_url_secrets(item)
+    elif isinstance(value, list):
+        for item in value:
+            _register_url_secrets(item)
+
+
 def _unexpand(lines: list[str], refs: dict[str, str]) -> list[str]:
     """Error lines with every expanded value shown as its ``${VAR}`` again (never the secret)."""
     for value, ref in sorted(refs.items(), key=lambda kv: len(kv[0]), reverse=True):
@@ -329,7 +342,8 @@ def build_mirror(
     problems: list[str] = []
     refs: dict[str, str] = {}
     raw = _expand_env(raw, where, problems, refs)
-    register_secrets(v for v, ref in refs.items() if ref[2:-1] not in PUBLIC_ENV_NAMES)
+    register_secrets({v: ref for v, ref in refs.items() if ref[2:-1] not in PUBLIC_ENV_NAMES})
+    _register_url_secrets(raw)
     registry = raw.get("registry")
     reg: Any = None
     if isinstance(registry, str):

@@ -160,8 +160,10 @@ class Downloader:
                 async for chunk in resp.chunks:
                     count += len(chunk)
                     if cap is not None and count > cap:
+                        # final, like a cap: another try would write it all again, and the
+                        # server that sends more than the index says sends another file
                         if limit is not None:
-                            raise Retryable(f"body is larger than the expected {limit} bytes")
+                            raise Permanent(f"body is larger than the expected {limit} bytes")
                         raise Permanent(f"body is larger than the {cap} bytes allowed for "
                                         "this file")
                     batch.append(chunk)

@@ -331,13 +331,22 @@ def _request_error(exc: BaseException) -> Retryable | Permanent | None:
     """What an exception from aiohttp means for the request; None: not a network failure."""
     if isinstance(exc, Retryable | Permanent):
         return exc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # the server's certificate is not trusted (or not for this name): no retry changes
+        # it, only --ca-bundle or the server's operator does. Before the ValueError below,
+        # which it also is (ssl.CertificateError): it was reported as an invalid URL
+        return Permanent(f"TLS certificate error: {_first_line(exc) or type(exc).__name__}")
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
         return Permanent(f"invalid URL: {exc}")
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from it too
         return Retryable(f"timed out ({type(exc).__name__})", refused=True, silent=True,
                          unreachable=isinstance(exc, aiohttp.ConnectionTimeoutError))
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+    if isinstance(exc, aiohttp.ClientSSLError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientConnectorError) and _unknown_name(exc):
+        # the resolver answered that the name does not exist: offline, or a typo
+        return Permanent(f"connection error: {_first_line(exc) or type(exc).__name__} "
+                         "(not retried: the host name does not resolve)")
     if isinstance(exc, aiohttp.ClientConnectorError) and _no_such_server(exc):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}",
                          refused=True, unreachable=True)
@@ -348,6 +357,19 @@ def _request_error(exc: BaseException) -> Retryable | Permanent | None:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return Retryable(f"connection error: {_first_line(exc) or type(exc).__name__}")
     return None
+
+
+#: getaddrinfo's answers that the name has no address ("Name or service not known", "No
+#: address associated with hostname", "Non-recoverable failure in name resolution"), as
+#: opposed to EAI_AGAIN ("Temporary failure in name resolution": a resolver that timed out)
+_UNKNOWN_NAME = frozenset(getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA",
+                                                             "EAI_FAIL")
+                          if hasattr(socket, name))
+
+
+def _unknown_name(exc: aiohttp.ClientConnectorError) -> bool:
+    os_error = exc.os_error
+    return isinstance(os_error, socket.gaierror) and os_error.errno in _UNKNOWN_NAME
 
 
 def _no_such_server(exc: aiohttp.ClientConnectorError) -> bool:

@@ -31,9 +31,10 @@ log = logging.getLogger("mirrorkit.registry.conda")
 def _rattler() -> Any:
     try:
         import rattler
-    except ImportError:  # pragma: no cover - the extra is installed with the tests
-        raise ValueError("selecting conda packages needs py-rattler: install mirrorkit with "
-                         "the 'conda' extra (pip install -e '.[conda]')") from None
+    except ImportError:  # the test suite's plain install has no extras
+        raise ValueError("selecting conda packages needs the Python module 'rattler' "
+                         "(py-rattler), which is not installed: pip install "
+                         "'mirrorkit-offline[conda]'") from None
     return rattler
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from mirrorkit.api import Artifact, Kind, PlanContext
+from mirrorkit.api import Artifact, Kind, PlanContext, storable_url
 
 from .closure import Catalog, Selection, select
 from .options import CondaOptions
@@ -38,8 +38,8 @@ def _catalog(upstream: Path, subdir: str) -> Catalog:
 def _selection_key(options: CondaOptions, upstream: dict[str, Path],
                    variants: dict[str, list[str]]) -> str:
     """Everything a selection depends on: the options and the identity of each input."""
-    h = hashlib.sha256(json.dumps([options.channel_url, options.packages, options.with_deps,
-                                   options.all_subdirs, variants]).encode())
+    h = hashlib.sha256(json.dumps([storable_url(options.channel_url), options.packages,
+                                   options.with_deps, options.all_subdirs, variants]).encode())
     for subdir, path in sorted(upstream.items()):
         validators = path.with_name(path.name + ".validators.json")
         h.update(subdir.encode() + b"\0" + validators.read_bytes() + b"\0")

@@ -12,15 +12,18 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import BinaryIO
 
-from mirrorkit.api import FetchError, PlanContext, PlanError
+from mirrorkit.api import FetchError, PlanContext, PlanError, storable_url
 
 __all__ = ["exists", "fetch_private"]
 
 _ABSENT = ("HTTP 404", "HTTP 403", "HTTP 410")
 #: a compressed repodata is read into memory before it is decompressed to disk: bounded
-#: by the channel's largest compressed index (conda-forge linux-64: about 30 MB as .zst)
+#: by the channel's largest compressed index (conda-forge linux-64: about 30 MB as .zst).
+#: The decompressed copy has the same cap as a plain one (a zstd bomb writes no more)
 MAX_BODY = 1 << 30
+CHUNK = 1 << 20
 
 
 async def exists(ctx: PlanContext, url: str) -> bool:
@@ -54,7 +57,7 @@ async def fetch_private(ctx: PlanContext, urls: list[str], target: Path) -> bool
             meta = {}
     for url in urls:
         headers = {}
-        if meta.get("url") == url:
+        if meta.get("url") == storable_url(url):
             if meta.get("etag"):
                 headers["If-None-Match"] = meta["etag"]
             if meta.get("last_modified"):
@@ -70,7 +73,7 @@ async def fetch_private(ctx: PlanContext, urls: list[str], target: Path) -> bool
         if resp.status_code == 304:
             return False
         _write_decoded(url, resp.content, target)
-        new_meta = {"url": url, "etag": resp.headers.get("ETag") or "",
+        new_meta = {"url": storable_url(url), "etag": resp.headers.get("ETag") or "",
                     "last_modified": resp.headers.get("Last-Modified") or ""}
         meta_path.write_text(json.dumps(new_meta))
         return True
@@ -83,14 +86,35 @@ def _write_decoded(url: str, body: bytes, target: Path) -> None:
     try:
         with open(tmp, "wb") as out:
             if url.endswith(".zst"):
-                import zstandard
-
-                try:
-                    zstandard.ZstdDecompressor().copy_stream(io.BytesIO(body), out)  # shares body
-                except zstandard.ZstdError as exc:
-                    raise PlanError(f"{url}: not a zstd stream ({exc})") from None
+                _write_zstd(url, body, out)
             else:
                 out.write(body)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_zstd(url: str, body: bytes, out: BinaryIO) -> None:
+    """Decompress ``body`` into ``out``, at most :data:`MAX_BODY` bytes of it: refused at
+    once when the frame announces more, else when its output passes the cap."""
+    from .variants import zstandard_module
+
+    zstandard = zstandard_module()
+    too_big = f"{url}: decompresses to more than the {MAX_BODY} bytes allowed for it"
+    try:
+        announced = zstandard.frame_content_size(body)
+    except zstandard.ZstdError as exc:
+        raise PlanError(f"{url}: not a zstd stream ({exc})") from None
+    if announced > MAX_BODY:
+        raise PlanError(too_big)
+    written = 0
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body),  # shares body
+                                                            read_across_frames=True)
+        while chunk := reader.read(CHUNK):
+            written += len(chunk)
+            if written > MAX_BODY:
+                raise PlanError(too_big)
+            out.write(chunk)
+    except zstandard.ZstdError as exc:
+        raise PlanError(f"{url}: not a zstd stream ({exc})") from None

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from mirrorkit.api import PlanError
+
 __all__ = ["COMPRESSED", "CURRENT", "OPTIONAL", "compress", "decompressed_sha256",
-           "file_sha256"]
+           "file_sha256", "zstandard_module"]
 
 REPODATA = "repodata.json"
 CURRENT = "current_repodata.json"
@@ -36,10 +38,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _zst_reader(fh: IO[bytes]) -> IO[bytes]:
-    import zstandard
+def zstandard_module() -> Any:
+    """The ``zstandard`` module, or a :class:`PlanError` that names it as missing: a
+    ``.zst`` that cannot be read here is never blamed on upstream."""
+    try:
+        import zstandard
+    except ImportError:
+        raise PlanError("repodata.json.zst needs the Python module 'zstandard', which is not "
+                        "installed (it is a dependency of mirrorkit-offline: pip install "
+                        "zstandard)") from None
+    return zstandard
 
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(fh)
+
+def _zst_reader(fh: IO[bytes]) -> IO[bytes]:
+    reader: IO[bytes] = zstandard_module().ZstdDecompressor().stream_reader(fh)
     return reader
 
 
@@ -64,6 +76,8 @@ def decompressed_sha256(name: str, path: Path, stop: threading.Event | None = No
                 if stop is not None and stop.is_set():
                     return None
                 h.update(chunk)
+    except PlanError:  # a module missing here, not a fault of the file
+        raise
     except Exception:  # zstandard.ZstdError, OSError, EOFError: all mean "not that format"
         return None
     return h.hexdigest()
@@ -77,9 +91,7 @@ def compress(name: str, source: Path, target: Path) -> None:
     """
     with open(source, "rb") as src, open(target, "wb") as out:
         if name.endswith(".zst"):
-            import zstandard
-
-            zstandard.ZstdCompressor(level=16).copy_stream(src, out)
+            zstandard_module().ZstdCompressor(level=16).copy_stream(src, out)
         else:
             with bz2.BZ2File(out, "wb", compresslevel=9) as dst:
                 shutil.copyfileobj(src, dst, _CHUNK)

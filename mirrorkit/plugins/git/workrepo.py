@@ -161,10 +161,14 @@ class WorkRepo:
 
 
 def _transient(message: str) -> bool:
-    """Network trouble worth another try, as opposed to a wrong URL or missing credentials."""
+    """Network trouble worth another try, as opposed to a wrong URL, missing credentials, a
+    host name that does not resolve or a certificate that is not trusted (the list of
+    docs/reliability.md)."""
     lowered = message.lower()
     permanent = ("not found", "does not appear to be a git repository", "authentication",
-                 "could not read username", "permission denied", "403", "401", "404")
+                 "could not read username", "permission denied", "403", "401", "404",
+                 "could not resolve host", "ssl certificate problem",
+                 "certificate verify failed", "server certificate verification failed")
     return not any(p in lowered for p in permanent)
 
 

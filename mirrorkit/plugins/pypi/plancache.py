@@ -15,7 +15,7 @@ from json.encoder import encode_basestring_ascii as _quote  # a str as a JSON li
 from pathlib import Path
 from typing import IO, Any
 
-from mirrorkit.api import Artifact, Kind
+from mirrorkit.api import Artifact, Kind, storable_url, usable_url
 
 __all__ = ["PathPrint", "PlanCache", "Replay"]
 
@@ -29,8 +29,9 @@ class PlanCache:
         self._print = PathPrint()
 
     # ------------------------------------------------------------ replaying
-    def replay(self, key: str, serial: int | None) -> Replay | None:
-        """The cached plan if it was made for ``key`` at ``serial``."""
+    def replay(self, key: str, serial: int | None, index_url: str) -> Replay | None:
+        """The cached plan if it was made for ``key`` at ``serial``; its URLs get their
+        credentials from ``index_url`` (they are stored without)."""
         if serial is None:
             return None
         try:
@@ -44,7 +45,7 @@ class PlanCache:
         if not isinstance(head, dict) or head.get("key") != key or head.get("serial") != serial:
             fh.close()
             return None
-        return Replay(fh, str(head.get("paths")))
+        return Replay(fh, str(head.get("paths")), index_url)
 
     # ------------------------------------------------------------- recording
     def start(self, key: str, serial: int | None) -> None:
@@ -68,7 +69,7 @@ class PlanCache:
             if art.order:
                 parts.append(f',"o":{int(art.order)}')
         else:
-            parts += [',"u":', _quote(art.url or "")]
+            parts += [',"u":', _quote(storable_url(art.url or ""))]
             if art.digest is not None:
                 parts += [',"h":', _quote(art.digest.hex)]
             if art.size is not None:
@@ -100,15 +101,16 @@ class PlanCache:
 class Replay:
     """A recorded plan: the fingerprint of its paths, and its artifacts line by line."""
 
-    def __init__(self, fh: IO[str], paths: str) -> None:
+    def __init__(self, fh: IO[str], paths: str, index_url: str) -> None:
         self._fh = fh
         self.paths = paths
+        self.index_url = index_url
 
     def close(self) -> None:
         self._fh.close()
 
     def artifacts(self) -> Iterator[Artifact]:
-        fh = self._fh
+        fh, index_url = self._fh, self.index_url
         with fh:
             for line in fh:
                 d: dict[str, Any] = json.loads(line)
@@ -118,9 +120,11 @@ class Replay:
                     yield Artifact.local(d["p"], Path(d["s"]), kind=Kind.INDEX,
                                          order=d.get("o", 0))
                 elif "h" in d:
-                    yield Artifact.blob(d["p"], d["u"], sha256=d["h"], size=d.get("z"))
+                    yield Artifact.blob(d["p"], usable_url(d["u"], index_url), sha256=d["h"],
+                                        size=d.get("z"))
                 else:
-                    yield Artifact.blob(d["p"], d["u"], size=d.get("z"), immutable=True)
+                    yield Artifact.blob(d["p"], usable_url(d["u"], index_url), size=d.get("z"),
+                                        immutable=True)
 
 
 class PathPrint:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 
-from mirrorkit.api import Artifact, PlanContext
+from mirrorkit.api import Artifact, PlanContext, storable_url
 
 from .fetch import fetch_root
 from .options import PyPIOptions
@@ -31,7 +31,7 @@ class Planner:
         requirements = self.options.requirement_strings()
         key = self._key(requirements)
         root = await fetch_root(self.ctx, self.options.index_url)
-        replay = self.cache.replay(key, root.serial)
+        replay = self.cache.replay(key, root.serial, self.options.index_url)
         if replay is not None:
             if self._snapshot_is(replay.paths) and self.ctx.keep_previous():
                 replay.close()
@@ -71,5 +71,6 @@ class Planner:
     def _key(self, requirements: list[str]) -> str:
         """What the plan depends on besides upstream: the options and the requirements."""
         opts = self.options.model_dump(mode="json")
+        opts["index_url"] = storable_url(self.options.index_url)  # no credential, even hashed
         opts["requirements"] = requirements
         return hashlib.sha256(json.dumps(opts, sort_keys=True).encode()).hexdigest()

@@ -16,7 +16,7 @@ import anyio
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from mirrorkit.api import Artifact, FetchError, PlanContext
+from mirrorkit.api import Artifact, FetchError, PlanContext, storable_url
 
 from .emit import (
     ROOT_ORDER,
@@ -65,7 +65,7 @@ class ProjectPlanner:
 
     async def _plan(self, requirements: list[str]) -> AsyncIterator[Artifact]:
         saved = self.store.read_json("root.json") or {}
-        if saved.get("index_url") == self.index_url:
+        if saved.get("index_url") == storable_url(self.index_url):
             self.last_root_serial = saved.get("serial")
         # pages in a directory per project before they were flat: written again once
         shutil.rmtree(self.pages_root / "simple", ignore_errors=True)
@@ -75,7 +75,7 @@ class ProjectPlanner:
             yield art
         for art in self._root_pages(listed):
             yield art
-        self.store.write_json("root.json", {"index_url": self.index_url,
+        self.store.write_json("root.json", {"index_url": storable_url(self.index_url),
                                             "serial": self.root.serial})
 
     def _root_edges(self, requirements: list[str]) -> list[Edge]:

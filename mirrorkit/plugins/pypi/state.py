@@ -5,7 +5,9 @@ distribution's metadata) in one SQLite file, read only for the projects a run pl
 memory does not grow with the size of the index. One file, not one per project: creating
 a file is among the dearest system calls (a new inode), and on a first mirror a file per
 project cost more than parsing its page. It is a cache: a row lost to a crash, or a file
-that cannot be read, only means the project's page is asked for again.
+that cannot be read, only means the project's page is asked for again. URLs are stored
+without credentials (``storable_url``); a page read back gets them from the index URL of
+the run that reads it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mirrorkit.api import storable_url, usable_url
+
 from .simple import ProjectPage
 
 __all__ = ["ProjectState", "StateStore", "write_if_changed"]
 
-FORMAT = 1
+#: 2: URLs stored without credentials; rows of format 1 (which could hold them) are deleted
+FORMAT = 2
 DB_NAME = "state.sqlite3"
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, state TEXT NOT NULL);"
            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
@@ -43,8 +48,11 @@ class ProjectState:
     dirty: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "index_url": self.index_url, "etag": self.etag,
-                "page": self.page.to_json(), "requires": self.requires}
+        page = self.page.to_json()
+        for entry in page["files"]:
+            entry["u"] = storable_url(entry["u"])
+        return {"format": FORMAT, "index_url": storable_url(self.index_url),
+                "etag": self.etag, "page": page, "requires": self.requires}
 
 
 class StateStore:
@@ -90,10 +98,13 @@ class StateStore:
             if row is None:
                 return None
             data = json.loads(row[0])
-            if data.get("format") != FORMAT or data.get("index_url") != index_url:
+            if data.get("format") != FORMAT or data.get("index_url") != storable_url(index_url):
                 return None
-            return ProjectState(index_url, ProjectPage.from_json(data["page"]),
-                                data.get("etag"), dict(data.get("requires") or {}))
+            page = ProjectPage.from_json(data["page"])
+            for dist in page.files:
+                dist.url = usable_url(dist.url, index_url)
+            return ProjectState(index_url, page, data.get("etag"),
+                                dict(data.get("requires") or {}))
         except sqlite3.Error as exc:
             self._damaged(exc)
             return None
@@ -147,6 +158,11 @@ def _open(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = OFF")
         db.execute("PRAGMA journal_mode = TRUNCATE")
         db.executescript(_SCHEMA)
+        if db.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
+            # written by another version (format 1 stored index URLs with their
+            # credentials): emptied, and VACUUM leaves none of its bytes in the file
+            db.executescript(f"DELETE FROM projects; DELETE FROM meta; VACUUM; "
+                             f"PRAGMA user_version = {FORMAT};")
     except BaseException:
         db.close()
         raise

@@ -136,13 +136,7 @@ def _export_locked(dest: Path, target: Target, *, part_size: int, full: bool,
         tree_files=len(manifest.files),
         tree_sha256=tree_digest((p, e.size, e.sha256) for p, e in manifest.files.items()),
     )
-    listed = {p.name for p in parts}
-    target.publish_parts(name, sorted(listed))
-    for stale in target.names():  # parts an earlier attempt with another part size left
-        if stale.startswith(name + ".tar") and stale not in listed and (
-                stale.rpartition(".")[2].isdigit()):
-            target.delete(stale)
-    target.write_bytes(toc.toc_name, toc.dumps())
+    target.publish_bundle(name, [p.name for p in parts], toc.dumps())
     target.write_bytes(state_name(mirror), json.dumps({
         "mirror": mirror, "snapshot": toc.snapshot, "bundle": name, "exported": toc.created,
     }, indent=1).encode())

@@ -31,6 +31,7 @@ from mirrorkit.core.store.s3.client import (
 
 from .parts import PartOutput
 from .target_error import TargetError
+from .toc import TOC_SUFFIX, bundle_of
 
 __all__ = ["PartDiverged", "S3Target"]
 
@@ -203,8 +204,15 @@ class S3Target:
         if self._journal_name:
             self.delete(self._journal_name)
 
-    def publish_parts(self, name: str, parts: list[str]) -> None:
-        """Nothing to move: each part became visible when its upload completed."""
+    def publish_bundle(self, name: str, parts: list[str], toc: bytes) -> None:
+        """Each part became visible when its upload completed: parts an earlier export
+        with another part size left go, then the TOC (S3 has no rename to swap them)."""
+        listed = set(parts)
+        for stale in self.names():
+            if stale not in listed and bundle_of(stale) == name and not stale.endswith(
+                    TOC_SUFFIX):
+                self.delete(stale)
+        self.write_bytes(name + TOC_SUFFIX, toc)
 
     def end_bundle(self, name: str) -> None:
         self.forget_journal()

@@ -19,11 +19,15 @@ from mirrorkit.core.store.manifest import atomic_write_bytes
 
 from .parts import PartOutput
 from .target_error import TargetError
+from .toc import PART_NAME, TOC_SUFFIX, bundle_of
 
 __all__ = ["DirTarget", "Target", "TargetError", "open_regular", "open_target", "regular_size"]
 
 COPY_BUFFER = 1024 * 1024
 WRITEBACK_EVERY = 8 * 1024 * 1024
+#: in a directory export's staging: the new bundle's part names, one a line
+PENDING_PARTS = "parts"
+_STAGING_SUFFIX = ".export"
 
 
 class Target(Protocol):
@@ -36,7 +40,7 @@ class Target(Protocol):
     def open_read(self, name: str) -> BinaryIO: ...
     def begin_bundle(self, name: str, part_size: int) -> None: ...
     def open_part(self, name: str) -> PartOutput: ...
-    def publish_parts(self, name: str, parts: list[str]) -> None: ...
+    def publish_bundle(self, name: str, parts: list[str], toc: bytes) -> None: ...
     def end_bundle(self, name: str) -> None: ...
     def abort_bundle(self, name: str) -> None: ...
 
@@ -136,12 +140,16 @@ class _FilePart:
 class DirTarget:
     """A directory of bundles.
 
-    Parts are written into ``.<bundle>.export/`` and moved beside the TOC only once every
-    part is complete (:meth:`publish_parts`): a re-export of the same snapshot with another
-    part size, killed half-way, leaves the earlier bundle whole, instead of its TOC beside
-    new parts it does not describe. The earlier TOC is removed before the first new part
-    takes its name, and the new TOC is written last, so a TOC always describes the parts
-    beside it.
+    An export writes its parts into ``.<bundle>.export/`` and, once every part is there,
+    the part list and the TOC (:meth:`publish_bundle`): that TOC is the commit. The parts are
+    then moved in, parts of an earlier bundle of the same name that the new one does not
+    name are removed, and the TOC replaces the earlier one, last. Until that last rename the
+    staging TOC is the bundle's TOC for every reader (:meth:`names`, :meth:`open_read`
+    ...), each of its parts read from the staging directory while it is still there and
+    from beside the TOC once moved. So a re-export of a snapshot into a directory that holds
+    its bundle (with another part size: parts of the same names and other contents), killed
+    at any moment, leaves the earlier bundle whole (before the commit) or the new one (after
+    it), and the next export to the directory completes a swap a kill interrupted.
     """
 
     def __init__(self, root: Path) -> None:
@@ -153,28 +161,71 @@ class DirTarget:
 
     def names(self) -> list[str]:
         """Every entry but directories: a TOC or part that is a link or a FIFO is listed,
-        so that reading it is refused by name instead of the bundle seeming absent."""
+        so that reading it is refused by name instead of the bundle seeming absent. A bundle
+        committed in its staging directory is listed as that TOC and its parts."""
         try:
             with os.scandir(self.root) as it:
-                return sorted(e.name for e in it if not e.is_dir(follow_symlinks=False))
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         except FileNotFoundError:
             return []
         except NotADirectoryError:
             raise TargetError(f"{self.root}: not a directory") from None
         except OSError as exc:
             raise TargetError(f"{self.root}: cannot list ({exc.strerror or exc})") from None
+        names = {name for name, is_dir in entries if not is_dir}
+        for name, is_dir in entries:
+            if not (is_dir and name.startswith(".") and name.endswith(_STAGING_SUFFIX)):
+                continue
+            bundle = name[1: -len(_STAGING_SUFFIX)]
+            parts = self._pending_parts(bundle)
+            if parts is not None:
+                names = {n for n in names if bundle_of(n) != bundle}
+                names.update([bundle + TOC_SUFFIX, *parts])
+        return sorted(names)
 
-    def size_of(self, name: str) -> int | None:
-        return regular_size(self.root / name)
+    def _staging_of(self, bundle: str) -> Path:
+        return self.root / f".{bundle}{_STAGING_SUFFIX}"
 
-    def read_bytes(self, name: str) -> bytes | None:
-        if regular_size(self.root / name) is None:
+    def _pending_parts(self, bundle: str) -> list[str] | None:
+        """The parts of ``bundle`` committed in its staging directory and not all moved
+        in yet (an export killed while moving them); None when there is no such commit."""
+        staging = self._staging_of(bundle)
+        try:  # a real directory: one that links elsewhere on hostile media is no staging
+            if not stat.S_ISDIR(os.lstat(staging).st_mode):
+                return None
+        except OSError:
+            return None
+        if not os.path.isfile(staging / (bundle + TOC_SUFFIX)):
             return None
         try:
-            with open_regular(self.root / name) as fh:
+            text = (staging / PENDING_PARTS).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TargetError(f"{staging}: unreadable part list of an unfinished export "
+                              f"({exc}); export the bundle again") from None
+        return [line for line in text.splitlines() if bundle_of(line) == bundle]
+
+    def _path(self, name: str) -> Path:
+        """Where ``name`` is read from: the staging directory of a committed bundle while
+        the part (or the TOC) is still there, else beside the TOC."""
+        bundle = bundle_of(name)
+        if bundle is not None:
+            staged = self._staging_of(bundle) / name
+            if os.path.lexists(staged) and self._pending_parts(bundle) is not None:
+                return staged
+        return self.root / name
+
+    def size_of(self, name: str) -> int | None:
+        return regular_size(self._path(name))
+
+    def read_bytes(self, name: str) -> bytes | None:
+        path = self._path(name)
+        if regular_size(path) is None:
+            return None
+        try:
+            with open_regular(path) as fh:
                 return fh.read()
         except OSError as exc:
-            raise TargetError(f"{self.root / name}: cannot read ({exc.strerror or exc})") from None
+            raise TargetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
     def write_bytes(self, name: str, data: bytes) -> None:
         atomic_write_bytes(self.root / name, data)
@@ -183,17 +234,19 @@ class DirTarget:
         (self.root / name).unlink(missing_ok=True)
 
     def open_read(self, name: str) -> BinaryIO:
-        return open_regular(self.root / name)
+        return open_regular(self._path(name))
 
     def begin_bundle(self, name: str, part_size: int) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TargetError(f"{self.root}: cannot create ({exc.strerror or exc})") from None
+        if self._pending_parts(name) is not None:
+            self._move_in(name)  # the swap a killed export began: that bundle is whole first
         for stale in self.root.glob(f".{name}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        staging = self.root / f".{name}.export"
+        staging = self._staging_of(name)
         shutil.rmtree(staging, ignore_errors=True)  # what a killed export left
         try:
             staging.mkdir()
@@ -204,23 +257,37 @@ class DirTarget:
     def open_part(self, name: str) -> PartOutput:
         return _FilePart(self._staging or self.root, name)
 
-    def publish_parts(self, name: str, parts: list[str]) -> None:
-        """Move the finished parts beside the TOC; the earlier TOC of ``name`` goes first."""
+    def publish_bundle(self, name: str, parts: list[str], toc: bytes) -> None:
+        """Commit the bundle in its staging directory (part list, then TOC), then move it
+        in (:meth:`_move_in`)."""
         staging = self._staging
         if staging is None:
-            return
-        old_toc = self.root / (name + ".toc.json")
-        if old_toc.exists() or old_toc.is_symlink():
-            old_toc.unlink()
-            _fsync_dir(self.root)
+            raise TargetError(f"{self.root}: no export of {name} in progress")
+        atomic_write_bytes(staging / PENDING_PARTS, "".join(f"{p}\n" for p in parts).encode())
+        atomic_write_bytes(staging / (name + TOC_SUFFIX), toc)
+        _fsync_dir(staging)
+        self._move_in(name)
+
+    def _move_in(self, name: str) -> None:
+        """Parts of the bundle committed in staging go beside the TOC, the earlier bundle's
+        parts it does not name go, and its TOC replaces the earlier one: the last rename."""
+        staging = self._staging_of(name)
+        parts = self._pending_parts(name) or []
         for part in parts:
-            os.replace(staging / part, self.root / part)
+            if os.path.lexists(staging / part):
+                os.replace(staging / part, self.root / part)
+        listed = set(parts)
+        for stale in os.listdir(self.root):  # not names(): it hides them already
+            if stale not in listed and bundle_of(stale) == name and PART_NAME.match(stale):
+                (self.root / stale).unlink(missing_ok=True)
+        _fsync_dir(self.root)
+        os.replace(staging / (name + TOC_SUFFIX), self.root / (name + TOC_SUFFIX))
         _fsync_dir(self.root)
 
     def end_bundle(self, name: str) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        if self._pending_parts(name) is None:  # a commit not moved in yet stays readable
+            shutil.rmtree(self._staging_of(name), ignore_errors=True)
+        self._staging = None
 
     def abort_bundle(self, name: str) -> None:
         """A failed export leaves the earlier bundle as it was, and no half-written parts."""

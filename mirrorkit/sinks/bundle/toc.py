@@ -19,12 +19,14 @@ from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
 
 __all__ = [
     "FORMAT",
+    "PART_NAME",
     "FileInfo",
     "PartInfo",
     "Toc",
     "TocError",
     "TocHeader",
     "bundle_name",
+    "bundle_of",
     "part_name",
     "toc_name",
     "tree_digest",
@@ -32,6 +34,8 @@ __all__ = [
 
 FORMAT = "mirrorkit-bundle/1"
 TOC_SUFFIX = ".toc.json"
+#: a part's name: ``<bundle>.tar.NNNN`` or ``<bundle>.tar.zst.NNNN``
+PART_NAME = re.compile(r"^(?P<bundle>.+)\.tar(?:\.zst)?\.\d{4,}$")
 SHA256_HEX = r"^[0-9a-f]{64}$"
 _SNAPSHOT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -224,3 +228,11 @@ def toc_name(name: str) -> str:
 def part_name(name: str, index: int, compression: str = "none") -> str:
     ext = ".tar.zst" if compression == "zstd" else ".tar"
     return f"{name}{ext}.{index:04d}"
+
+
+def bundle_of(name: str) -> str | None:
+    """The bundle a TOC or part name belongs to; None for any other name."""
+    if name.endswith(TOC_SUFFIX):
+        return name[: -len(TOC_SUFFIX)]
+    m = PART_NAME.match(name)
+    return m["bundle"] if m else None

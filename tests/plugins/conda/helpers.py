@@ -14,13 +14,13 @@ from tests.support.cli import Result, run_cli
 
 
 def mirror(channel: Channel, dest: Path, *extra: str, subdirs: tuple[str, ...] = ("linux-64",),
-           command: str = "run") -> Result:
+           command: str = "run", env: dict[str, str] | None = None) -> Result:
     args: list[str] = [command, "conda", "--dest", str(dest), "--json",
                        "--channel-url", channel.url,
                        "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0"]
     for subdir in subdirs:
         args += ["--subdir", subdir]
-    return run_cli(*args, *extra)
+    return run_cli(*args, *extra, env=env)
 
 
 def listed(repodata: dict[str, Any]) -> set[str]:

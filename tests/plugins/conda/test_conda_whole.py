@@ -152,6 +152,26 @@ def test_inconsistent_upstream_variant_fails_without_committing(
     assert not (dest / "linux-64/repodata.json").exists()
 
 
+def test_a_missing_zstandard_module_is_named_not_blamed_on_upstream(
+        channel: Channel, tmp_path: Path) -> None:
+    """An install without ``zstandard`` (it is a dependency; a broken or hand-made
+    environment) says which module is missing, in one line, instead of "does not decompress
+    ... (upstream was changing?)", which sent operators to the channel."""
+    hide = tmp_path / "hide"
+    (hide / "zstandard").mkdir(parents=True)
+    (hide / "zstandard" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'zstandard'\", name='zstandard')\n")
+    dest = tmp_path / "m"
+    result = mirror(channel, dest, env={"PYTHONPATH": str(hide)})
+    assert result.code == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("mirrorkit: ")]
+    assert len(lines) == 1, result.stderr
+    assert "needs the Python module 'zstandard', which is not installed" in lines[0]
+    assert "decompress" not in result.stderr and "upstream" not in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (dest / "linux-64/repodata.json").exists()
+
+
 def test_toml_config_form(channel: Channel, tmp_path: Path) -> None:
     dest = tmp_path / "m"
     config = tmp_path / "mirrors.toml"

@@ -107,10 +107,14 @@ class Project:
 class FakePyPI:
     """``/simple/`` and ``/files/`` on one loopback server."""
 
-    def __init__(self, *, serials: bool = True, json_api: bool = True) -> None:
+    def __init__(self, *, serials: bool = True, json_api: bool = True,
+                 relative_links: bool = False) -> None:
         self.up = Upstream()
         self.serials = serials
         self.json_api = json_api
+        #: link files as ``../../files/...`` (devpi, Nexus, Artifactory do), so that they
+        #: inherit whatever the page URL carries (credentials, a token in the path)
+        self.relative_links = relative_links
         self.projects: dict[str, Project] = {}
         self.serial = 100
         self.up.route("/simple/", self._simple)
@@ -204,7 +208,8 @@ class FakePyPI:
 
     def _files(self, project: Project) -> Iterator[tuple[Dist, str]]:
         for d in project.dists:
-            yield d, f"{self.up.url}{self.file_path(project.name, d.filename)}"
+            path = self.file_path(project.name, d.filename)
+            yield d, f"../..{path}" if self.relative_links else f"{self.up.url}{path}"
 
     def _project_json(self, project: Project) -> bytes:
         meta: dict[str, object] = {"api-version": "1.1"}
