@@ -137,8 +137,8 @@ def test_a_worker_names_its_share_and_refuses_a_local_dest(
     publish(upstream, {"a.bin": b"a"})
     res = run_cli(*run_args(upstream, tmp_path / "m", "--shard", "0/2"))
     assert res.code == 2 and "s3://" in res.stderr
-    res = run_cli(*bucket_args(upstream, "s3://no-such-bucket/p", "--shard", "auto", "--shards", "2"),
-                  env={"JOB_COMPLETION_INDEX": ""})
+    res = run_cli(*bucket_args(upstream, "s3://no-such-bucket/p", "--shard", "auto",
+                               "--shards", "2"), env={"JOB_COMPLETION_INDEX": ""})
     assert res.code == 2 and "JOB_COMPLETION_INDEX" in res.stderr
     res = run_cli(*bucket_args(upstream, "s3://no-such-bucket/p", "--shard", "3/2"))
     assert res.code == 2 and "from 0 to 1" in res.stderr
