@@ -22,10 +22,9 @@ reading them, since nothing it reads can fail.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from mirrorkit.api import Artifact, PlanError
 
@@ -70,12 +69,17 @@ def _load_key(options_key: Path | None) -> ApiKey:
         raise PlanError(f"--api-public-key: {exc}") from None
 
 
-def _checked_with(state: HomebrewPlan) -> str:
-    """The key's fingerprint and the options, as one digest: what a check depends on."""
+#: the options that decide what is read from the API files, and what is refused
+SELECTION_OPTIONS = frozenset({"tags", "formulae", "deps", "sources", "casks",
+                               "allow_unchecked_casks"})
+
+
+def _checked_with(state: HomebrewPlan) -> dict[str, Any]:
+    """What a check and a selection depend on besides the files: the key (its fingerprint,
+    not its file's name) and the selection options (none of them holds a credential)."""
     assert state.api_key is not None
-    return hashlib.sha256(json.dumps(
-        {"key": state.api_key.fingerprint, "options": state.options.model_dump(mode="json")},
-        sort_keys=True, default=str).encode()).hexdigest()
+    return {"key": state.api_key.fingerprint,
+            "selection": state.options.model_dump(mode="json", include=set(SELECTION_OPTIONS))}
 
 
 async def already_checked(state: HomebrewPlan) -> bool:

@@ -45,25 +45,34 @@ class Homebrew:
         # imported here: the planners pull in the HTTP and OCI machinery, start-up cost for
         # every command (plugins are loaded by all of them) when only a homebrew run needs it
         from .api_planner import ApiPlanner, already_checked
-        from .bottle_planner import BottlePlanner
-        from .brew_git import BrewGitPlanner
         from .downloads_planner import DownloadsPlanner
         from .planner import HomebrewPlan
 
         state = HomebrewPlan(options=options, ctx=ctx)
-        api, downloads, git = ApiPlanner(), DownloadsPlanner(), BrewGitPlanner()
+        api, downloads = ApiPlanner(), DownloadsPlanner()
         await api.fetch(state)
         checked = await already_checked(state)
         if not checked:
             await api.select(state)
             await downloads.select(state)
-        await git.prepare(state)
+        git = None
+        if options.brew_git or options.taps:  # the git plugin's planner, only then
+            from .brew_git import BrewGitPlanner
+
+            git = BrewGitPlanner()
+            await git.prepare(state)
         if may_keep_previous_plan(options) and ctx.keep_previous_plan():
             return
+        from .bottle_planner import BottlePlanner
+
         if checked:
             await api.select(state)
             await downloads.select(state)
         # the download cache tree, then the bottles: the API files, committed last, name both
-        for planner in (downloads, BottlePlanner(), git):
-            async for artifact in planner.plan(state):
+        async for artifact in downloads.plan(state):
+            yield artifact
+        async for artifact in BottlePlanner().plan(state):
+            yield artifact
+        if git is not None:
+            async for artifact in git.plan(state):
                 yield artifact
