@@ -14,10 +14,10 @@ The tags a ``formula.jws.json`` names are remembered per its sha256 (``ctx.state
 re-run without ``--tag`` knows which per-tag files to fetch without reading it.
 
 Each file's signature is checked (:mod:`.signature`) as it is read, so a file brew would
-refuse fails the run before anything is committed. The key and options the mirrored files
-were last checked and selected with are remembered too (:func:`already_checked`): a run
-whose files, key and options are those is the only one allowed to plan its git part before
-reading them, since nothing it reads can fail.
+refuse fails the run before anything is committed. Which files (by sha256) were last
+checked, against which key, and read with which options is remembered too
+(:func:`already_checked`): a run whose files, key and options are those is the only one
+that plans its git part before reading them, since nothing it reads can fail.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ OTHER_FILES = ("cask.jws.json", "formula_tap_migrations.jws.json",
 
 #: state: the tags of a formula.jws.json, by its sha256
 TAGS_STATE = "formula-tags.json"
-#: state: the key and options the mirrored API files were last checked and read with
+#: state: the API files last checked and read, with the key and the options
 CHECKED_STATE = "api-checked.json"
 STATE_VERSION = 1
 
@@ -75,19 +75,19 @@ SELECTION_OPTIONS = frozenset({"tags", "formulae", "deps", "sources", "casks",
 
 
 def _checked_with(state: HomebrewPlan) -> dict[str, Any]:
-    """What a check and a selection depend on besides the files: the key (its fingerprint,
-    not its file's name) and the selection options (none of them holds a credential)."""
+    """What a check and a selection depend on: the files (by the sha256 the core gives),
+    the key (its fingerprint, not its file's name) and the selection options (none of
+    them holds a credential)."""
     assert state.api_key is not None
-    return {"key": state.api_key.fingerprint,
+    return {"files": {rel: got.sha256 for rel, got in sorted(state.api_files.items())},
+            "key": state.api_key.fingerprint,
             "selection": state.options.model_dump(mode="json", include=set(SELECTION_OPTIONS))}
 
 
 async def already_checked(state: HomebrewPlan) -> bool:
-    """True when every API file fetched is the previous snapshot's, and that snapshot's files
-    were checked and read against this key with these options: reading them again cannot
-    fail (nor select anything else)."""
-    if any(got.changed for got in state.api_files.values()):
-        return False
+    """True when the API files fetched are the very bytes a committed run checked against
+    this key and read with these options: reading them again cannot fail (nor select
+    anything else)."""
     saved = await state.ctx.state.read_json(CHECKED_STATE, version=STATE_VERSION)
     return bool(saved == _checked_with(state))
 
