@@ -2,20 +2,18 @@
 
 Manifests are planned in batches: those that must be read (new ones, ones not known to name
 every selected bottle, or, for ``mirrorkit plan``, ones whose bottles are new and need a
-size) are yielded first, so the engine fetches them side by side, then each one's blobs and
-flat links follow as soon as it has been read, while later manifests are still on their
-way. A re-run with nothing new asks upstream for no manifest and no blob at all.
+size) are all put in flight at once (``ctx.fetch_all``), and each one's blobs and flat links
+are yielded as soon as it has been read, while later manifests are still on their way. A
+re-run with nothing new asks upstream for no manifest and no blob at all.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from pathlib import Path
 
-from mirrorkit.api import Artifact, FetchError, PlanContext
+from mirrorkit.api import Artifact, Fetched, FetchError, PlanContext
 
 from .coverage import Bottles, ManifestCoverage
 from .oci import OCI_INDEX_MEDIA_TYPE, BottleRef, ManifestError, image_name, read_manifest_bottles
@@ -82,7 +80,7 @@ class BottlePlanner:
                 bottles is None and any(r.blob_path not in previous for r in refs))
         return bottles is None or bool(ManifestCoverage.missing(bottles, refs))
 
-    def _check(self, path: str, refs: list[BottleRef], file: Path,
+    def _check(self, path: str, refs: list[BottleRef], file: Fetched,
                coverage: ManifestCoverage) -> tuple[Bottles | None, str | None]:
         """The bottles a fetched manifest names, and what is wrong with it (if anything)."""
         try:
@@ -97,21 +95,20 @@ class BottlePlanner:
         if missing:
             return bottles, (f"does not name bottle {missing[0].ref_name} (sha256 "
                              f"{missing[0].sha256}): brew would refuse to install it")
-        coverage.record(hashlib.sha256(body).hexdigest(), bottles)
+        coverage.record(file.sha256, bottles)
         return bottles, None
 
-    async def _read(self, ctx: PlanContext, path: str, refs: list[BottleRef], art: Artifact,
-                    coverage: ManifestCoverage, known: Bottles | None) -> Bottles | None:
+    async def _read(self, ctx: PlanContext, path: str, refs: list[BottleRef],
+                    got: Fetched | FetchError, coverage: ManifestCoverage,
+                    known: Bottles | None) -> Bottles | None:
         """A fetched manifest's bottles; one that is wrong fails the run (the old index stays
         served), one that could not be fetched is reported by the engine (and what was
         ``known`` of it stands)."""
-        try:
-            file = await ctx.fetch(art)
-        except FetchError as exc:
-            log.debug("manifest not fetched: %s", exc)
+        if isinstance(got, FetchError):
+            log.debug("manifest not fetched: %s", got)
             return known
-        check = partial(self._check, path, refs, file.path, coverage)
-        bottles, problem = (check() if file.size <= INLINE_CHECK_BYTES
+        check = partial(self._check, path, refs, got, coverage)
+        bottles, problem = (check() if got.size <= INLINE_CHECK_BYTES
                             else await in_thread(check))
         if problem is not None:
             ctx.fail(path, problem)
@@ -124,7 +121,7 @@ class BottlePlanner:
         for ref in refs:
             by_manifest.setdefault(ref.manifest_path, []).append(ref)
         ctx.log.info("homebrew: %d bottles in %d manifests", len(refs), len(by_manifest))
-        coverage = ManifestCoverage.load(ctx.work_dir)
+        coverage = await ManifestCoverage.load(ctx.state)
         previous = ctx.previous.files if ctx.previous else {}
         items = list(by_manifest.items())
         for start in range(0, len(items), self.batch):
@@ -138,21 +135,20 @@ class BottlePlanner:
                     reread[path] = self._manifest(state, mrefs[0], known=False)
             # their tokens asked for together, not one request per repository
             state.auth.expect(a.url for a in reread.values() if a.url is not None)
-            # yielded, the manifests to read are fetched by the engine side by side; each
+            # the manifests to read are all in flight at once, their results in order; each
             # one's bottles follow as soon as it is read and checked, while later manifests
             # are still on their way (waiting for the whole batch left the pipe half empty)
-            for manifest in reread.values():
-                yield manifest
+            results = aiter(ctx.fetch_all(reread.values()))
             for path, mrefs in chunk:
-                fetched = reread.get(path)
-                if fetched is None:
-                    yield self._manifest(state, mrefs[0], known=True)
-                else:
-                    known[path] = await self._read(ctx, path, mrefs, fetched, coverage,
+                if path in reread:
+                    _art, got = await anext(results)
+                    known[path] = await self._read(ctx, path, mrefs, got, coverage,
                                                    known[path])
+                else:
+                    yield self._manifest(state, mrefs[0], known=True)
                 for ref in mrefs:
                     for artifact in self._bottle(state, ref, known[path]):
                         yield artifact
-        if not ctx.dry_run:
-            coverage.save()
-
+            async for _ in results:  # none left: lets the iterator finish
+                pass
+        coverage.save(ctx.state)

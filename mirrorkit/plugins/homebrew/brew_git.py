@@ -48,9 +48,21 @@ def _platform_of(tag: str) -> str | None:
 
 
 class BrewGitPlanner:
-    """Yields the brew and tap git mirrors, then the portable-ruby bottles brew needs."""
+    """Plans the brew and tap git mirrors (:meth:`prepare`), then yields the portable-ruby
+    bottles brew needs (:meth:`plan`).
 
-    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
+    The git mirrors are planned before the plan's checkpoint (``ctx.keep_previous_plan``),
+    and each of their files goes through ``ctx.fetch_all`` instead of being yielded: what
+    ``git fetch`` brought is not something the core sees, but the files made from it are,
+    by content, so a changed repository is a changed input and the previous plan is not
+    kept. The portable-ruby bottles are read from the brew repository those files publish,
+    so they are decided by them too; they are yielded only after the checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self._ruby: list[Artifact] = []
+
+    async def prepare(self, state: HomebrewPlan) -> None:
         opts, ctx = state.options, state.ctx
         repos = [RepoSpec(opts.brew_git_url, BREW_PATH)] if opts.brew_git else []
         base = opts.tap_base_url.rstrip("/")
@@ -59,18 +71,22 @@ class BrewGitPlanner:
             repos.append(RepoSpec(f"{base}/{user}/homebrew-{repo}", tap_path(tap)))
         if not repos:
             return
-        async for art in plan_repos(repos, ctx):
-            yield art
+        files = [art async for art in plan_repos(repos, ctx)]
+        async for _art, _got in ctx.fetch_all(files):
+            pass  # a file that could not be had is reported by the core, as a yielded one
         if not opts.brew_git:
             return
         if ctx.dry_run:  # no work repository to read: keep what the last run mirrored
             ctx.keep_previous(_previous_portable_ruby(state))
             return
         try:
-            async for art in _portable_ruby(state):
-                yield art
+            self._ruby = [art async for art in _portable_ruby(state)]
         except GitError as exc:
             raise PlanError(f"portable-ruby: {exc}") from None
+
+    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
+        for art in self._ruby:
+            yield art
 
 
 async def _portable_ruby(state: HomebrewPlan) -> AsyncIterator[Artifact]:

@@ -1,54 +1,51 @@
-"""What each mirrored OCI manifest covers, remembered between runs (in the plugin's work dir).
+"""What each mirrored OCI manifest covers, remembered between runs (in the plugin's state).
 
 An image index tag (``1.2.3``) is not immutable upstream: when bottles for a new platform
 are published for the same version, Homebrew re-pushes the tag with one more descriptor.
 A manifest already in the mirror is therefore kept without asking upstream only when it is
 known to name every bottle the selection needs; otherwise it is fetched again (a cheap
-conditional request). Knowing it without re-reading thousands of files is what this cache
-is for: ``{manifest sha256: {ref name: [bottle sha256, size]}}``.
+conditional request). Knowing it without re-reading thousands of files is what this record
+is for: ``{manifest sha256: {ref name: [bottle sha256, size]}}``, keyed by the sha256 the
+core gives for each manifest (``Fetched.sha256``, or the previous snapshot's entry), and
+saved with the snapshot by the core (``ctx.state``), so it lives wherever the mirror does.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from collections.abc import Iterable
-from pathlib import Path
+from typing import Any
+
+from mirrorkit.api import PluginState
 
 from .oci import BottleRef
 
-__all__ = ["ManifestCoverage"]
+__all__ = ["Bottles", "ManifestCoverage"]
 
-log = logging.getLogger("mirrorkit.registry.homebrew")
-
-_FILE = "homebrew-manifests.json"
-_FORMAT = 1
+#: the state file, and the version of its value
+STATE_NAME = "manifest-coverage.json"
+STATE_VERSION = 1
 
 Bottles = dict[str, tuple[str, int | None]]
 
 
+def _bottles(refs: Any) -> Bottles:
+    return {str(ref): (str(v[0]), None if v[1] is None else int(v[1])) for ref, v in refs.items()}
+
+
 class ManifestCoverage:
-    def __init__(self, path: Path, known: dict[str, Bottles]) -> None:
-        self.path = path
+    def __init__(self, known: dict[str, Bottles]) -> None:
         self._known = known
         self._used: set[str] = set()
 
     @classmethod
-    def load(cls, work_dir: Path) -> ManifestCoverage:
-        path = work_dir / _FILE
+    async def load(cls, state: PluginState) -> ManifestCoverage:
+        saved = await state.read_json(STATE_NAME, version=STATE_VERSION)
         known: dict[str, Bottles] = {}
-        try:
-            data = json.loads(path.read_bytes())
-            if isinstance(data, dict) and data.get("format") == _FORMAT:
-                for sha, refs in data["manifests"].items():
-                    known[sha] = {ref: (str(v[0]), v[1]) for ref, v in refs.items()}
-        except FileNotFoundError:
-            pass
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            log.warning("ignoring unreadable %s (%s); manifests will be checked again", path, exc)
-            known = {}
-        return cls(path, known)
+        if isinstance(saved, dict):
+            for sha, refs in saved.items():
+                if isinstance(refs, dict):
+                    known[str(sha)] = _bottles(refs)
+        return cls(known)
 
     def record(self, manifest_sha256: str, bottles: Bottles) -> None:
         self._known[manifest_sha256] = bottles
@@ -67,14 +64,8 @@ class ManifestCoverage:
         """The refs brew would not find in a manifest naming ``bottles``."""
         return [r for r in refs if bottles.get(r.ref_name, ("",))[0] != r.sha256]
 
-    def save(self) -> None:
-        """Write what this run used (so the cache does not grow with upstream history)."""
-        data = {
-            "format": _FORMAT,
-            "manifests": {sha: {ref: list(v) for ref, v in self._known[sha].items()}
-                          for sha in sorted(self._used)},
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(json.dumps(data, separators=(",", ":")).encode())
-        os.replace(tmp, self.path)
+    def save(self, state: PluginState) -> None:
+        """Keep what this run used (so the record does not grow with upstream history)."""
+        state.write_json(STATE_NAME, {
+            sha: {ref: list(v) for ref, v in self._known[sha].items()}
+            for sha in sorted(self._used)}, version=STATE_VERSION)

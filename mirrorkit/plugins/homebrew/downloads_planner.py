@@ -1,8 +1,9 @@
 """The ``downloads/`` tree: formula sources (``--sources``) and casks (``--cask``).
 
-Runs after the API planner, from the API files it fetched and checked. The files are blobs:
-each is verified against the API's sha256 (an allowed unchecked cask against nothing, and
-fetched again every run) and published before the API files that name it.
+Read from the API files the API planner fetched and checked, right after it read them. The
+files are blobs: each is verified against the API's sha256 (an allowed unchecked cask
+against nothing, and fetched again every run: see :mod:`.registry`) and published before
+the API files that name it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ log = logging.getLogger("mirrorkit.registry.homebrew")
 
 
 class DownloadsPlanner:
-    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
+    """Reads what ``downloads/`` holds (:meth:`select`: a cask it must refuse fails the run
+    there, before anything is planned), then yields it (:meth:`plan`)."""
+
+    async def select(self, state: HomebrewPlan) -> None:
         opts = state.options
         if not opts.sources and not opts.casks:
             return
@@ -37,8 +41,11 @@ class DownloadsPlanner:
                                         allow_unchecked=opts.allow_unchecked_casks,
                                         where=f"{opts.api_url}/cask.jws.json")
         state.ctx.log.info("homebrew: %d files for the download cache", len(downloads))
+        state.downloads = downloads
+
+    async def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]:
         seen: set[str] = set()
-        for item in downloads:
+        for item in state.downloads:
             if item.path in seen:
                 continue
             seen.add(item.path)

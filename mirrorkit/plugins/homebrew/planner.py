@@ -1,26 +1,27 @@
 """What the Homebrew sub-planners share: the run's state and a few helpers.
 
-Each sub-planner owns one part of the mirror (the API files, the bottles and manifests; later
-brew's git repository, taps, portable-ruby) and may read what earlier ones learned from
-:class:`HomebrewPlan`.
+Each sub-planner owns one part of the mirror (the API files, the download cache tree, the
+bottles and manifests, brew's git repository, taps and portable-ruby) and may read what
+earlier ones learned from :class:`HomebrewPlan`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import anyio
 
 from mirrorkit.api import Artifact, Fetched, FetchError, OCIBearerAuth, PlanContext
 
 from .api import LegacyFormula, PackagesIndex
+from .downloads import Download
 from .oci import BottleRef
 from .options import HomebrewOptions
 from .signature import ApiKey
 
-__all__ = ["HomebrewPlan", "SubPlanner", "fetch_all", "in_thread"]
+__all__ = ["HomebrewPlan", "fetch_all", "in_thread"]
 
 T = TypeVar("T")
 
@@ -39,17 +40,14 @@ class HomebrewPlan:
     packages: dict[str, PackagesIndex] = field(default_factory=dict)
     #: the reduced ``formula.jws.json``
     legacy: dict[str, LegacyFormula] = field(default_factory=dict)
-    #: every bottle to mirror, sorted (set by the API planner; ``packages`` and ``legacy``
-    #: stay empty when it was reused from the last run's cache)
+    #: every bottle to mirror, sorted (set by the API planner)
     bottles: list[BottleRef] = field(default_factory=list)
+    #: the files of ``downloads/`` (set by the downloads planner)
+    downloads: list[Download] = field(default_factory=list)
     #: the key the API files' signatures are checked against (set by the API planner)
     api_key: ApiKey | None = None
     #: the API files of this run, fetched: mirror path (``api/...``) -> readable file
     api_files: dict[str, Fetched] = field(default_factory=dict)
-
-
-class SubPlanner(Protocol):
-    def plan(self, state: HomebrewPlan) -> AsyncIterator[Artifact]: ...
 
 
 async def fetch_all(ctx: PlanContext, artifacts: Iterable[Artifact]) -> dict[str, Fetched]:

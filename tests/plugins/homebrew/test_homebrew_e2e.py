@@ -60,7 +60,8 @@ EXPECTED_MANIFESTS = [
 ]
 
 
-def mirror(brew: FakeHomebrew, dest: Path, *extra: str, roots: list[str] = ROOTS) -> Result:
+def mirror(brew: FakeHomebrew, dest: Path | str, *extra: str, roots: list[str] = ROOTS
+           ) -> Result:
     args: list[str] = ["run", "homebrew", "--dest", str(dest), "--json",
                        "--api-url", f"{brew.api.url}/api",
                        "--registry-url", f"{brew.api.url}/v2/homebrew/core",
