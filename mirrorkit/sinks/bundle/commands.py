@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from mirrorkit.core.config.sizes import parse_size as core_parse_size
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
-    from .toc import Toc
-    from .tocread import TocSummary
+    from mirrorkit.core.bundle.catalog import Catalog
+    from mirrorkit.core.bundle.toc import Toc
+    from mirrorkit.core.bundle.tocread import TocSummary
 
 # The bundle machinery (tar streams, TOCs, S3 targets) is imported inside each command:
 # plugins are loaded by every mirrorkit command, and this module is only their declaration.
@@ -88,10 +88,9 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
     place (a full bundle the first time). `cat NAME.tar.* | tar -x` extracts it without
     mirrorkit; `mirrorkit import` verifies and applies it.
     """
+    from mirrorkit.core.bundle.export import ExportError, export_bundle
+    from mirrorkit.core.bundle.targets import TargetError
     from mirrorkit.core.store.lock import MirrorLocked
-
-    from .export import ExportError, export_bundle
-    from .targets import TargetError
 
     if full and since:
         _fail("give --full or --since, not both", EXIT_USAGE)
@@ -129,9 +128,9 @@ _MAX_TOC_HELP = ("Largest TOC to read, e.g. 2GiB. [default: 64 MiB plus twice th
 
 
 def _catalog(src: str, max_toc: int | None = None) -> Catalog:
-    from .catalog import open_catalog
-    from .targets import TargetError
-    from .toc import TocError
+    from mirrorkit.core.bundle.catalog import open_catalog
+    from mirrorkit.core.bundle.targets import TargetError
+    from mirrorkit.core.bundle.toc import TocError
 
     if "://" not in src and not Path(src).exists():
         _fail(f"{src}: no such directory or file", EXIT_USAGE)
@@ -158,8 +157,8 @@ def _room_problem(dest: Path, toc: Toc) -> str | None:
 
 
 def _check(catalog: Catalog, as_json: bool) -> NoReturn:
-    from .catalog import verify_parts
-    from .targets import TargetError
+    from mirrorkit.core.bundle.catalog import verify_parts
+    from mirrorkit.core.bundle.targets import TargetError
 
     problems = list(catalog.problems)
     checked = []
@@ -200,12 +199,11 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
     the ones DEST needs are applied in order (deltas from its snapshot, or the newest full
     bundle for an empty mirror).
     """
+    from mirrorkit.core.bundle.importer import ImportError_, apply_bundle, plan_import
+    from mirrorkit.core.bundle.targets import TargetError
+    from mirrorkit.core.bundle.toc import TocError
     from mirrorkit.core.store.lock import MirrorLocked
     from mirrorkit.core.store.manifest import ManifestError, load_manifest
-
-    from .importer import ImportError_, apply_bundle, plan_import
-    from .targets import TargetError
-    from .toc import TocError
 
     if check == (dest is not None):
         _fail("give either --into DEST or --check", EXIT_USAGE)
@@ -272,9 +270,8 @@ def _row(toc: TocSummary) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool) -> None:
     """List the bundles in SRC (from their TOCs only) and the order to import them."""
+    from mirrorkit.core.bundle.catalog import import_chain
     from mirrorkit.core.store.manifest import ManifestError, load_manifest
-
-    from .catalog import import_chain
 
     catalog = _catalog(src, max_toc)
     current = None

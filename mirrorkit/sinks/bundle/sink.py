@@ -15,9 +15,8 @@ from typing import ClassVar
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
 
+from mirrorkit.core.bundle.sizes import DEFAULT_PART_SIZE
 from mirrorkit.core.plugin.sink import SinkContext, SinkError
-
-from .sizes import DEFAULT_PART_SIZE
 
 __all__ = ["BundleSink", "BundleSinkOptions"]
 
@@ -49,10 +48,9 @@ class BundleSink:
 
     async def publish(self, options: BundleSinkOptions, ctx: SinkContext) -> str:
         # imported here: every mirrorkit command loads the plugins, few of them export
+        from mirrorkit.core.bundle.export import ExportError, export_bundle
+        from mirrorkit.core.bundle.targets import TargetError
         from mirrorkit.core.store.lock import MirrorLocked
-
-        from .export import ExportError, export_bundle
-        from .targets import TargetError
 
         try:
             result = await anyio.to_thread.run_sync(

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mirrorkit.api import hookimpl
+from mirrorkit.core.store.s3.publish_options import S3Options
 
-from .options import S3Options
 from .sink import S3Sink
 
 if TYPE_CHECKING:
@@ -42,6 +42,6 @@ def mirrorkit_add_commands(cli: click.Group) -> None:
 def mirrorkit_verify_target(target: str, rehash: bool) -> VerifyResult | None:
     if not target.startswith("s3://"):
         return None
-    from .verify import verify_s3
+    from mirrorkit.core.store.s3.verify import verify_s3
 
     return verify_s3(target, rehash=rehash)

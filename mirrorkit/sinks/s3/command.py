@@ -16,8 +16,9 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from mirrorkit.core.store.s3.publish_options import S3Options
+
 from ...core.config.cliopts import collect_values, options_for_model
-from .options import S3Options
 
 __all__ = ["publish_command"]
 
@@ -37,7 +38,10 @@ def _callback(**params: Any) -> None:
         what = "not a directory" if dest.exists() else "no such directory"
         click.echo(f"mirrorkit: error: {dest}: {what}", err=True)
         sys.exit(2)
-    from .publish import PublishError, publish_mirror  # boto3: only when publishing
+    from mirrorkit.core.store.s3.publish import (  # boto3: only when publishing
+        PublishError,
+        publish_mirror,
+    )
 
     try:
         result = publish_mirror(dest, options, logging.getLogger("mirrorkit.sink.s3"))

@@ -7,8 +7,9 @@ from typing import ClassVar
 import anyio.to_thread
 from pydantic import BaseModel
 
+from mirrorkit.core.store.s3.publish_options import S3Options
+
 from ...core.plugin.sink import SinkContext, SinkError
-from .options import S3Options
 
 __all__ = ["S3Sink"]
 
@@ -22,7 +23,7 @@ class S3Sink:
 
     async def publish(self, options: S3Options, ctx: SinkContext) -> str:
         # imported here: boto3 costs every other command ~80 ms of start-up
-        from .publish import PublishError, publish_mirror
+        from mirrorkit.core.store.s3.publish import PublishError, publish_mirror
 
         try:
             result = await anyio.to_thread.run_sync(publish_mirror, ctx.dest, options, ctx.log)

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mirrorkit.core.fetch.staging import Staging, clean_stale_staging
-from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
-from mirrorkit.core.store import PathConflict, Put, apply_changeset, build_changeset
-from mirrorkit.core.store.changeset import check_path_set
-from mirrorkit.core.store.local import LocalStore, StoreRefused
-from mirrorkit.core.store.lock import MirrorLock
-from mirrorkit.core.store.manifest import (
+from ..fetch.staging import Staging, clean_stale_staging
+from ..plan.paths import UnsafePathError, validate_relpath
+from ..store import PathConflict, Put, apply_changeset, build_changeset
+from ..store.changeset import check_path_set
+from ..store.local import LocalStore, StoreRefused
+from ..store.lock import MirrorLock
+from ..store.manifest import (
     SNAPSHOTS_DIR,
     STATE_DIR,
     FileEntry,
@@ -48,8 +48,7 @@ from mirrorkit.core.store.manifest import (
     new_snapshot_id,
     state_dir,
 )
-from mirrorkit.core.store.safefs import UnsafeDestination
-
+from ..store.safefs import UnsafeDestination
 from .catalog import Catalog, import_chain, verify_parts
 from .parts import PartReader, TruncatedPart
 from .targets import Target

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from mirrorkit.core.store import diff_files
-from mirrorkit.core.store.lock import MirrorLock
-from mirrorkit.core.store.manifest import FileEntry, Manifest, ManifestError, load_manifest
-
+from ..store import diff_files
+from ..store.lock import MirrorLock
+from ..store.manifest import FileEntry, Manifest, ManifestError, load_manifest
 from .parallel import write_parts
 from .parts import PartWriter
 from .sizes import DEFAULT_PART_SIZE

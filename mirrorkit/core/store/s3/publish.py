@@ -23,14 +23,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...core.store import Changeset, Put, apply_changeset, build_changeset, diff_files
-from ...core.store.lock import MirrorLock, MirrorLocked
-from ...core.store.manifest import Manifest, ManifestError, load_manifest
-from ...core.store.s3.client import S3Error, describe, make_client
-from ...core.store.s3.state import load_published, published_manifest
-from ...core.store.s3.store import S3Lock, S3Locked, S3Store
-from ...core.store.s3.target import S3Target
-from .options import S3Options
+from ..apply import apply_changeset
+from ..changeset import Changeset, Put, build_changeset, diff_files
+from ..lock import MirrorLock, MirrorLocked
+from ..manifest import Manifest, ManifestError, load_manifest
+from .client import S3Error, describe, make_client
+from .publish_options import S3Options
+from .state import load_published, published_manifest
+from .store import S3Lock, S3Locked, S3Store
+from .target import S3Target
 
 __all__ = ["PublishError", "PublishResult", "publish_mirror"]
 

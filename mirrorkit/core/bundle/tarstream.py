@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mirrorkit.core.store.manifest import FileEntry
+from ..store.manifest import FileEntry
 
 __all__ = ["BLOCK", "ExportError", "Piece", "cut_into_parts", "tar_pieces"]
 

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mirrorkit.core.plan.artifact import Kind
-from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
+from ..plan.artifact import Kind
+from ..plan.paths import UnsafePathError, validate_relpath
 
 __all__ = [
     "FORMAT",

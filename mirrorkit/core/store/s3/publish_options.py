@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.config.sizes import Size
-from ...core.store.s3.target import S3Target
+from ...config.sizes import Size
+from .target import S3Target
 
 if TYPE_CHECKING:
-    from ...core.store.s3.upload import UploadSettings
+    from .upload import UploadSettings
 
 __all__ = ["MIB", "S3Options"]
 
@@ -57,7 +57,7 @@ class S3Options(BaseModel):
         return S3Target.parse(self.target)
 
     def upload_settings(self) -> UploadSettings:
-        from ...core.store.s3.upload import UploadSettings  # boto3: only when uploading
+        from .upload import UploadSettings  # boto3: only when uploading
 
         return UploadSettings(concurrency=self.concurrency, part_size=self.part_size,
                               content_types=self.content_types,

@@ -12,11 +12,11 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ...core.store.manifest import FileEntry, ManifestError
-from ...core.store.s3.client import S3Error, describe, is_not_found, make_client
-from ...core.store.s3.state import load_published
-from ...core.store.s3.target import S3Target, TargetError
-from ...core.store.verify import VerifyResult
+from ..manifest import FileEntry, ManifestError
+from ..verify import VerifyResult
+from .client import S3Error, describe, is_not_found, make_client
+from .state import load_published
+from .target import S3Target, TargetError
 
 __all__ = ["verify_s3"]
 
