@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Protocol
 
 from ..store.manifest import FileEntry
+from .errors import ExportError
 
 __all__ = ["BLOCK", "ExportError", "Piece", "cut_into_parts", "tar_pieces"]
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
-
-
-class ExportError(Exception):
-    """The export cannot be made; the message is one line for the operator."""
 
 
 @dataclass(frozen=True, slots=True)

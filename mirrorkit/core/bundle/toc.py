@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..plan.artifact import Kind
 from ..plan.paths import UnsafePathError, validate_relpath
+from .errors import BundleError
 
 __all__ = [
     "FORMAT",
@@ -44,7 +45,7 @@ Compression = Literal["none", "zstd"]
 Sha256 = Annotated[str, Field(pattern=SHA256_HEX)]
 
 
-class TocError(ValueError):
+class TocError(BundleError, ValueError):
     """The TOC is missing, unreadable or malformed."""
 
 

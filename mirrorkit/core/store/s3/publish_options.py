@@ -1,4 +1,5 @@
-"""Options of the ``s3`` sink: the same keys in ``[[mirrors.sinks]]`` and as publish flags."""
+"""How a mirror is published to S3: the ``s3`` sink's options, the same keys in
+``[[mirrors.sinks]]`` and as ``mirrorkit publish`` flags."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from .target import S3Target
 if TYPE_CHECKING:
     from .upload import UploadSettings
 
-__all__ = ["MIB", "S3Options"]
+__all__ = ["MIB", "S3PublishOptions"]
 
 MIB = 1024 * 1024
 
 
-class S3Options(BaseModel):
+class S3PublishOptions(BaseModel):
     """Where and how to publish; endpoint, region and credentials come from AWS config."""
 
     model_config = ConfigDict(extra="forbid")
