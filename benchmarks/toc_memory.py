@@ -77,7 +77,7 @@ def main() -> None:
     toc = write_bundle(out, opts.files)
     print(f"TOC: {opts.files} files, {toc.stat().st_size / 1e6:.0f} MB ({toc})")
     cli = [PYTHON, "-m", "mirrorkit"]
-    whole = [PYTHON, "-c", "import sys; from mirrorkit.sinks.bundle.toc import Toc; "
+    whole = [PYTHON, "-c", "import sys; from mirrorkit.core.bundle.toc import Toc; "
              "Toc.loads(open(sys.argv[1], 'rb').read(), where='t')", str(toc)]
     cap = ["--max-toc-size", "4GiB"]  # past the default cap: 1 MiB of parts beside 200 MB
     rows = [

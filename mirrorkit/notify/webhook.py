@@ -2,9 +2,9 @@
 
 The body is ``{"text": <summary>, "summary": ..., "event": ..., "mirror": ..., "status": ...,
 "report": {...}}``; the ``text`` key makes it readable as-is by Slack- and Mattermost-style
-incoming webhooks, the rest is for programs. Transient failures (connection errors, 429,
-5xx) are retried a few times with backoff, because an alert lost to one hiccup of the
-receiving side is the alert that mattered.
+incoming webhooks, the rest is for programs. It is sent with ``ctx.post``, which retries
+transient failures (connection errors, 429, 5xx) a few times with backoff, because an alert
+lost to one hiccup of the receiving side is the alert that mattered.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from mirrorkit.api import NotifyContext, NotifyError
-
-from ..core.transport import TransportSettings
-from ..core.transport.errors import Permanent, Retryable
 
 __all__ = ["WebhookNotifier", "WebhookOptions"]
 
@@ -44,23 +41,13 @@ class WebhookNotifier:
     Options: ClassVar[type[BaseModel]] = WebhookOptions
 
     async def notify(self, options: WebhookOptions, ctx: NotifyContext) -> str:
-        from ..core.transport.client import Transport  # aiohttp: only when a hook fires
-
-        url = str(options.url)
         where = f"{options.url.scheme}://{options.url.host}"  # never echo paths: they hold tokens
         body = json.dumps({"text": ctx.summary, **ctx.payload}).encode()
-        settings = TransportSettings(
-            retries=options.retries, backoff_initial=0.5, backoff_max=10.0,
-            max_retry_after=60.0, connect_timeout=options.timeout,
-            read_timeout=options.timeout, ca_bundle=options.ca_bundle, min_rate=0)
         headers = {"Content-Type": "application/json", **options.headers}
-        async with Transport(settings, concurrency=1, per_host=1) as transport:
-            try:
-                resp = await transport.request(url, method="POST", body=body, headers=headers,
-                                               redirects=False)
-            except Retryable as exc:
-                raise NotifyError(f"webhook {where}: {exc.reason} after "
-                                  f"{options.retries + 1} attempts") from None
-            except Permanent as exc:
-                raise NotifyError(f"webhook {where}: {exc.reason}") from None
+        try:
+            resp = await ctx.post(str(options.url), body, headers=headers,
+                                  timeout=options.timeout, retries=options.retries,
+                                  ca_bundle=options.ca_bundle)
+        except NotifyError as exc:  # it names the scheme and host only
+            raise NotifyError(f"webhook {exc}") from None
         return f"posted to {where} (HTTP {resp.status_code})"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
+from mirrorkit.core.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
 from tests.hostile.harness import Outcome, Sentinel, assert_clear_error, invoke, snapshot
 from tests.sinks.bundle.bundle_helpers import make_mirror
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
+from mirrorkit.core.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke
 
 SNAP = "20260108T000000Z-bbbbbb"

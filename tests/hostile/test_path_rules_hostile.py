@@ -11,7 +11,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
+from mirrorkit.core.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
 from tests.hostile.harness import Sentinel, assert_clear_error, invoke
 from tests.sinks.bundle.bundle_helpers import make_mirror, tree
 from tests.support.cli import run_cli

@@ -19,10 +19,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mirrorkit.core.bundle.targets import DirTarget
+from mirrorkit.core.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
+from mirrorkit.core.bundle.tocread import read_summary
 from mirrorkit.core.plan.paths import UnsafePathError, safe_join, validate_relpath
-from mirrorkit.sinks.bundle.targets import DirTarget
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, TocError, part_name, tree_digest
-from mirrorkit.sinks.bundle.tocread import read_summary
 from tests.reliability.mode import current_mode
 
 EXAMPLES = settings(max_examples=current_mode().hostile_examples, deadline=None,

@@ -93,8 +93,8 @@ def main() -> None:
     import importlib
 
     for module in ("mirrorkit.cli", "mirrorkit.sinks.bundle.commands",
-                   "mirrorkit.sinks.bundle.export", "mirrorkit.sinks.bundle.catalog",
-                   "mirrorkit.sinks.bundle.importer"):
+                   "mirrorkit.core.bundle.export", "mirrorkit.core.bundle.catalog",
+                   "mirrorkit.core.bundle.importer"):
         importlib.import_module(module)  # once, before any fork
 
     for line in sys.stdin:

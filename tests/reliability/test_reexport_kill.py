@@ -63,7 +63,7 @@ def parsed(toc: bytes) -> dict[str, object]:
 def bundle_in(out: Path) -> Bundle:
     """The one bundle ``import --check`` accepts in ``out``: its TOC and its parts, read
     where readers find them (a committed export's staging, else beside the TOC)."""
-    from mirrorkit.sinks.bundle.targets import DirTarget
+    from mirrorkit.core.bundle.targets import DirTarget
 
     check = invoke("import", "--check", out, "--json")
     assert check.code == 0, check.stderr

@@ -8,7 +8,6 @@ puts one JSON object on stdout. Exit codes follow the core's table (mirrorkit.cl
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,15 +15,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from mirrorkit.core.config.sizes import parse_size as core_parse_size
+from mirrorkit.api import BundleError
+from mirrorkit.api import parse_size as size_in_bytes
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
-    from .toc import Toc
-    from .tocread import TocSummary
+    from mirrorkit.api import BundleCatalog, TocSummary
 
-# The bundle machinery (tar streams, TOCs, S3 targets) is imported inside each command:
-# plugins are loaded by every mirrorkit command, and this module is only their declaration.
+# The bundle machinery (tar streams, TOCs, S3 targets) is imported inside each command (the
+# API loads it on first use): plugins are loaded by every mirrorkit command, and this module
+# is only their declaration.
 
 __all__ = ["add_commands", "parse_size"]
 
@@ -39,7 +38,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 def parse_size(value: str | int) -> int:
     """``3.5GiB``, ``700MB``, ``1048576``: the one size syntax of every size option."""
-    size = core_parse_size(value)
+    size = size_in_bytes(value)
     if size < MIN_PART_SIZE:
         raise ValueError(f"part size must be at least {MIN_PART_SIZE} bytes")
     return size
@@ -88,10 +87,7 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
     place (a full bundle the first time). `cat NAME.tar.* | tar -x` extracts it without
     mirrorkit; `mirrorkit import` verifies and applies it.
     """
-    from mirrorkit.core.store.lock import MirrorLocked
-
-    from .export import ExportError, export_bundle
-    from .targets import TargetError
+    from mirrorkit.api import export_bundle
 
     if full and since:
         _fail("give --full or --since, not both", EXIT_USAGE)
@@ -101,10 +97,8 @@ def export_cmd(dest: Path, to: str, part_size: int, full: bool, since: str | Non
     try:
         result = export_bundle(dest, to, part_size=part_size, full=full, since=since,
                                zstd=zstd)
-    except MirrorLocked as exc:
-        _fail(str(exc), EXIT_LOCKED)
-    except (ExportError, TargetError) as exc:
-        _fail(str(exc))
+    except BundleError as exc:
+        _fail(str(exc), EXIT_LOCKED if exc.in_use else EXIT_FAILED)
     except OSError as exc:
         _fail(f"{exc.filename or to}: {exc.strerror or exc}")
     click.echo(f"mirrorkit: {result.summary()}", err=True)
@@ -119,7 +113,7 @@ def _toc_size_option(ctx: click.Context, param: click.Parameter, value: str | No
     if value is None:
         return None
     try:
-        return core_parse_size(value)
+        return size_in_bytes(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -128,46 +122,22 @@ _MAX_TOC_HELP = ("Largest TOC to read, e.g. 2GiB. [default: 64 MiB plus twice th
                  "the bundle's parts (64 times for zstd)]")
 
 
-def _catalog(src: str, max_toc: int | None = None) -> Catalog:
-    from .catalog import open_catalog
-    from .targets import TargetError
-    from .toc import TocError
+def _catalog(src: str, max_toc: int | None = None) -> BundleCatalog:
+    from mirrorkit.api import open_bundles
 
     if "://" not in src and not Path(src).exists():
         _fail(f"{src}: no such directory or file", EXIT_USAGE)
     try:
-        return open_catalog(src, max_toc=max_toc)
-    except (TargetError, TocError) as exc:
+        return open_bundles(src, max_toc=max_toc)
+    except BundleError as exc:
         _fail(str(exc))
 
 
-def _room_problem(dest: Path, toc: Toc) -> str | None:
-    """A bundle whose new files do not fit on DEST's disk is refused before any is staged."""
-    need = sum(f.size for f in toc.files)
-    probe = dest
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        free = shutil.disk_usage(probe).free
-    except OSError:
-        return None
-    if need > free:
-        return (f"{dest}: {toc.name} needs {need} bytes for its files, only {free} are free "
-                "there; nothing was written")
-    return None
-
-
-def _check(catalog: Catalog, as_json: bool) -> NoReturn:
-    from .catalog import verify_parts
-    from .targets import TargetError
-
+def _check(catalog: BundleCatalog, as_json: bool) -> NoReturn:
     problems = list(catalog.problems)
     checked = []
     for toc in catalog.tocs:
-        try:
-            found = verify_parts(catalog.target, toc)
-        except TargetError as exc:
-            found = [str(exc)]
+        found = catalog.check(toc)
         problems += found
         checked.append({"name": toc.name, "ok": not found, "parts": len(toc.parts),
                         "size": toc.size, "problems": found})
@@ -175,7 +145,7 @@ def _check(catalog: Catalog, as_json: bool) -> NoReturn:
             click.echo(f"mirrorkit: ok: {toc.name}: {len(toc.parts)} parts "
                        f"({toc.size / 1e6:.1f} MB) verified", err=True)
     if not catalog.tocs and not problems:
-        problems.append(f"{catalog.target.describe()}: no bundles (no *.toc.json)")
+        problems.append(f"{catalog.where}: no bundles (no *.toc.json)")
     for line in problems:
         click.echo(f"mirrorkit: error: {line}", err=True)
     if as_json:
@@ -200,12 +170,7 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
     the ones DEST needs are applied in order (deltas from its snapshot, or the newest full
     bundle for an empty mirror).
     """
-    from mirrorkit.core.store.lock import MirrorLocked
-    from mirrorkit.core.store.manifest import ManifestError, load_manifest
-
-    from .importer import ImportError_, apply_bundle, plan_import
-    from .targets import TargetError
-    from .toc import TocError
+    from mirrorkit.api import import_bundle, load_manifest, plan_import
 
     if check == (dest is not None):
         _fail("give either --into DEST or --check", EXIT_USAGE)
@@ -215,10 +180,8 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
     assert dest is not None
     try:
         chain = plan_import(catalog, dest)
-    except ImportError_ as exc:
-        _refuse(exc.problems, dest)
-    except MirrorLocked as exc:
-        _refuse([str(exc)], dest, code=EXIT_LOCKED)
+    except BundleError as exc:
+        _refuse(exc.problems, dest, code=EXIT_LOCKED if exc.in_use else EXIT_FAILED)
     done: list[dict[str, Any]] = []
     if not chain:
         current = load_manifest(dest)
@@ -226,22 +189,16 @@ def import_cmd(src: str, dest: Path | None, check: bool, max_toc: int | None,
                    f"{current.snapshot if current else '?'}; nothing to import", err=True)
     for summary in chain:
         try:
-            toc = catalog.load(summary)
-            room = _room_problem(dest, toc)
-            if room:
-                raise ImportError_([room])
-            outcome = apply_bundle(catalog.target, toc, dest)
-        except ImportError_ as exc:
-            _refuse(exc.problems, dest, done=bool(done))
-        except MirrorLocked as exc:
-            _refuse([str(exc)], dest, done=bool(done), code=EXIT_LOCKED)
-        except (TargetError, TocError, ManifestError) as exc:
-            _refuse([str(exc)], dest, done=bool(done))
+            outcome = import_bundle(catalog, summary, dest)
+        except BundleError as exc:
+            _refuse(exc.problems, dest, done=bool(done),
+                    code=EXIT_LOCKED if exc.in_use else EXIT_FAILED)
         except OSError as exc:
             _refuse([f"{exc.filename or dest}: {exc.strerror or exc}"], dest, done=bool(done))
         click.echo(f"mirrorkit: {outcome.summary(dest)}", err=True)
-        done.append({"name": toc.name, "snapshot": toc.snapshot, "files": outcome.files,
-                     "bytes": outcome.bytes, "removed": outcome.removed})
+        done.append({"name": outcome.toc.name, "snapshot": outcome.toc.snapshot,
+                     "files": outcome.files, "bytes": outcome.bytes,
+                     "removed": outcome.removed})
     if as_json:
         click.echo(json.dumps({"ok": True, "imported": done}))
 
@@ -272,9 +229,7 @@ def _row(toc: TocSummary) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool) -> None:
     """List the bundles in SRC (from their TOCs only) and the order to import them."""
-    from mirrorkit.core.store.manifest import ManifestError, load_manifest
-
-    from .catalog import import_chain
+    from mirrorkit.api import ManifestError, load_manifest
 
     catalog = _catalog(src, max_toc)
     current = None
@@ -286,14 +241,14 @@ def bundles_cmd(src: str, dest: Path | None, max_toc: int | None, as_json: bool)
     mirrors = sorted({t.mirror for t in catalog.tocs})
     if current is not None and current.mirror:
         mirrors = [m for m in mirrors if m == current.mirror]
-    orders = {m: [t.name for t in import_chain(catalog.for_mirror(m),
-                                               current.snapshot if current else None)]
+    orders = {m: [t.name for t in catalog.import_order(current.snapshot if current else None,
+                                                       mirror=m)]
               for m in mirrors}
     if as_json:
         click.echo(json.dumps({"bundles": [_row(t) for t in catalog.tocs], "order": orders,
                                "problems": catalog.problems}))
     elif not catalog.tocs and not catalog.problems:
-        click.echo(f"mirrorkit: error: {catalog.target.describe()}: no bundles "
+        click.echo(f"mirrorkit: error: {catalog.where}: no bundles "
                    "(no *.toc.json)", err=True)
         sys.exit(EXIT_FAILED)
     else:

@@ -15,11 +15,13 @@ from typing import ClassVar
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
 
-from mirrorkit.core.plugin.sink import SinkContext, SinkError
-
-from .sizes import DEFAULT_PART_SIZE
+from mirrorkit.api import SinkContext, SinkError
 
 __all__ = ["BundleSink", "BundleSinkOptions"]
+
+#: fits a DVD (4.7 GB) or a FAT32 stick (4 GiB per file) with room to spare, as the
+#: default of ``mirrorkit export --part-size`` does
+DEFAULT_PART_SIZE = int(3.5 * 1024**3)
 
 
 class BundleSinkOptions(BaseModel):
@@ -49,16 +51,13 @@ class BundleSink:
 
     async def publish(self, options: BundleSinkOptions, ctx: SinkContext) -> str:
         # imported here: every mirrorkit command loads the plugins, few of them export
-        from mirrorkit.core.store.lock import MirrorLocked
-
-        from .export import ExportError, export_bundle
-        from .targets import TargetError
+        from mirrorkit.api import BundleError, export_bundle
 
         try:
             result = await anyio.to_thread.run_sync(
                 lambda: export_bundle(ctx.dest, options.to, part_size=int(options.part_size),
                                       full=options.full, zstd=options.zstd,
                                       mirror_name=ctx.mirror))
-        except (ExportError, TargetError, MirrorLocked) as exc:
+        except BundleError as exc:
             raise SinkError(str(exc)) from None
         return result.summary()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from mirrorkit.api import hookimpl
 
-from .options import S3Options
 from .sink import S3Sink
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
     from mirrorkit.api import SinkCollection, VerifyResult
 
-__all__ = ["S3Options", "S3Sink"]
+__all__ = ["S3Sink"]
 
 
 @hookimpl
@@ -42,6 +41,6 @@ def mirrorkit_add_commands(cli: click.Group) -> None:
 def mirrorkit_verify_target(target: str, rehash: bool) -> VerifyResult | None:
     if not target.startswith("s3://"):
         return None
-    from .verify import verify_s3
+    from mirrorkit.api import verify_published  # boto3: only when verifying a bucket
 
-    return verify_s3(target, rehash=rehash)
+    return verify_published(target, rehash=rehash)

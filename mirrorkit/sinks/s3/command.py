@@ -16,17 +16,17 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ...core.config.cliopts import collect_values, options_for_model
-from .options import S3Options
+from mirrorkit.api import S3PublishOptions, collect_values, options_for_model
 
 __all__ = ["publish_command"]
 
 
 def _callback(**params: Any) -> None:
     dest: Path = params["dest"]
-    raw = {"target": params["target"], **collect_values(S3Options, params, prefix="opt_")}
+    raw = {"target": params["target"],
+           **collect_values(S3PublishOptions, params, prefix="opt_")}
     try:
-        options = S3Options.model_validate(raw)
+        options = S3PublishOptions.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = "TARGET" if err["loc"] and err["loc"][0] == "target" else (
@@ -37,7 +37,7 @@ def _callback(**params: Any) -> None:
         what = "not a directory" if dest.exists() else "no such directory"
         click.echo(f"mirrorkit: error: {dest}: {what}", err=True)
         sys.exit(2)
-    from .publish import PublishError, publish_mirror  # boto3: only when publishing
+    from mirrorkit.api import PublishError, publish_mirror  # boto3: only when publishing
 
     try:
         result = publish_mirror(dest, options, logging.getLogger("mirrorkit.sink.s3"))
@@ -58,7 +58,7 @@ def publish_command() -> click.Command:
         click.Argument(["target"]),
         click.Option(["--json", "as_json"], is_flag=True,
                      help="Print the result as one JSON object on stdout."),
-        *options_for_model(S3Options, prefix="opt_"),
+        *options_for_model(S3PublishOptions, prefix="opt_"),
     ]
     return click.Command(
         "publish", callback=_callback, params=params,

@@ -7,8 +7,7 @@ from typing import ClassVar
 import anyio.to_thread
 from pydantic import BaseModel
 
-from ...core.plugin.sink import SinkContext, SinkError
-from .options import S3Options
+from mirrorkit.api import S3PublishOptions, SinkContext, SinkError
 
 __all__ = ["S3Sink"]
 
@@ -18,11 +17,11 @@ class S3Sink:
 
     name: ClassVar[str] = "s3"
     summary: ClassVar[str] = "Publish the mirror tree to S3 or S3-compatible storage"
-    Options: ClassVar[type[BaseModel]] = S3Options
+    Options: ClassVar[type[BaseModel]] = S3PublishOptions
 
-    async def publish(self, options: S3Options, ctx: SinkContext) -> str:
+    async def publish(self, options: S3PublishOptions, ctx: SinkContext) -> str:
         # imported here: boto3 costs every other command ~80 ms of start-up
-        from .publish import PublishError, publish_mirror
+        from mirrorkit.api import PublishError, publish_mirror
 
         try:
             result = await anyio.to_thread.run_sync(publish_mirror, ctx.dest, options, ctx.log)

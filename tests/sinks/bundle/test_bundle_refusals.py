@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from bundle_helpers import make_mirror, only_toc, random_files, tree
 
-from mirrorkit.sinks.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
+from mirrorkit.core.bundle.toc import FileInfo, PartInfo, Toc, tree_digest
 from tests.support.cli import run_cli
 
 SNAP_A, SNAP_B = "20260101T000000Z-aaaaaa", "20260108T000000Z-bbbbbb"

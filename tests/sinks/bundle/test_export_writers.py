@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mirrorkit.core.bundle import export, tarstream
 from mirrorkit.core.store.manifest import load_manifest
-from mirrorkit.sinks.bundle import export, tarstream
 from tests.sinks.bundle.bundle_helpers import make_mirror, random_files
 
 SNAP = "20260101T000000Z-aaaaaa"

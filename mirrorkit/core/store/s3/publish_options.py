@@ -1,4 +1,5 @@
-"""Options of the ``s3`` sink: the same keys in ``[[mirrors.sinks]]`` and as publish flags."""
+"""How a mirror is published to S3: the ``s3`` sink's options, the same keys in
+``[[mirrors.sinks]]`` and as ``mirrorkit publish`` flags."""
 
 from __future__ import annotations
 
@@ -6,18 +7,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.config.sizes import Size
-from ...core.store.s3.target import S3Target
+from ...config.sizes import Size
+from .target import S3Target
 
 if TYPE_CHECKING:
-    from ...core.store.s3.upload import UploadSettings
+    from .upload import UploadSettings
 
-__all__ = ["MIB", "S3Options"]
+__all__ = ["MIB", "S3PublishOptions"]
 
 MIB = 1024 * 1024
 
 
-class S3Options(BaseModel):
+class S3PublishOptions(BaseModel):
     """Where and how to publish; endpoint, region and credentials come from AWS config."""
 
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +58,7 @@ class S3Options(BaseModel):
         return S3Target.parse(self.target)
 
     def upload_settings(self) -> UploadSettings:
-        from ...core.store.s3.upload import UploadSettings  # boto3: only when uploading
+        from .upload import UploadSettings  # boto3: only when uploading
 
         return UploadSettings(concurrency=self.concurrency, part_size=self.part_size,
                               content_types=self.content_types,

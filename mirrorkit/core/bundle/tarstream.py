@@ -20,16 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mirrorkit.core.store.manifest import FileEntry
+from ..store.manifest import FileEntry
+from .errors import ExportError
 
 __all__ = ["BLOCK", "ExportError", "Piece", "cut_into_parts", "tar_pieces"]
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
-
-
-class ExportError(Exception):
-    """The export cannot be made; the message is one line for the operator."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,14 @@ from .targets import Target, TargetError, open_target
 from .toc import TOC_SUFFIX, Toc, TocError, TocHeader
 from .tocread import TocSummary, load_toc, read_summary, toc_limit
 
-__all__ = ["Catalog", "import_chain", "open_catalog", "verify_parts"]
+__all__ = ["BundleCatalog", "import_chain", "open_bundles", "verify_parts"]
 
 READ_BUFFER = 1024 * 1024
 _PART_RE = re.compile(r"^(?P<name>.+)\.tar(?:\.zst)?\.\d{4,}$")
 
 
 @dataclass
-class Catalog:
+class BundleCatalog:
     """The bundles of one place (their TOC summaries), and the problems met reading them."""
 
     target: Target
@@ -31,8 +31,26 @@ class Catalog:
     max_toc: int | None = None  # the operator's cap on a TOC's size (else from its parts)
     files: dict[str, str] = field(default_factory=dict)  # bundle name -> its TOC's file name
 
+    @property
+    def where(self) -> str:
+        """The directory or ``s3://`` prefix, as messages name it."""
+        return self.target.describe()
+
     def for_mirror(self, mirror: str | None) -> list[TocSummary]:
         return [t for t in self.tocs if mirror is None or t.mirror == mirror]
+
+    def check(self, bundle: TocHeader) -> list[str]:
+        """Every problem with the parts of ``bundle`` here; none when each one verifies."""
+        try:
+            return verify_parts(self.target, bundle)
+        except TargetError as exc:
+            return [str(exc)]
+
+    def import_order(self, snapshot: str | None, mirror: str | None = None
+                     ) -> list[TocSummary]:
+        """The bundles (of ``mirror``, or of any) to apply, in order, to a mirror now at
+        ``snapshot`` (None: an empty one)."""
+        return import_chain(self.for_mirror(mirror), snapshot)
 
     def limit(self, toc_file: str) -> int:
         return self.max_toc if self.max_toc is not None else toc_limit(self.target, toc_file)
@@ -48,8 +66,11 @@ class Catalog:
         return toc
 
 
-def open_catalog(src: str, *, max_toc: int | None = None) -> Catalog:
-    """``src``: a directory, an ``s3://`` prefix, or the path/URL of one ``.toc.json``."""
+def open_bundles(src: str, *, max_toc: int | None = None) -> BundleCatalog:
+    """The bundles in ``src``: a directory, an ``s3://`` prefix, or the path/URL of one
+    ``.toc.json``. TOCs are read streaming and capped in size (``max_toc``, else from the
+    bytes of their parts); one that cannot be read is a line in ``problems``, not an error.
+    Raises :class:`~.errors.BundleError` when ``src`` itself cannot be read."""
     if src.endswith(TOC_SUFFIX):
         parent, _, leaf = src.rstrip("/").rpartition("/")
         if not parent and not src.startswith("s3://"):
@@ -57,7 +78,7 @@ def open_catalog(src: str, *, max_toc: int | None = None) -> Catalog:
         target = open_target(parent if parent else src)
         if target.size_of(leaf) is None:
             raise TargetError(f"{src}: missing")
-        catalog = Catalog(target, [], [], explicit=True, max_toc=max_toc)
+        catalog = BundleCatalog(target, [], [], explicit=True, max_toc=max_toc)
         summary = read_summary(target, leaf, catalog.limit(leaf), where=src)
         catalog.tocs.append(summary)
         catalog.files[summary.name] = leaf
@@ -69,7 +90,7 @@ def open_catalog(src: str, *, max_toc: int | None = None) -> Catalog:
 
         if not Path(src).is_dir():
             raise TargetError(f"{src}: not a directory")
-    catalog = Catalog(target, [], [], max_toc=max_toc)
+    catalog = BundleCatalog(target, [], [], max_toc=max_toc)
     for name in names:
         if not name.endswith(TOC_SUFFIX):
             continue

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mirrorkit.core.store.s3.client import (
+from ..store.s3.client import (
     MIN_CHUNK,
     S3Error,
     StreamingUpload,
@@ -28,9 +28,8 @@ from mirrorkit.core.store.s3.client import (
     is_not_found,
     make_client,
 )
-
+from .errors import TargetError
 from .parts import PartOutput
-from .target_error import TargetError
 from .toc import TOC_SUFFIX, bundle_of
 
 __all__ = ["PartDiverged", "S3Target"]

@@ -15,10 +15,9 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from mirrorkit.core.store.manifest import atomic_write_bytes
-
+from ..store.manifest import atomic_write_bytes
+from .errors import TargetError
 from .parts import PartOutput
-from .target_error import TargetError
 from .toc import PART_NAME, TOC_SUFFIX, bundle_of
 
 __all__ = ["DirTarget", "Target", "TargetError", "open_regular", "open_target", "regular_size"]

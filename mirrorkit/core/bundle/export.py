@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from mirrorkit.core.store import diff_files
-from mirrorkit.core.store.lock import MirrorLock
-from mirrorkit.core.store.manifest import FileEntry, Manifest, ManifestError, load_manifest
-
+from ..store import diff_files
+from ..store.lock import MirrorLock, MirrorLocked
+from ..store.manifest import FileEntry, Manifest, ManifestError, load_manifest
+from .errors import ExportError
 from .parallel import write_parts
 from .parts import PartWriter
 from .sizes import DEFAULT_PART_SIZE
 from .targets import Target, TargetError, open_target
-from .tarstream import ExportError, copy_piece, cut_into_parts, tar_pieces
+from .tarstream import copy_piece, cut_into_parts, tar_pieces
 from .toc import TOC_SUFFIX, Compression, FileInfo, Toc, TocError, bundle_name, tree_digest
 
 __all__ = ["DEFAULT_PART_SIZE", "ExportError", "ExportResult", "export_bundle", "state_name"]
@@ -72,7 +72,13 @@ def export_bundle(
     zstd: bool = False,
     mirror_name: str | None = None,
 ) -> ExportResult:
-    """Export the snapshot ``dest`` holds to ``to`` (a directory or ``s3://bucket/prefix``)."""
+    """Export the snapshot ``dest`` holds to ``to`` (a directory or ``s3://bucket/prefix``).
+
+    By default a delta from the snapshot last exported to ``to`` (a full bundle the first
+    time); ``full`` exports everything, ``since`` a delta from that snapshot. Raises
+    :class:`~.errors.BundleError` (``in_use`` when another command holds the mirror) or
+    ``OSError``.
+    """
     if full and since:
         raise ExportError("give --full or --since, not both")
     target = open_target(to)
@@ -80,6 +86,8 @@ def export_bundle(
         with MirrorLock(dest, "mirrorkit export", role="export"):
             return _export_locked(dest, target, part_size=part_size, full=full, since=since,
                                   zstd=zstd, mirror_name=mirror_name)
+    except MirrorLocked as exc:
+        raise ExportError(str(exc), in_use=True) from None
     except (TargetError, TocError, ManifestError) as exc:
         raise ExportError(str(exc)) from None
 

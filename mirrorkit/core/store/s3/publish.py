@@ -9,7 +9,7 @@ stay served, and the next publish (which compares against the previous state) re
 work.
 
 A publish that has something to write holds the target's lock, as a run into the bucket
-does (:class:`...core.store.s3.store.S3Lock`, under a lease); one with nothing to write only
+does (:class:`.store.S3Lock`, under a lease); one with nothing to write only
 reads it, and writes nothing.
 """
 
@@ -23,14 +23,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...core.store import Changeset, Put, apply_changeset, build_changeset, diff_files
-from ...core.store.lock import MirrorLock, MirrorLocked
-from ...core.store.manifest import Manifest, ManifestError, load_manifest
-from ...core.store.s3.client import S3Error, describe, make_client
-from ...core.store.s3.state import load_published, published_manifest
-from ...core.store.s3.store import S3Lock, S3Locked, S3Store
-from ...core.store.s3.target import S3Target
-from .options import S3Options
+from ..apply import apply_changeset
+from ..changeset import Changeset, Put, build_changeset, diff_files
+from ..lock import MirrorLock, MirrorLocked
+from ..manifest import Manifest, ManifestError, load_manifest
+from .client import S3Error, describe, make_client
+from .publish_options import S3PublishOptions
+from .state import load_published, published_manifest
+from .store import S3Lock, S3Locked, S3Store
+from .target import S3Target
 
 __all__ = ["PublishError", "PublishResult", "publish_mirror"]
 
@@ -67,8 +68,10 @@ class PublishResult:
         return {"status": "ok", **asdict(self)}
 
 
-def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> PublishResult:
+def publish_mirror(dest: Path, options: S3PublishOptions,
+                   log: logging.Logger | None = None) -> PublishResult:
     """Publish ``dest`` to ``options.target`` (blocking; call it from a worker thread)."""
+    log = log or logging.getLogger("mirrorkit.sink.s3")
     started = time.monotonic()
     target = options.s3_target
     try:
@@ -88,8 +91,8 @@ def publish_mirror(dest: Path, options: S3Options, log: logging.Logger) -> Publi
     return result
 
 
-def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
-                    log: logging.Logger) -> PublishResult:
+def _publish_locked(dest: Path, manifest: Manifest, target: S3Target,
+                    options: S3PublishOptions, log: logging.Logger) -> PublishResult:
     client = make_client(options.concurrency)
     lock = S3Lock(client, target, f"mirrorkit publish {dest}", lease=options.lock_lease)
     lock.refuse_if_held()  # a live run or publish: refused before anything is written
@@ -111,8 +114,8 @@ def _publish_locked(dest: Path, manifest: Manifest, target: S3Target, options: S
     return result
 
 
-def _changes(dest: Path, manifest: Manifest, target: S3Target, options: S3Options,
-             client: Any) -> tuple[Changeset | None, PublishResult]:
+def _changes(dest: Path, manifest: Manifest, target: S3Target,
+             options: S3PublishOptions, client: Any) -> tuple[Changeset | None, PublishResult]:
     """What publishing ``manifest`` changes at the target; None when it is up to date."""
     published = load_published(client, target)
     if published is not None and published.mirror and published.mirror != manifest.mirror \

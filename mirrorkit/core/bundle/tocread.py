@@ -20,9 +20,8 @@ import ijson
 from ijson.common import ObjectBuilder
 from pydantic import Field, ValidationError
 
-from mirrorkit.core.plan.artifact import Kind
-from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
-
+from ..plan.artifact import Kind
+from ..plan.paths import UnsafePathError, validate_relpath
 from .targets import Target, TargetError
 from .toc import FORMAT, TOC_SUFFIX, FileInfo, Toc, TocError, TocHeader
 

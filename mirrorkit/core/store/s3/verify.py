@@ -12,19 +12,19 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ...core.store.manifest import FileEntry, ManifestError
-from ...core.store.s3.client import S3Error, describe, is_not_found, make_client
-from ...core.store.s3.state import load_published
-from ...core.store.s3.target import S3Target, TargetError
-from ...core.store.verify import VerifyResult
+from ..manifest import FileEntry, ManifestError
+from ..verify import VerifyResult
+from .client import S3Error, describe, is_not_found, make_client
+from .state import load_published
+from .target import S3Target, TargetError
 
-__all__ = ["verify_s3"]
+__all__ = ["verify_published"]
 
 WORKERS = 16
 CHUNK = 1024 * 1024
 
 
-def verify_s3(url: str, *, rehash: bool) -> VerifyResult:
+def verify_published(url: str, *, rehash: bool) -> VerifyResult:
     result = VerifyResult(target=url)
     try:
         target = S3Target.parse(url)

@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mirrorkit.core.plan.artifact import Kind
-from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
+from ..plan.artifact import Kind
+from ..plan.paths import UnsafePathError, validate_relpath
+from .errors import BundleError
 
 __all__ = [
     "FORMAT",
@@ -44,7 +45,7 @@ Compression = Literal["none", "zstd"]
 Sha256 = Annotated[str, Field(pattern=SHA256_HEX)]
 
 
-class TocError(ValueError):
+class TocError(BundleError, ValueError):
     """The TOC is missing, unreadable or malformed."""
 
 

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mirrorkit.core.fetch.staging import Staging, clean_stale_staging
-from mirrorkit.core.plan.paths import UnsafePathError, validate_relpath
-from mirrorkit.core.store import PathConflict, Put, apply_changeset, build_changeset
-from mirrorkit.core.store.changeset import check_path_set
-from mirrorkit.core.store.local import LocalStore, StoreRefused
-from mirrorkit.core.store.lock import MirrorLock
-from mirrorkit.core.store.manifest import (
+from ..fetch.staging import Staging, clean_stale_staging
+from ..plan.paths import UnsafePathError, validate_relpath
+from ..store import PathConflict, Put, apply_changeset, build_changeset
+from ..store.changeset import check_path_set
+from ..store.local import LocalStore, StoreRefused
+from ..store.lock import MirrorLock, MirrorLocked
+from ..store.manifest import (
     SNAPSHOTS_DIR,
     STATE_DIR,
     FileEntry,
@@ -48,29 +48,21 @@ from mirrorkit.core.store.manifest import (
     new_snapshot_id,
     state_dir,
 )
-from mirrorkit.core.store.safefs import UnsafeDestination
-
-from .catalog import Catalog, import_chain, verify_parts
+from ..store.safefs import UnsafeDestination
+from .catalog import BundleCatalog, import_chain, verify_parts
+from .errors import ImportError_
 from .parts import PartReader, TruncatedPart
 from .targets import Target
 from .toc import FileInfo, Toc, tree_digest
 from .tocread import TocSummary
 
-__all__ = ["ImportError_", "ImportOutcome", "apply_bundle", "plan_import"]
+__all__ = ["ImportError_", "ImportOutcome", "apply_bundle", "import_bundle", "plan_import"]
 
 log = logging.getLogger("mirrorkit.bundle.import")
 
 READ_BUFFER = 1024 * 1024
 MAX_REPORTED = 50
 JOURNAL = "import.json"  # under .mirrorkit/: the bundle whose commit began in an empty DEST
-
-
-class ImportError_(Exception):
-    """The bundle cannot be applied; ``problems`` holds one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -87,8 +79,9 @@ class ImportOutcome:
                 f"{self.toc.snapshot}")
 
 
-def plan_import(catalog: Catalog, dest: Path) -> list[TocSummary]:
-    """The bundles to apply to ``dest`` in order; raises with a clear reason when none fits."""
+def plan_import(catalog: BundleCatalog, dest: Path) -> list[TocSummary]:
+    """The bundles to apply to ``dest`` in order (none: it is at the newest already); raises
+    :class:`ImportError_` with a clear reason when none fits."""
     try:
         current = load_manifest(dest) if dest.is_dir() else None
     except ManifestError as exc:
@@ -123,6 +116,41 @@ def plan_import(catalog: Catalog, dest: Path) -> list[TocSummary]:
 def _held_before(dest: Path, snapshot: str) -> bool:
     """Whether ``dest`` was once at ``snapshot`` (its manifest is among the kept ones)."""
     return (state_dir(dest) / SNAPSHOTS_DIR / f"{snapshot}.json").is_file()
+
+
+def import_bundle(catalog: BundleCatalog, bundle: TocSummary, dest: Path) -> ImportOutcome:
+    """Load one bundle of ``catalog``, check it fits on DEST's disk, verify and apply it.
+
+    DEST is unchanged unless this returns. Raises a :class:`~.errors.BundleError` (an
+    :class:`ImportError_` lists every problem found; ``in_use`` when another command holds
+    the mirror) or ``OSError``.
+    """
+    try:
+        toc = catalog.load(bundle)
+        room = _room_problem(dest, toc)
+        if room:
+            raise ImportError_([room])
+        return apply_bundle(catalog.target, toc, dest)
+    except MirrorLocked as exc:
+        raise ImportError_([str(exc)], in_use=True) from None
+    except ManifestError as exc:
+        raise ImportError_([str(exc)]) from None
+
+
+def _room_problem(dest: Path, toc: Toc) -> str | None:
+    """A bundle whose new files do not fit on DEST's disk is refused before any is staged."""
+    need = sum(f.size for f in toc.files)
+    probe = dest
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return None
+    if need > free:
+        return (f"{dest}: {toc.name} needs {need} bytes for its files, only {free} are free "
+                "there; nothing was written")
+    return None
 
 
 def apply_bundle(target: Target, toc: Toc, dest: Path) -> ImportOutcome:
