@@ -150,6 +150,8 @@ def _summary(report: RunReport) -> str:
                  + (f", {unknown} of unknown size" if unknown else "")
                  + f"), keep {report.files - len(fetch) - report.failed}, "
                  f"remove {report.removed}")
+    elif report.kept_plan:
+        moved = f"nothing changed upstream (the previous plan stands), kept {report.skipped}"
     else:
         moved = (f"downloaded {report.downloaded}"
                  + (f", copied {report.copied}" if report.copied else "")

@@ -161,7 +161,7 @@ def test_an_unchanged_plan_is_kept_without_planning_again(
     upstream.clear_log()
     second = run(dest, upstream)
     assert second.status == "ok"
-    assert second.notes["kept_plan"] is True
+    assert second.notes["kept_plan"] is True and second.kept_plan
     assert second.snapshot == snapshot and second.files == len(files) + 1
     assert second.changes == [] and second.downloaded == 0
     assert [r.path for r in upstream.requests()] == ["/list.txt"]  # one conditional request
@@ -234,6 +234,6 @@ def test_static_list_noop_through_the_cli_is_one_request(
     upstream.clear_log()
     res = run_cli(*run_args(upstream, dest, "--json"))
     assert res.code == 0, res.stderr
-    assert res.json["skipped"] == 31 and res.json["downloaded"] == 0
+    assert res.json["skipped"] == 31 and res.json["downloaded"] == 0 and res.json["kept_plan"]
     assert [r.path for r in upstream.requests()] == ["/repo/index.json"]
     assert run_cli("verify", dest).code == 1

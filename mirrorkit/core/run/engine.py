@@ -222,6 +222,7 @@ class MirrorRun:
                                            self._mirror.registry)
         self._keep_previous_snapshot()
         self.report.skipped = len(self._prev_files)
+        self.report.kept_plan = True
 
     def _keep_previous_snapshot(self) -> None:
         self.report.snapshot = self._previous.snapshot if self._previous else None

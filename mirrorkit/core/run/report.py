@@ -66,6 +66,9 @@ class RunReport(BaseModel):
     duration_s: float = 0.0
     started: str | None = None
     errors: list[ArtifactError] = Field(default_factory=list)
+    #: every input of the plan was what the last committed run read: its snapshot was kept
+    #: without planning again (``ctx.keep_previous_plan``)
+    kept_plan: bool = False
     sinks: dict[str, str] = Field(default_factory=dict)
     hosts: list[HostReport] = Field(default_factory=list)
     #: facts a registry plugin recorded with ``ctx.note`` (e.g. ``git-tree.fell_back``)
