@@ -25,17 +25,18 @@ class Conda:
     async def plan(self, options: CondaOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
         # imported here: every mirrorkit command loads every plugin, only a conda run plans
         from .selective import plan_selective
-        from .whole import WholeSubdir, plan_channeldata
+        from .whole import WholeMirror
 
         if options.packages:
             async for artifact in plan_selective(options, ctx):
                 yield artifact
             return
-        for subdir in options.all_subdirs:
-            whole = WholeSubdir(options, ctx, subdir)
-            await whole.fetch_index()
-            for artifact in whole.packages():
+        whole = WholeMirror(options, ctx)
+        if await whole.fetch_indexes():
+            return
+        for sub in whole.to_parse():
+            for artifact in sub.packages():
                 yield artifact
-            await whole.check()
-        async for artifact in plan_channeldata(options, ctx):
-            yield artifact
+            await sub.check()
+            whole.parsed_one(sub)
+        whole.finish()
