@@ -98,7 +98,7 @@ class PrivateInputs:
                               "last_modified": validators.last_modified or ""}
             return PrivateInput(key, url, resp.content)
         if required:
-            raise PlanError(f"{urls[-1]}: not found upstream (HTTP 404)")
+            raise PlanError(f"{urls[-1]}: the channel does not publish it")
         return PrivateInput(key, None, None)
 
     def save(self) -> None:
