@@ -8,7 +8,9 @@ run's did, ``ctx.keep_previous_plan()`` keeps that run's snapshot and nothing is
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
@@ -62,6 +64,13 @@ async def plan_selective(options: CondaOptions, ctx: PlanContext) -> AsyncIterat
         await anyio.to_thread.run_sync(
             write_subdir, documents[subdir], subdir, selection.records.get(subdir, {}),
             variants[subdir], out / subdir)
+    if channeldata.url is not None:
+        names = {c.name.lower() for chosen in selection.records.values()
+                 for c in chosen.values()}
+        source = await inputs.document(channeldata, work / "upstream")
+        await anyio.to_thread.run_sync(write_channeldata, source, names, subdirs, out)
+    # the decoded inputs are written again from state whenever they are needed
+    await anyio.to_thread.run_sync(partial(shutil.rmtree, work / "upstream", ignore_errors=True))
     ctx.note("conda", {"selected": {s: len(selection.records.get(s, {})) for s in subdirs}})
     for subdir in subdirs:
         for cand in selection.records.get(subdir, {}).values():
@@ -70,12 +79,8 @@ async def plan_selective(options: CondaOptions, ctx: PlanContext) -> AsyncIterat
         for name in [REPODATA, *variants[subdir]]:
             yield Artifact.local(f"{subdir}/{name}", out / subdir / name, kind=Kind.INDEX)
     if channeldata.url is not None:
-        names = {c.name.lower() for chosen in selection.records.values()
-                 for c in chosen.values()}
-        source = await inputs.document(channeldata, work / "upstream")
-        written = await anyio.to_thread.run_sync(write_channeldata, source, names, subdirs, out)
         # it names packages of every subdir: committed after their repodata files
-        yield Artifact.local(CHANNELDATA, written, kind=Kind.INDEX, order=1)
+        yield Artifact.local(CHANNELDATA, out / CHANNELDATA, kind=Kind.INDEX, order=1)
 
 
 async def _select(options: CondaOptions, ctx: PlanContext,
