@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import ijson
@@ -29,7 +29,7 @@ _URL_SAFE = re.compile(r"[A-Za-z0-9._+!-]*")  # fullmatch
 # what Digest accepts for the two algorithms repodata gives, in the order preferred
 _HEX_LENGTH = (("sha256", 64), ("md5", 32))
 
-__all__ = ["SECTIONS", "Hasher", "PackageRef", "iter_records", "new_ref", "read_top_level"]
+__all__ = ["SECTIONS", "PackageRef", "iter_records", "new_ref", "read_top_level"]
 
 #: repodata's two package maps: ``.tar.bz2`` files and ``.conda`` files
 SECTIONS = {"packages": ".tar.bz2", "packages.conda": ".conda"}
@@ -103,17 +103,12 @@ def package_ref(subdir: str, section: str, filename: Any, record: Any, where: st
     return new_ref((subdir, filename, "", "", size))
 
 
-def iter_records(path: Path, where: str, hasher: Hasher | None = None,
-                 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(section, filename, record) for every package of a repodata file, streaming.
-
-    One pass through the file, in its order; ``hasher`` sees every byte of it (the whole
-    file: the parser reads to the end), so the caller gets the file's digest without a
-    separate pass.
-    """
+def iter_records(path: Path, where: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(section, filename, record) for every package of a repodata file, streaming, in
+    one pass through the file, in its order."""
     with open(path, "rb") as fh:
         try:
-            yield from object_members(fh, SECTIONS, hasher.update if hasher else None)
+            yield from object_members(fh, SECTIONS)
         except ValueError as exc:  # JSONStreamError, or bytes that are not UTF-8
             raise PlanError(f"{where}: not valid JSON ({exc})") from None
 
@@ -126,6 +121,3 @@ def read_top_level(path: Path, key: str) -> Any:
         except ijson.JSONError:
             return None
 
-
-class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import shutil
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import IO, Any
 from mirrorkit.api import PlanError
 
 __all__ = ["COMPRESSED", "CURRENT", "OPTIONAL", "compress", "decompressed_sha256",
-           "file_sha256", "zstandard_module"]
+           "zstandard_module"]
 
 REPODATA = "repodata.json"
 CURRENT = "current_repodata.json"
@@ -28,14 +27,6 @@ COMPRESSED = ("repodata.json.zst", "repodata.json.bz2")
 #: published by some channels and mirrored when they are
 OPTIONAL = (*COMPRESSED, CURRENT)
 _CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def zstandard_module() -> Any:
@@ -83,18 +74,16 @@ def decompressed_sha256(name: str, path: Path, stop: threading.Event | None = No
     return h.hexdigest()
 
 
-def compress(name: str, source: Path, target: Path) -> None:
-    """Write the ``name`` variant (``.zst``/``.bz2``) of ``source`` to ``target``, streaming.
+def compress(name: str, data: bytes) -> bytes:
+    """The ``name`` variant (``.zst``/``.bz2``) of ``data``.
 
     Deterministic (fixed level, no timestamps), so an unchanged selection gives the same
     bytes and the mirror keeps its file.
     """
-    with open(source, "rb") as src, open(target, "wb") as out:
-        if name.endswith(".zst"):
-            zstandard_module().ZstdCompressor(level=16).copy_stream(src, out)
-        else:
-            with bz2.BZ2File(out, "wb", compresslevel=9) as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
+    if name.endswith(".zst"):
+        out: bytes = zstandard_module().ZstdCompressor(level=16).compress(data)
+        return out
+    return bz2.compress(data, compresslevel=9)
 
 
 def missing_from(current: Iterable[tuple[str, Any]], known: dict[str, str]) -> str | None:

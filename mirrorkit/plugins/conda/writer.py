@@ -3,15 +3,14 @@
 Records are copied from upstream's repodata unchanged (every field a solver may read:
 ``constrains``, ``track_features``, ``timestamp``...); only the set of records differs.
 Every variant is written from the one ``repodata.json``, so a client reading the ``.zst``
-sees what one reading the ``.json`` sees. Files are replaced only when their bytes change,
-which keeps a no-op re-run from touching the mirror.
+sees what one reading the ``.json`` sees. The files are written under the run's work
+directory, each only when its bytes change (its modification time then stays, and the core
+keeps the mirrored copy without hashing it again); the core copies them into the mirror.
 """
 
 from __future__ import annotations
 
-import filecmp
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,15 +36,14 @@ def write_subdir(upstream: Path, subdir: str, chosen: Mapping[str, Candidate],
         if filename in chosen:
             sections[section][filename] = record
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = {REPODATA: _replace(out_dir / REPODATA, _document(info, sections, version))}
+    document = _document(info, sections, version)
+    written = {REPODATA: _write_if_changed(out_dir / REPODATA, document)}
     for name in COMPRESSED:
         if name in variants:
-            tmp = out_dir / f".{name}.tmp"
-            compress(name, written[REPODATA], tmp)
-            written[name] = _replace_file(tmp, out_dir / name)
+            written[name] = _write_if_changed(out_dir / name, compress(name, document))
     if CURRENT in variants:
-        written[CURRENT] = _replace(out_dir / CURRENT,
-                                    _document(info, _newest(sections, chosen), version))
+        written[CURRENT] = _write_if_changed(out_dir / CURRENT,
+                                             _document(info, _newest(sections, chosen), version))
     return written
 
 
@@ -100,20 +98,16 @@ def write_channeldata(upstream: Path, names: set[str], subdirs: list[str],
     doc["packages"] = kept
     doc["subdirs"] = sorted(subdirs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _replace(out_dir / "channeldata.json",
-                    json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
+    return _write_if_changed(out_dir / "channeldata.json",
+                             json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
 
 
-def _replace(target: Path, data: bytes) -> Path:
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    return _replace_file(tmp, target)
-
-
-def _replace_file(tmp: Path, target: Path) -> Path:
-    """Move ``tmp`` over ``target`` unless the bytes are the same (the mtime then stays)."""
-    if target.exists() and filecmp.cmp(tmp, target, shallow=False):
-        tmp.unlink()
-    else:
-        os.replace(tmp, target)
+def _write_if_changed(target: Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` unless it already holds exactly these bytes."""
+    try:
+        same = target.stat().st_size == len(data) and target.read_bytes() == data
+    except FileNotFoundError:
+        same = False
+    if not same:
+        target.write_bytes(data)
     return target

@@ -13,8 +13,9 @@ from tests.plugins.conda.channel import Channel
 from tests.support.cli import Result, run_cli
 
 
-def mirror(channel: Channel, dest: Path, *extra: str, subdirs: tuple[str, ...] = ("linux-64",),
-           command: str = "run", env: dict[str, str] | None = None) -> Result:
+def mirror(channel: Channel, dest: Path | str, *extra: str,
+           subdirs: tuple[str, ...] = ("linux-64",), command: str = "run",
+           env: dict[str, str] | None = None) -> Result:
     args: list[str] = [command, "conda", "--dest", str(dest), "--json",
                        "--channel-url", channel.url,
                        "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0"]

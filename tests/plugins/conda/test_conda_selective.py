@@ -122,3 +122,19 @@ def test_spec_matching_nothing_is_one_clear_line(channel: Channel, tmp_path: Pat
     assert result.code == 1
     assert "no package matches 'libfoo >=9'" in result.stderr
     assert files(dest) == set()
+
+
+def test_work_directory_keeps_only_the_generated_index(channel: Channel, tmp_path: Path) -> None:
+    """Upstream's repodata (200 MB decoded for conda-forge) lives in plugin state, not in
+    the work directory; caches of earlier versions there are removed."""
+    dest = tmp_path / "m"
+    work = dest / ".mirrorkit/work/conda"
+    legacy = [work / "plans/whole-linux-64.tsv",
+              work / "upstream/linux-64/repodata.json.validators.json"]
+    for path in legacy:
+        path.parent.mkdir(parents=True)
+        path.write_text("left by an earlier version")
+    assert mirror(channel, dest, "--package", "app", "--with-deps").code == 0
+    assert sorted(p.name for p in work.iterdir()) == ["out"]
+    assert sorted(p.relative_to(work / "out").as_posix() for p in (work / "out").rglob("*")
+                  if p.is_file()) == sorted(index_files())

@@ -46,21 +46,30 @@ def test_noop_rerun_downloads_nothing(channel: Channel, tmp_path: Path) -> None:
     assert all("If-None-Match" in r.headers or "If-Modified-Since" in r.headers for r in gets)
 
 
-def test_noop_rerun_fetches_a_package_gone_from_disk(channel: Channel, tmp_path: Path) -> None:
+def test_a_package_gone_from_disk_is_found_by_verify_and_fetched_after_repair(
+        channel: Channel, tmp_path: Path) -> None:
     dest = tmp_path / "m"
     assert mirror(channel, dest).code == 0
     victim = next(p for p in channel.packages if p.subdir == "linux-64")
     (dest / victim.path).unlink()
     channel.upstream.clear_log()
+    # every index file is as the last run found it: the snapshot is kept without a look
     again = mirror(channel, dest)
     assert again.code == 0, again.stderr
+    assert again.json["downloaded"] == 0 and again.json["notes"]["conda"] == {"kept_plan": True}
+    assert run_cli("verify", dest).code != 0
+    assert run_cli("verify", "--repair", dest).code != 0
+    channel.upstream.clear_log()
+    repaired = mirror(channel, dest)
+    assert repaired.code == 0, repaired.stderr
     # repodata did not change, yet the package is not kept blindly: only it is fetched
-    assert again.json["downloaded"] == 1
+    assert repaired.json["downloaded"] == 1
     assert [r.path for r in channel.upstream.requests(method="GET")
             if r.path.rsplit("/", 1)[-1] not in {*INDEX, "channeldata.json"}] == [
         f"/chan/{victim.path}"]
     assert (dest / victim.path).read_bytes() == channel.upstream.files[
         f"/chan/{victim.path}"].body
+    assert run_cli("verify", dest).code == 0
 
 
 def test_package_failed_under_allow_partial_is_fetched_next_time(
