@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,15 @@ def test_streaming_summary_agrees_with_the_loader(paths: list[str], data: st.Dat
         holder[key] = data.draw(json_values)
     with tempfile.TemporaryDirectory() as tmp:
         _agree(json.dumps(doc).encode(), Path(tmp))
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\udbff"])
+def test_a_lone_surrogate_is_refused_by_the_loader_and_the_summary(
+        text: str, tmp_path: Path) -> None:
+    """The record-by-record reader's C parser turns a lone surrogate escape into '?' where
+    the whole-TOC loader refuses it: both must refuse (found by the property above)."""
+    doc = _toc(["a"])
+    doc["created"] = text
+    _agree(json.dumps(doc).encode(), tmp_path)
+    with pytest.raises(TocError):
+        read_summary(DirTarget(tmp_path), "t.toc.json", 1 << 20, where="t.toc.json")

@@ -68,11 +68,15 @@ def toc_limit(target: Target, toc_file: str, names: list[str] | None = None) -> 
 
 
 class _Capped(io.RawIOBase):
-    """A read-only stream that fails once more than ``limit`` bytes came through."""
+    """A read-only stream that fails once more than ``limit`` bytes came through, or on a
+    lone UTF-16 surrogate escape (``\\ud800`` without its pair): the C parser that reads
+    a TOC one record at a time turns one into ``?``, where the whole-TOC loader refuses it
+    as invalid JSON, and the two must accept exactly the same TOCs."""
 
     def __init__(self, fh: BinaryIO, limit: int, where: str) -> None:
         super().__init__()
         self._fh, self._left, self._limit, self._where = fh, limit, limit, where
+        self._carry = b""  # the end of what was read, still to be checked with what follows
 
     def readable(self) -> bool:
         return True
@@ -84,7 +88,31 @@ class _Capped(io.RawIOBase):
         if self._left < 0:
             raise TocError(f"{self._where}: larger than {self._limit} bytes, the most a TOC "
                            "beside these parts may have (--max-toc-size to allow more)")
+        self._check_surrogates(data)
         return data
+
+    def _check_surrogates(self, data: bytes) -> None:
+        buf = self._carry + data
+        if b"\\u" not in buf and b"\\U" not in buf:
+            self._carry = buf[-_CARRY:] if data else b""
+            return
+        end = len(buf) if not data else max(0, len(buf) - _CARRY)  # the rest: next time
+        for m in _SURROGATE.finditer(buf):
+            if m.start() >= end:
+                break
+            if len(m[1]) % 2 == 0:
+                continue  # an escaped backslash followed by the letters "ud..."
+            unit = int(m[2], 16)
+            pos = m.end()
+            if unit < 0xDC00:  # a high surrogate: a low one must follow at once
+                low = _LOW.match(buf, pos)
+                if low is not None:
+                    continue
+            elif m.start() >= 6 and _HIGH_BEFORE.match(buf, m.start() - 6) is not None:
+                continue
+            raise TocError(f"{self._where}: not JSON (a lone surrogate escape "
+                           f"\\u{m[2].decode()})")
+        self._carry = buf[end:] if data else b""
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -94,6 +122,14 @@ class _Capped(io.RawIOBase):
     def close(self) -> None:
         self._fh.close()
         super().close()
+
+
+#: what the surrogate check keeps of one read for the next (an escape, its pair, and the run
+#: of backslashes before it)
+_CARRY = 64
+_SURROGATE = re.compile(rb"(\\+)[uU]([dD][89a-fA-F][0-9a-fA-F]{2})")
+_LOW = re.compile(rb"\\[uU][dD][c-fC-F][0-9a-fA-F]{2}")
+_HIGH_BEFORE = re.compile(rb"\\[uU][dD][89abAB][0-9a-fA-F]{2}")
 
 
 def _open(target: Target, name: str, limit: int, where: str) -> _Capped:
