@@ -237,3 +237,19 @@ def test_static_list_noop_through_the_cli_is_one_request(
     assert res.json["skipped"] == 31 and res.json["downloaded"] == 0 and res.json["kept_plan"]
     assert [r.path for r in upstream.requests()] == ["/repo/index.json"]
     assert run_cli("verify", dest).code == 1
+
+
+def test_an_input_answered_304_is_the_body_it_was_before(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """A conditional ctx.get answered 304 reads as the body those validators came with, so
+    an unchanged input keeps the plan whether upstream sent it again or not."""
+    serve(upstream, {"a": b"A"})
+    upstream.add("/probe.json", b'{"serial": 1}')
+    dest = tmp_path / "mirror"
+    first = run(dest, upstream, probe="probe.json")
+    assert first.notes["probe"] == "new" and not first.kept_plan
+    second = run(dest, upstream, probe="probe.json")
+    assert second.notes["probe"] == "not modified" and second.kept_plan
+    upstream.add("/probe.json", b'{"serial": 2}')
+    third = run(dest, upstream, probe="probe.json")
+    assert third.notes["probe"] == "new" and not third.kept_plan

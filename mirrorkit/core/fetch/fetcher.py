@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -57,7 +57,7 @@ class Fetcher:
     """Brings artifacts to a verified state for one run, recording each in the ledger."""
 
     def __init__(self, *, target: Target, staging: Staging, downloader: Downloader,
-                 ledger: RunLedger, previous: dict[str, FileEntry],
+                 ledger: RunLedger, previous: Mapping[str, FileEntry],
                  planned: dict[str, Artifact], observer: FetchObserver,
                  dry_run: bool) -> None:
         self._target = target

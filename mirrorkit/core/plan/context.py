@@ -7,7 +7,7 @@ it; the context keeps no state of its own beyond what it was given.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,16 +44,21 @@ class EngineContext(PlanContext):
     """The PlanContext a run hands its registry plugin."""
 
     def __init__(self, services: PlanServices, *, mirror: str, registry: str,
-                 work_dir: Path, dry_run: bool, previous: Manifest | None,
+                 work_dir: Path, dry_run: bool, previous: Callable[[], Manifest | None],
                  state: PluginState, prune_grace: float) -> None:
         self._services = services
         self.mirror = mirror
         self.work_dir = work_dir
         self.dry_run = dry_run
-        self.previous = previous
+        self._previous = previous
         self.state = state
         self.log = logging.getLogger(f"mirrorkit.registry.{registry}")
         self.prune_grace = prune_grace
+
+    @property
+    def previous(self) -> Manifest | None:
+        """The last committed manifest (read in full the first time a plugin asks)."""
+        return self._previous()
 
     async def fetch(self, artifact: Artifact) -> Fetched:
         got = await self._services.fetch_now(artifact)

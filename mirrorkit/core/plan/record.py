@@ -9,7 +9,11 @@ the run keeps it without parsing, statting or yielding anything. This replaces t
 caches plugins kept for themselves, one per plugin, each with its own key and format.
 
 The record holds digests only: a URL is recorded by the sha256 of its redacted form, so
-nothing it may carry (a token in a path) reaches the state.
+nothing it may carry (a token in a path) reaches the state. A conditional request answered
+``304`` is recorded as the body the validators it sent came with (the record keeps, per
+URL and validators, the digest of that body), so an unchanged input reads the same whether
+upstream sent it again or said "not modified". Inputs are compared as a set: requests a
+plugin makes side by side may finish in any order.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..redact import redact
-from ..store.manifest import FileEntry
+
+if TYPE_CHECKING:
+    from ..transport import Validators
 
 __all__ = ["PlanRecord"]
 
 #: the version of the record's format (a record of another version is never matched)
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 #: the core's own state file holding the record
 RECORD_NAME = "plan.json"
 
@@ -45,6 +51,11 @@ class PlanRecord:
         self._inputs: list[list[Any]] = []
         self._closed = False
         self._saved = saved
+        # the body digest each (URL, validators) came with: this run's, and the saved one's
+        self._bodies: dict[str, str] = {}
+        saved_bodies = saved.get("bodies") if isinstance(saved, dict) else None
+        self._saved_bodies: dict[str, str] = (
+            saved_bodies if isinstance(saved_bodies, dict) else {})
         self._previous_snapshot = previous_snapshot
         #: the record to save with this run's snapshot (set at the checkpoint)
         self.taken: dict[str, Any] | None = None
@@ -54,35 +65,56 @@ class PlanRecord:
         if not self._closed:
             self._inputs.append(["file", path, sha256])
 
-    def response(self, method: str, url: str, status: int, content: bytes) -> None:
-        """The plugin got a response through the run's transport."""
-        if not self._closed:
-            self._inputs.append(["get", method, _digest(redact(url)), status,
-                                 hashlib.sha256(content).hexdigest()])
+    def response(self, method: str, url: str, status: int, content: bytes, *,
+                 sent: Validators | None = None, got: Validators | None = None) -> None:
+        """The plugin got a response through the run's transport (``sent``: the validators
+        of a conditional request; ``got``: the response's own)."""
+        if self._closed:
+            return
+        where = _digest(redact(url))
+        if status == 304 and sent:
+            key = _validators_key(where, sent)
+            body = self._bodies.get(key) or self._saved_bodies.get(key)
+            if body is not None:  # the body those validators came with: unchanged
+                self._bodies[key] = body
+                self._inputs.append(["get", method, where, 200, body])
+                return
+            self._inputs.append(["get", method, where, 304, key])
+            return
+        body = hashlib.sha256(content).hexdigest()
+        if got:
+            self._bodies[_validators_key(where, got)] = body
+        self._inputs.append(["get", method, where, status, body])
 
     def failure(self, method: str, url: str, status: int | None) -> None:
         """A request of the plugin failed (a 404 decides a plan as much as a 200 does)."""
         if not self._closed:
             self._inputs.append(["failed", method, _digest(redact(url)), status])
 
-    def checkpoint(self, previous: dict[str, FileEntry], prune_grace: float) -> bool:
+    def checkpoint(self, stale_since_min: float | None, prune_grace: float) -> bool:
         """Take the record; True when it is the last committed run's for the snapshot this
         run starts from, and no file of that snapshot is due to be pruned."""
         if self.taken is not None:
             raise RuntimeError("keep_previous_plan() is asked once per run")
         self._closed = True
+        inputs = sorted(self._inputs, key=lambda item: json.dumps(item))
         self.taken = {"version": RECORD_VERSION, "fingerprint": self._fingerprint,
-                      "inputs": self._inputs}
+                      "inputs": inputs}
         saved = self._saved
         if (self._previous_snapshot is None or not isinstance(saved, dict)
                 or saved.get("snapshot") != self._previous_snapshot):
             return False
-        if {k: v for k, v in saved.items() if k != "snapshot"} != self.taken:
+        if {k: saved.get(k) for k in self.taken} != self.taken:
             return False
-        now = time.time()
-        return not any(e.stale_since is not None and now - e.stale_since >= prune_grace
-                       for e in previous.values())
+        # a file whose prune grace ran out is to be removed: that needs a plan
+        return stale_since_min is None or time.time() - stale_since_min < prune_grace
 
     def to_save(self, snapshot: str) -> dict[str, Any] | None:
         """The record to save with ``snapshot`` (None when the plugin never asked)."""
-        return None if self.taken is None else {**self.taken, "snapshot": snapshot}
+        if self.taken is None:
+            return None
+        return {**self.taken, "snapshot": snapshot, "bodies": dict(sorted(self._bodies.items()))}
+
+
+def _validators_key(where: str, validators: Validators) -> str:
+    return _digest(json.dumps([where, validators.etag, validators.last_modified]))

@@ -104,14 +104,17 @@ class PlanContext(abc.ABC):
     work_dir: Path
     #: True for ``--dry-run`` / ``mirrorkit plan``: fetched indexes go to a scratch directory.
     dry_run: bool
-    #: The last committed manifest, or None on the first run.
-    previous: Manifest | None
     #: Files the plugin keeps between runs, saved with the snapshot (:class:`PluginState`).
     state: PluginState
     log: logging.Logger
     #: Seconds a file that left the plan stays published (``--prune-grace``); a plugin that
     #: keeps private state per published thing (git work repositories) drops it after this.
     prune_grace: float = 0.0
+
+    @property
+    def previous(self) -> Manifest | None:
+        """The last committed manifest, or None on the first run."""
+        return None
 
     @abc.abstractmethod
     async def fetch(self, artifact: Artifact) -> Fetched:

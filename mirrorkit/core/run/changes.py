@@ -8,6 +8,7 @@ are left out, failed ones are in the report's errors instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -23,7 +24,7 @@ _CHANGES = TypeAdapter(list[PlannedChange])
 _KIND_NAMES = {kind: kind.value for kind in Kind}  # Enum.value is a property call
 
 
-def planned_changes(prev_files: dict[str, FileEntry], planned: dict[str, Artifact],
+def planned_changes(prev_files: Mapping[str, FileEntry], planned: dict[str, Artifact],
                     ledger: RunLedger) -> list[PlannedChange]:
     out: list[dict[str, Any]] = []  # validated at once: one model at a time cost twice as much
     entries, failed, would_change = ledger.entries, ledger.failed, ledger.would_change

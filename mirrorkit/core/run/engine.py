@@ -38,6 +38,7 @@ from ..plugin.host import PluginHost
 from ..redact import redact
 from ..store.changeset import PathConflict
 from ..store.manifest import CORE_STATE_PREFIX, FileEntry, Manifest, StateRef, new_snapshot_id
+from ..store.previous import Previous
 from ..store.target import CommitFailed, DryTarget, LocalTarget, Target, TargetFailed
 from ..store.tree_sizes import TreeSizes
 from ..transport import TransportSettings
@@ -113,8 +114,8 @@ class MirrorRun:
                                 dest=self._target.where, dry_run=dry_run)
         self._ledger = RunLedger(self.report, self._observer.done)
         self._claims = Claims(self._target.where, self._observer.planned)
-        self._previous: Manifest | None = None
-        self._prev_files: dict[str, FileEntry] = {}
+        self._previous: Previous | None = None
+        self._prev_files: Mapping[str, FileEntry] = {}
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         # set once the run has them (see _run_held)
         self._fetcher: Fetcher | None = None
@@ -145,7 +146,7 @@ class MirrorRun:
         """Every file the run adds, replaces or removes (``mirrorkit plan``'s list)."""
         if self._kept_plan:
             return []
-        return planned_changes(self._prev_files, self._claims.planned, self._ledger)
+        return planned_changes(self._all_previous(), self._claims.planned, self._ledger)
 
     # ------------------------------------------------------------------ phases
     async def _run_held(self) -> None:
@@ -182,7 +183,7 @@ class MirrorRun:
             self._exits.close()
             staging.remove()
 
-    async def _plan_record(self, previous: Manifest | None) -> PlanRecord:
+    async def _plan_record(self, previous: Previous | None) -> PlanRecord:
         assert self._state is not None
         reg = self._host.registries.get(self._mirror.registry)
         options = self._mirror.options
@@ -206,8 +207,10 @@ class MirrorRun:
     async def _record_failed_run(self) -> None:
         """A failed run changes nothing but the blobs it put in place: its state is not
         saved, and the previous snapshot's plan record still describes that snapshot."""
+        if not self._ledger.committed_new:
+            return  # nothing was put in place, and a failed run saves no state
         self._target.record_without_commit(
-            self._previous, self._ledger.committed_new,
+            self._previous_manifest(), self._ledger.committed_new,
             self._previous.state if self._previous is not None else {},
             self._mirror.name, self._mirror.registry)
 
@@ -218,11 +221,19 @@ class MirrorRun:
         refs, files = self._state_to_save(previous.snapshot)
         if refs != previous.state:
             await self._target.store_state(files)
-            self._target.record_without_commit(previous, {}, refs, self._mirror.name,
-                                           self._mirror.registry)
+            self._target.record_without_commit(previous.manifest(), {}, refs,
+                                               self._mirror.name, self._mirror.registry)
         self._keep_previous_snapshot()
         self.report.skipped = len(self._prev_files)
         self.report.kept_plan = True
+
+    def _all_previous(self) -> dict[str, FileEntry]:
+        """Every file of the previous snapshot, as a plain dict (for loops over many)."""
+        return self._previous.files.full() if self._previous is not None else {}
+
+    def _previous_manifest(self) -> Manifest | None:
+        """The whole previous manifest (loaded now if only its head was)."""
+        return self._previous.manifest() if self._previous is not None else None
 
     def _keep_previous_snapshot(self) -> None:
         self.report.snapshot = self._previous.snapshot if self._previous else None
@@ -234,15 +245,16 @@ class MirrorRun:
         self.report.unknown_sizes += unknown
         self.report.bytes_to_download += size
         planned, entries = self._claims.planned, self._ledger.entries
-        self.report.removed = sum(1 for p in self._prev_files
+        self.report.removed = sum(1 for p in self._all_previous()
                                   if p not in planned and p not in entries)
         self.report.files = len(planned) + len(self._claims.kept)
 
     async def _commit(self, run_id: str, staging: Staging) -> bool:
         ledger = self._ledger
         changes, snapshot = plan_commit(
-            ledger, self._previous, mirror=self._mirror.name, registry=self._mirror.registry,
-            run_id=run_id, prune_grace=self._settings.prune_grace, where=self._target.where)
+            ledger, self._previous_manifest(), mirror=self._mirror.name,
+            registry=self._mirror.registry, run_id=run_id,
+            prune_grace=self._settings.prune_grace, where=self._target.where)
         refs, files = self._state_to_save(snapshot)
         previous_refs = self._previous.state if self._previous is not None else {}
         if changes.manifest is None and refs != previous_refs:
@@ -308,7 +320,7 @@ class MirrorRun:
                 assert self._state is not None
                 await self._plan(plugin, options, EngineContext(
                     self, mirror=self._mirror.name, registry=self._mirror.registry,
-                    work_dir=work_dir, dry_run=self._dry, previous=self._previous,
+                    work_dir=work_dir, dry_run=self._dry, previous=self._previous_manifest,
                     state=self._state, prune_grace=settings.prune_grace))
                 if shards is not None and self._ledger.commits and not self._ledger.failed:
                     await self._finish_share(shards)
@@ -520,14 +532,17 @@ class MirrorRun:
         except FetchError as exc:
             self._record.failure(method, url, exc.status)
             raise
-        self._record.response(method, url, response.status_code, response.content)
+        self._record.response(method, url, response.status_code, response.content,
+                              sent=conditional, got=response.validators)
         return response
 
     def keep_previous_plan(self) -> bool:
         assert self._record is not None
         if getattr(self._target, "shards", None) is not None:
             return False  # every worker plans: the last one to finish commits the plan
-        kept = self._record.checkpoint(self._prev_files, self._settings.prune_grace)
+        kept = self._record.checkpoint(
+            self._previous.stale_since_min if self._previous is not None else None,
+            self._settings.prune_grace)
         if kept:
             self._kept_plan = True
             log.info("every input of the plan is as the last run read it: the snapshot %s "
@@ -553,7 +568,7 @@ class MirrorRun:
         if paths is None:
             if self._claims.planned or self._ledger.entries:
                 return False
-            paths = [p for p, e in self._prev_files.items() if e.stale_since is None]
+            paths = [p for p, e in self._all_previous().items() if e.stale_since is None]
         kept = self._previous_in_place(paths, all_or_nothing)
         if kept is None:
             return False
@@ -566,7 +581,7 @@ class MirrorRun:
                            strict: bool) -> dict[str, FileEntry] | None:
         """The previous entries of ``paths`` that can be kept (None: ``strict`` and one
         cannot)."""
-        prev, planned, entries = self._prev_files, self._claims.planned, self._ledger.entries
+        prev, planned, entries = self._all_previous(), self._claims.planned, self._ledger.entries
         kept: dict[str, FileEntry] = {}
         tree = self._target.tree
         with TreeSizes(tree) if tree is not None else nullcontext(None) as size_of:

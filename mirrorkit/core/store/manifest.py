@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,15 @@ from ..plan.paths import UnsafePathError, all_normal, validate_relpath
 
 __all__ = [
     "CORE_STATE_PREFIX",
+    "HEAD_NAME",
     "PLUGIN_STATE_PREFIX",
     "STATE_FILES_DIR",
     "FileEntry",
     "Manifest",
     "ManifestError",
+    "ManifestHead",
     "atomic_write_bytes",
+    "load_head",
     "load_manifest",
     "new_snapshot_id",
     "state_dir",
@@ -34,6 +38,8 @@ __all__ = [
 FORMAT_VERSION = 1
 STATE_DIR = ".mirrorkit"
 MANIFEST_NAME = "manifest.json"
+#: the manifest without its blob entries, for a run that may keep its plan (load_head)
+HEAD_NAME = "manifest.head.json"
 SNAPSHOTS_DIR = "snapshots"
 #: plugin and core state files, by sha256, under the state directory (``.mirrorkit/state``)
 STATE_FILES_DIR = "state"
@@ -129,22 +135,40 @@ class Manifest:
     #: by name; they live beside the manifest, not in the served tree
     state: dict[str, StateRef] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "format": FORMAT_VERSION,
+    def to_json(self, generation: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT_VERSION}
+        if generation is not None:  # second, where a reader of the head finds it
+            out["generation"] = generation
+        out.update({
             "mirror": self.mirror,
             "registry": self.registry,
             "snapshot": self.snapshot,
             "created": self.created,
-            "files": {p: self.files[p].to_json() for p in sorted(self.files)},
-        }
+        })
         if self.state:
-            out["state"] = {name: {"sha256": ref.sha256, "size": ref.size}
-                            for name, ref in sorted(self.state.items())}
+            out["state"] = self._state_json()
+        out["files"] = {p: self.files[p].to_json() for p in sorted(self.files)}
         return out
 
-    def dumps(self) -> bytes:
-        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+    def _state_json(self) -> dict[str, Any]:
+        return {name: {"sha256": ref.sha256, "size": ref.size}
+                for name, ref in sorted(self.state.items())}
+
+    def dumps(self, generation: str | None = None) -> bytes:
+        return json.dumps(self.to_json(generation), separators=(",", ":")).encode()
+
+    def head(self, generation: str) -> bytes:
+        """What a run needs of this manifest before it knows whether it plans at all:
+        everything but the blob entries (see :func:`load_head`)."""
+        stale = [e.stale_since for e in self.files.values() if e.stale_since is not None]
+        return json.dumps({
+            "format": FORMAT_VERSION, "generation": generation, "mirror": self.mirror,
+            "registry": self.registry, "snapshot": self.snapshot, "created": self.created,
+            "state": self._state_json(), "count": len(self.files),
+            "stale_since_min": min(stale) if stale else None,
+            "indexes": {p: e.to_json() for p, e in sorted(self.files.items())
+                        if e.kind is not Kind.BLOB},
+        }, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: Any, *, where: str) -> Manifest:
@@ -183,7 +207,11 @@ class Manifest:
         ``keep_snapshots=0`` rewrites only the current manifest (repairs, not new snapshots).
         """
         sdir = state_dir(dest)
-        payload = self.dumps()
+        generation = secrets.token_hex(8)
+        payload = self.dumps(generation)
+        # the head first: a reader pairs it with the manifest by generation, so a head
+        # without its manifest (a kill between the two) is never used
+        atomic_write_bytes(sdir / HEAD_NAME, self.head(generation))
         atomic_write_bytes(sdir / MANIFEST_NAME, payload)
         if self.snapshot and keep_snapshots > 0:
             snaps = sdir / SNAPSHOTS_DIR
@@ -238,3 +266,50 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+@dataclass(slots=True)
+class ManifestHead:
+    """The current manifest without its blob entries (``manifest.head.json``)."""
+
+    mirror: str
+    registry: str | None
+    snapshot: str | None
+    created: str | None
+    state: dict[str, StateRef]
+    count: int
+    stale_since_min: float | None
+    indexes: dict[str, FileEntry]
+
+
+_GENERATION = re.compile(rb'^\{"format":1,"generation":"([0-9a-f]{16})"')
+
+
+def load_head(dest: Path) -> ManifestHead | None:
+    """The head of the current manifest, when it is the one written with it (same
+    generation); None otherwise (no head, an older manifest, a kill between the two writes),
+    and the caller loads the whole manifest."""
+    sdir = state_dir(dest)
+    try:
+        raw = (sdir / HEAD_NAME).read_bytes()
+        with open(sdir / MANIFEST_NAME, "rb") as fh:
+            start = fh.read(64)
+    except OSError:
+        return None
+    m = _GENERATION.match(start)
+    try:
+        data = json.loads(raw)
+        if (m is None or not isinstance(data, dict) or data.get("format") != FORMAT_VERSION
+                or data.get("generation") != m[1].decode()):
+            return None
+        indexes = {validate_relpath(p): FileEntry.from_json(e)
+                   for p, e in data["indexes"].items()}
+        count, stale = data["count"], data["stale_since_min"]
+        if not isinstance(count, int) or not (stale is None or isinstance(stale, int | float)):
+            return None
+        return ManifestHead(mirror=str(data.get("mirror") or ""), registry=data.get("registry"),
+                            snapshot=data.get("snapshot"), created=data.get("created"),
+                            state=_state_refs(data.get("state"), str(sdir / HEAD_NAME)),
+                            count=count, stale_since_min=stale, indexes=indexes)
+    except (ValueError, KeyError, TypeError, AttributeError, UnsafePathError, ManifestError):
+        return None  # a damaged head only costs the whole manifest's load

@@ -33,9 +33,11 @@ from .manifest import (
     Manifest,
     ManifestError,
     StateRef,
+    load_head,
     load_manifest,
     state_dir,
 )
+from .previous import Previous
 from .safefs import UnsafeDestination
 
 __all__ = ["CommitFailed", "DryTarget", "LocalTarget", "Target", "TargetFailed"]
@@ -73,7 +75,7 @@ class Target(abc.ABC):
         """The target's lock for one run, with a killed run's leftovers cleaned up."""
 
     @abc.abstractmethod
-    async def load_previous(self, mirror: str) -> Manifest | None:
+    async def load_previous(self, mirror: str) -> Previous | None:
         """The snapshot this run starts from, or None for a new mirror."""
 
     @abc.abstractmethod
@@ -154,8 +156,17 @@ class LocalTarget(Target):
                     "removed %d temporary files left by an interrupted run", cleaned)
             yield
 
-    async def load_previous(self, mirror: str) -> Manifest | None:
-        return load_manifest(self.dest)
+    async def load_previous(self, mirror: str) -> Previous | None:
+        head = load_head(self.dest)
+        if head is None:  # an older mirror, or a damaged head: the whole manifest now
+            return Previous.of(load_manifest(self.dest))
+        return Previous(head, self._whole_manifest)
+
+    def _whole_manifest(self) -> Manifest:
+        manifest = load_manifest(self.dest)
+        if manifest is None:
+            raise ManifestError(f"{self.dest}: the manifest went away during the run")
+        return manifest
 
     def staging(self, run_id: str) -> Staging:
         staging = Staging(self.dest, run_id)
@@ -255,7 +266,7 @@ class DryTarget(Target):
     def hold(self, command: str, wait: float) -> AbstractContextManager[None]:
         return nullcontext()
 
-    async def load_previous(self, mirror: str) -> Manifest | None:
+    async def load_previous(self, mirror: str) -> Previous | None:
         if isinstance(self.inner, LocalTarget) and not self.inner.dest.exists():
             return None
         return await self.inner.load_previous(mirror)
