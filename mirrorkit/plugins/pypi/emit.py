@@ -10,7 +10,6 @@ from mirrorkit.api import Artifact, Kind
 from .layout import dist_path, page_dir
 from .render import MirroredFile, project_html, project_json
 from .simple import DistFile
-from .state import write_if_changed
 
 __all__ = ["dist_artifact", "metadata_artifact", "page_artifacts", "project_artifacts"]
 
@@ -62,8 +61,20 @@ def page_artifacts(pdir: str, html: bytes, json_body: bytes, pages_root: Path,
     flat = pdir.replace("/", "~")
     html_source = pages_root / f"{flat}.html"
     json_source = pages_root / f"{flat}.v1_json"
-    write_if_changed(html_source, html)
-    write_if_changed(json_source, json_body)
+    _write_if_changed(html_source, html)
+    _write_if_changed(json_source, json_body)
     for filename, source in (("index.html", html_source), ("index.v1_html", html_source),
                              ("index.v1_json", json_source)):
         yield Artifact.local(f"{pdir}/{filename}", source, kind=Kind.INDEX, order=order)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Leave an identical file alone: its unchanged modification time lets the core keep
+    the mirrored copy with a stat. A plain write: the core reads the file once, after the
+    plan, and copies it into place itself."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    path.write_bytes(data)

@@ -32,6 +32,12 @@ def dists(dest: Path) -> set[str]:
             if p.startswith("packages/") and not p.endswith(".metadata")}
 
 
+def saved_state(dest: Path, name: str) -> Path:
+    """The plugin state file ``name`` saved with the mirror's current snapshot."""
+    refs = json.loads((dest / ".mirrorkit/manifest.json").read_bytes())["state"]
+    return dest / ".mirrorkit/state" / refs[f"plugin/{name}"]["sha256"]
+
+
 def page_json(dest: Path, name: str) -> dict[str, object]:
     data: dict[str, object] = json.loads((dest / "simple" / name / "index.v1_json").read_text())
     return data
@@ -116,9 +122,14 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert [r.path for r in pypi.up.log] == ["/simple/"]
     assert {p: (dest / p).stat().st_mtime_ns for p in files(dest)} == before
 
-    # a file lost from the mirror is noticed by the same single request's run
+    # a no-op looks at nothing: a file lost from the tree is found by verify, and after
+    # verify --repair the next run plans again (from the saved rows: no page is asked
+    # for) and fetches it
     lost = next(p for p in files(dest) if p.endswith("beta-1.5-py3-none-any.whl"))
     (dest / lost).unlink()
+    assert mirror(pypi, dest, *args).json["downloaded"] == 0
+    assert run_cli("verify", dest).code == 1
+    assert run_cli("verify", "--repair", dest).code == 1
     pypi.up.clear_log()
     res = mirror(pypi, dest, *args)
     assert res.code == 0, res.stderr
@@ -141,8 +152,9 @@ def test_damaged_project_cache_costs_requests_not_the_run(
     dest = tmp_path / "m"
     args = ("--package", "alpha", "--with-deps", *LINUX_311)
     assert mirror(pypi, dest, *args).code == 0
-    db = dest / ".mirrorkit/work/pypi/state.sqlite3"
+    db = saved_state(dest, "projects.sqlite3")
     data = db.read_bytes()
+    db.chmod(0o644)
     if damage == "replaced":  # not a database at all
         db.write_bytes(b"not a database" * 100)
     else:  # the header intact, the pages after it overwritten (a crash tore it)
