@@ -146,6 +146,33 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert "eta-1.0-py3-none-any.whl" not in dists(dest)  # newest 1 of each dependency
 
 
+def test_an_edited_requirements_file_replans_exactly_what_changed(
+        pypi: FakePyPI, tmp_path: Path) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("eta\nzeta==1.0\n")
+    dest = tmp_path / "m"
+    args = ("--requirements", str(reqs), *LINUX_311)
+    assert mirror(pypi, dest, *args).code == 0
+    assert dists(dest) == {"eta-1.0-py3-none-any.whl", "zeta-1.0-py3-none-any.whl"}
+    pypi.up.clear_log()
+    assert mirror(pypi, dest, *args).json["downloaded"] == 0
+    assert [r.path for r in pypi.up.log] == ["/simple/"]
+    # the same file (same path, same options) says something else: upstream unchanged,
+    # the new project is the only page asked for, its files the only ones fetched
+    reqs.write_text("eta\ngamma\n")
+    pypi.up.clear_log()
+    res = mirror(pypi, dest, *args)
+    assert res.code == 0, res.stderr
+    assert pypi.page_requests() == ["/simple/gamma/"]
+    assert sorted(pypi.file_requests()) == ["/files/gamma/gamma-1.0-py3-none-any.whl",
+                                            "/files/gamma/gamma-1.0-py3-none-any.whl.metadata"]
+    assert dists(dest) == {"eta-1.0-py3-none-any.whl", "gamma-1.0-py3-none-any.whl"}
+    assert res.json["downloaded"] == 2
+    assert res.json["removed"] == 4  # zeta's wheel (it has no .metadata) and its 3 pages
+    root = (dest / "simple/index.html").read_text()
+    assert 'href="gamma/"' in root and "zeta" not in root
+
+
 @pytest.mark.parametrize("damage", ["replaced", "torn"])
 def test_damaged_project_cache_costs_requests_not_the_run(
         pypi: FakePyPI, tmp_path: Path, damage: str) -> None:
