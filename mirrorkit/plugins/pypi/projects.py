@@ -17,16 +17,11 @@ from packaging.utils import canonicalize_name
 
 from mirrorkit.api import Artifact, Fetched, FetchError, PlanContext, storable_url
 
-from .emit import (
-    ROOT_ORDER,
-    dist_artifact,
-    metadata_artifact,
-    page_artifacts,
-    project_artifacts,
-)
+from .emit import ROOT_ORDER, dist_artifact, metadata_artifact, project_artifacts
 from .fetch import fetch_project
 from .metadata import MetadataError, requires_from_file, requires_from_metadata
 from .options import PyPIOptions
+from .pages import Pages
 from .render import root_html, root_json
 from .reqspec import split_plain
 from .resolve import Resolver, VersionFiles
@@ -54,7 +49,7 @@ class ProjectPlanner:
         self.index_url = options.index_url
         self.targets = Targets(tuple(options.python_versions), tuple(options.platforms))
         self.rows = ProjectRows(ctx.state)
-        self.pages_root = pages_root
+        self.pages = Pages(ctx, pages_root)
         self.states: dict[str, ProjectState] = {}
         self.root = root
         self.last_root_serial: int | None = None
@@ -71,7 +66,6 @@ class ProjectPlanner:
         if saved.get("index_url") == storable_url(self.index_url):
             self.last_root_serial = saved.get("serial")
         await self.rows.open()
-        self.pages_root.mkdir(parents=True, exist_ok=True)
         listed: list[tuple[str, str, int | None]] = []
         async for art in self._plan_projects(self._root_edges(requirements), listed):
             yield art
@@ -123,14 +117,13 @@ class ProjectPlanner:
                     continue
                 listed.append((pf.page.name, norm, pf.page.serial))
                 for art in project_artifacts(pf.page.name, norm, files, pf.page.serial,
-                                             self.pages_root):
+                                             self.pages):
                     yield art
 
     def _root_pages(self, listed: list[tuple[str, str, int | None]]) -> list[Artifact]:
         listed.sort(key=lambda item: item[1])
-        return list(page_artifacts("simple", root_html([(d, n) for d, n, _ in listed]),
-                                   root_json(listed, self.root.serial), self.pages_root,
-                                   ROOT_ORDER))
+        return self.pages.artifacts("simple", root_html([(d, n) for d, n, _ in listed]),
+                                    root_json(listed, self.root.serial), ROOT_ORDER)
 
     def _warn(self, message: str) -> None:
         self.ctx.log.warning("%s", message)

@@ -76,6 +76,7 @@ def test_a_changed_project_costs_its_page_asked_with_the_validators_saved_in_the
         pypi: FakePyPI, bucket: str) -> None:
     dest = f"s3://{bucket}/pypi"
     assert mirror(pypi, dest, *ARGS).code == 0
+    before = objects(bucket)
     saved_etag = page_etag(pypi, "eta")
     pypi.add("eta", build_wheel("eta", "1.1"))
     pypi.up.clear_log()
@@ -89,10 +90,18 @@ def test_a_changed_project_costs_its_page_asked_with_the_validators_saved_in_the
     assert sorted(pypi.file_requests()) == [
         "/files/eta/eta-1.1-py3-none-any.whl", "/files/eta/eta-1.1-py3-none-any.whl.metadata"]
     assert res.json["downloaded"] == 2
-    keys = objects(bucket)
+    after = objects(bucket)
     assert res.json["removed"] == 2  # eta 1.0 and its .metadata: newest only
-    assert not any("/eta-1.0-" in k for k in keys)
-    assert b"eta-1.1-py3-none-any.whl" in keys["pypi/simple/eta/index.html"][2]
+    assert not any("/eta-1.0-" in k for k in after)
+    assert b"eta-1.1-py3-none-any.whl" in after["pypi/simple/eta/index.html"][2]
+    # written: eta's new files, its pages, and the root's JSON page (it has the serials);
+    # every other object of the mirror is as it was
+    written = {k for k in after if "/.mirrorkit/" not in k and before.get(k) != after[k]}
+    assert {k.rsplit("/", 1)[1] for k in written if k.startswith("pypi/packages/")} == {
+        "eta-1.1-py3-none-any.whl", "eta-1.1-py3-none-any.whl.metadata"}
+    assert {k for k in written if k.startswith("pypi/simple/")} == {
+        "pypi/simple/eta/index.html", "pypi/simple/eta/index.v1_html",
+        "pypi/simple/eta/index.v1_json", "pypi/simple/index.v1_json"}
 
 
 def test_without_serials_every_page_is_a_304_against_the_bucket_state(
