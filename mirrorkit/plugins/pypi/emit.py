@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-from mirrorkit.api import Artifact, Kind
+from mirrorkit.api import Artifact
 
 from .layout import dist_path, page_dir
+from .pages import Pages
 from .render import MirroredFile, project_html, project_json
 from .simple import DistFile
-from .state import write_if_changed
 
-__all__ = ["dist_artifact", "metadata_artifact", "page_artifacts", "project_artifacts"]
+__all__ = ["dist_artifact", "metadata_artifact", "project_artifacts"]
 
 #: pages of a project name files; the root names pages: it is committed after them
 PAGE_ORDER = 0
@@ -34,8 +33,8 @@ def metadata_artifact(f: DistFile, dist: str | None = None) -> Artifact:
 
 
 def project_artifacts(name: str, norm: str, files: list[DistFile], serial: int | None,
-                      pages_root: Path) -> Iterator[Artifact]:
-    """Files first, then the pages naming them (written into ``pages_root`` if changed)."""
+                      pages: Pages) -> Iterator[Artifact]:
+    """Files first, then the pages naming them (unless the previous snapshot has them)."""
     mirrored: list[MirroredFile] = []
     seen: set[str] = set()
     for f in files:
@@ -48,22 +47,5 @@ def project_artifacts(name: str, norm: str, files: list[DistFile], serial: int |
             yield metadata_artifact(f, path)
         mirrored.append(MirroredFile(f, path, f.metadata_sha256 is not None))
     pdir = page_dir(norm)
-    yield from page_artifacts(pdir, project_html(name, pdir, mirrored),
-                              project_json(name, pdir, mirrored, serial), pages_root,
-                              PAGE_ORDER)
-
-
-def page_artifacts(pdir: str, html: bytes, json_body: bytes, pages_root: Path,
-                   order: int) -> Iterator[Artifact]:
-    """A page in bandersnatch's three names: ``index.html`` (what a plain static server
-    hands out), ``index.v1_html`` and ``index.v1_json`` (what its nginx configurations pick
-    by ``Accept``)."""
-    # flat, one pair of files per project: a directory each would be one more inode to make
-    flat = pdir.replace("/", "~")
-    html_source = pages_root / f"{flat}.html"
-    json_source = pages_root / f"{flat}.v1_json"
-    write_if_changed(html_source, html)
-    write_if_changed(json_source, json_body)
-    for filename, source in (("index.html", html_source), ("index.v1_html", html_source),
-                             ("index.v1_json", json_source)):
-        yield Artifact.local(f"{pdir}/{filename}", source, kind=Kind.INDEX, order=order)
+    yield from pages.artifacts(pdir, project_html(name, pdir, mirrored),
+                               project_json(name, pdir, mirrored, serial), PAGE_ORDER)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirrorkit.api import FetchError, PlanContext, PlanError
+from mirrorkit.api import FetchError, PlanContext, PlanError, Validators
 
 from .simple import ACCEPT, PageError, ProjectPage, RootListing, parse_project, parse_root
 
@@ -27,31 +27,24 @@ async def fetch_root(ctx: PlanContext, index_url: str) -> RootListing:
         raise PlanError(f"{exc} ({index_url})") from None
 
 
-def _not_modified(exc: FetchError) -> bool:
-    return exc.reason.startswith("HTTP 304")
-
-
 async def fetch_project(ctx: PlanContext, index_url: str, norm: str,
-                        etag: str | None) -> tuple[ProjectPage | None, str | None]:
-    """``(page, etag)``; ``(None, etag)`` when upstream says the cached page still holds."""
+                        validators: Validators | None
+                        ) -> tuple[ProjectPage | None, Validators | None]:
+    """``(page, validators)``; ``(None, validators)`` when upstream answers that the page
+    ``validators`` came with still holds (304)."""
     url = f"{index_url}{norm}/"
-    headers = {"Accept": ACCEPT}
-    if etag:
-        headers["If-None-Match"] = etag
     try:
-        resp = await ctx.get(url, headers=headers)
+        resp = await ctx.get(url, headers={"Accept": ACCEPT}, conditional=validators or None)
     except FetchError as exc:
-        if etag and _not_modified(exc):
-            return None, etag
-        if exc.reason.startswith("HTTP 404"):
+        if exc.status == 404:
             raise PlanError(f"project {norm!r} is not on {index_url} (HTTP 404 for {url})") \
                 from None
         raise PlanError(f"project {norm}: {exc.reason} ({url})") from None
-    if resp.status_code == 304:
-        return None, etag
+    if resp.not_modified:
+        return None, validators
     try:
         page = parse_project(resp.content, resp.headers.get("Content-Type") or "",
                              str(resp.url), norm, resp.headers.get(SERIAL_HEADER))
     except PageError as exc:
         raise PlanError(f"{exc} ({url})") from None
-    return page, resp.headers.get("ETag")
+    return page, resp.validators or None

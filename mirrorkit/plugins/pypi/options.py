@@ -1,15 +1,27 @@
 """Options of ``mirrorkit run pypi`` (the same keys work in a ``[[mirrors]]`` TOML entry).
 
 Requirement strings are checked here with ``packaging`` so that a typo is a configuration
-error naming the flag, before anything is fetched.
+error naming the flag, before anything is fetched. The requirements files are read once,
+here: what they say is part of the options (``requirements_read``), which the core compares
+between runs before it keeps the previous plan.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["PyPIOptions"]
 
@@ -19,6 +31,8 @@ _PLATFORM = re.compile(r"^[a-z0-9_.]+$")
 
 class PyPIOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    #: the requirement lines of ``requirements`` (and the files they include)
+    _from_files: list[str] = PrivateAttr(default_factory=list)
 
     index_url: str = Field(
         "https://pypi.org/simple/",
@@ -106,10 +120,24 @@ class PyPIOptions(BaseModel):
                              "requirements (--requirements FILE)")
         return values
 
-    def requirement_strings(self) -> list[str]:
+    @model_validator(mode="after")
+    def _read_requirement_files(self) -> PyPIOptions:
         from .reqfile import read_requirements
 
-        out = list(self.packages)
-        for path in self.requirements:
-            out += read_requirements(path)
-        return out
+        self._from_files = [r for path in self.requirements for r in read_requirements(path)]
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requirements_read(self) -> str:
+        """The sha256 of what the requirements files said when the options were read.
+
+        The core keeps the previous plan only when the mirror's options (their dump, this
+        included) are the last run's: an edited file must count as a changed input,
+        though its path is the same.
+        """
+        return hashlib.sha256("\n".join(self._from_files).encode()).hexdigest()
+
+    def requirement_strings(self) -> list[str]:
+        """Every requirement: the ``packages`` given, then the files' lines."""
+        return [*self.packages, *self._from_files]

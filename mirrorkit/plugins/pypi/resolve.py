@@ -2,14 +2,14 @@
 
 Worked in waves, one per dependency depth: every project page of a wave is asked for at
 once, then every metadata file those versions need, so the closure costs a few round trips
-of latency, not one per project. Each (version, extra) is expanded once.
+of latency, not one per project. Each (version, extra) is expanded once. How the pages and
+files are had is the planner's (:mod:`.projects`); this module only asks for them in bulk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 
-import anyio
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -17,27 +17,29 @@ from .selection import Edge, ProjectFiles
 from .simple import DistFile
 from .targets import Targets
 
-__all__ = ["Resolver", "gather"]
+__all__ = ["LoadProjects", "LoadRequires", "Resolver", "VersionFiles"]
 
-LoadProject = Callable[[str], Awaitable[ProjectFiles]]
-#: the Requires-Dist of one version (None: unknown), reading metadata files as needed
-LoadRequires = Callable[[str, ProjectFiles, list[DistFile]], Awaitable[list[str] | None]]
+#: the usable files of each project named
+LoadProjects = Callable[[list[str]], Awaitable[dict[str, ProjectFiles]]]
+#: one version of a project: its name, its ProjectFiles, the version's files
+VersionFiles = tuple[str, ProjectFiles, list[DistFile]]
+#: the Requires-Dist of each version (None: unknown), reading metadata files as needed
+LoadRequires = Callable[[list[VersionFiles]], Awaitable[list[list[str] | None]]]
 
 
 class Resolver:
     def __init__(self, targets: Targets, keep: int, with_deps: bool,
-                 load_project: LoadProject, load_requires: LoadRequires,
-                 warn: Callable[[str], None], limit: int = 64) -> None:
+                 load_projects: LoadProjects, load_requires: LoadRequires,
+                 warn: Callable[[str], None]) -> None:
         self.targets = targets
         self.keep = keep
         self.with_deps = with_deps
-        self.load_project = load_project
+        self.load_projects = load_projects
         self.load_requires = load_requires
         self.warn = warn
         self.projects: dict[str, ProjectFiles] = {}
         self._expanded: set[tuple[str, Version, str]] = set()
         self._seen_edges: set[tuple[str, str, frozenset[str], bool]] = set()
-        self._limit = anyio.CapacityLimiter(limit)
 
     async def run(self, roots: Iterable[Edge]) -> dict[str, ProjectFiles]:
         wave = list(roots)
@@ -47,7 +49,9 @@ class Resolver:
 
     async def _wave(self, edges: list[Edge]) -> list[Edge]:
         edges = [e for e in edges if self._first_time(e)]
-        await self._load_all({e.name for e in edges if e.name not in self.projects})
+        new = sorted({e.name for e in edges if e.name not in self.projects})
+        if new:
+            self.projects.update(await self.load_projects(new))
         todo: list[tuple[str, Version, str]] = []
         for edge in edges:
             pf = self.projects[edge.name]
@@ -71,14 +75,10 @@ class Resolver:
                         todo.append(key)
         if not todo:
             return []
-        found: dict[tuple[str, Version], list[str] | None] = {}
-
-        async def read(name: str, v: Version) -> None:
-            async with self._limit:
-                pf = self.projects[name]
-                found[(name, v)] = await self.load_requires(name, pf, pf.by_version[v])
-
-        await gather(read(n, v) for n, v in sorted({(n, v) for n, v, _ in todo}))
+        asked = sorted({(n, v) for n, v, _ in todo})
+        answers = await self.load_requires([(n, self.projects[n], self.projects[n].by_version[v])
+                                            for n, v in asked])
+        found = dict(zip(asked, answers, strict=True))
         out: list[Edge] = []
         for name, v, extra in todo:
             requires = found[(name, v)]
@@ -119,28 +119,3 @@ class Resolver:
             return False
         self._seen_edges.add(key)
         return True
-
-    async def _load_all(self, names: set[str]) -> None:
-        async def one(name: str) -> None:
-            async with self._limit:
-                self.projects[name] = await self.load_project(name)
-
-        await gather(one(name) for name in sorted(names))
-
-
-async def gather(jobs: Iterable[Awaitable[None]]) -> None:
-    """Run ``jobs`` at once; the first error is raised as itself (one clear line), not as
-    an exception group."""
-    errors: list[BaseException] = []
-
-    async def guarded(job: Awaitable[None]) -> None:
-        try:
-            await job
-        except Exception as exc:
-            errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for job in jobs:
-            tg.start_soon(guarded, job)
-    if errors:
-        raise errors[0]

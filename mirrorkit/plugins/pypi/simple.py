@@ -86,6 +86,9 @@ class RootListing:
 
     serial: int | None = None
     projects: dict[str, int | None] = field(default_factory=dict)
+    #: the body itself names the index's serial (PEP 691 ``meta._last-serial``): a body
+    #: that did not change says that no project changed (a header serial is not in it)
+    serial_in_body: bool = False
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -114,8 +117,10 @@ def parse_root(body: bytes, content_type: str, header_serial: str | None) -> Roo
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise PageError("root index has no 'projects' list")
     meta = _dict(data.get("meta"))
+    body_serial = _serial(meta.get("_last-serial"))
+    out.serial_in_body = body_serial is not None
     if out.serial is None:
-        out.serial = _serial(meta.get("_last-serial"))
+        out.serial = body_serial
     for item in data["projects"]:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             out.projects[normalize(item["name"])] = _serial(item.get("_last-serial"))

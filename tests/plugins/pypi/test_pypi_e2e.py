@@ -32,6 +32,12 @@ def dists(dest: Path) -> set[str]:
             if p.startswith("packages/") and not p.endswith(".metadata")}
 
 
+def saved_state(dest: Path, name: str) -> Path:
+    """The plugin state file ``name`` saved with the mirror's current snapshot."""
+    refs = json.loads((dest / ".mirrorkit/manifest.json").read_bytes())["state"]
+    return dest / ".mirrorkit/state" / refs[f"plugin/{name}"]["sha256"]
+
+
 def page_json(dest: Path, name: str) -> dict[str, object]:
     data: dict[str, object] = json.loads((dest / "simple" / name / "index.v1_json").read_text())
     return data
@@ -116,9 +122,14 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert [r.path for r in pypi.up.log] == ["/simple/"]
     assert {p: (dest / p).stat().st_mtime_ns for p in files(dest)} == before
 
-    # a file lost from the mirror is noticed by the same single request's run
+    # a no-op looks at nothing: a file lost from the tree is found by verify, and after
+    # verify --repair the next run plans again (from the saved rows: no page is asked
+    # for) and fetches it
     lost = next(p for p in files(dest) if p.endswith("beta-1.5-py3-none-any.whl"))
     (dest / lost).unlink()
+    assert mirror(pypi, dest, *args).json["downloaded"] == 0
+    assert run_cli("verify", dest).code == 1
+    assert run_cli("verify", "--repair", dest).code == 1
     pypi.up.clear_log()
     res = mirror(pypi, dest, *args)
     assert res.code == 0, res.stderr
@@ -135,14 +146,42 @@ def test_noop_rerun_is_one_request_and_no_download(pypi: FakePyPI, tmp_path: Pat
     assert "eta-1.0-py3-none-any.whl" not in dists(dest)  # newest 1 of each dependency
 
 
+def test_an_edited_requirements_file_replans_exactly_what_changed(
+        pypi: FakePyPI, tmp_path: Path) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("eta\nzeta==1.0\n")
+    dest = tmp_path / "m"
+    args = ("--requirements", str(reqs), *LINUX_311)
+    assert mirror(pypi, dest, *args).code == 0
+    assert dists(dest) == {"eta-1.0-py3-none-any.whl", "zeta-1.0-py3-none-any.whl"}
+    pypi.up.clear_log()
+    assert mirror(pypi, dest, *args).json["downloaded"] == 0
+    assert [r.path for r in pypi.up.log] == ["/simple/"]
+    # the same file (same path, same options) says something else: upstream unchanged,
+    # the new project is the only page asked for, its files the only ones fetched
+    reqs.write_text("eta\ngamma\n")
+    pypi.up.clear_log()
+    res = mirror(pypi, dest, *args)
+    assert res.code == 0, res.stderr
+    assert pypi.page_requests() == ["/simple/gamma/"]
+    assert sorted(pypi.file_requests()) == ["/files/gamma/gamma-1.0-py3-none-any.whl",
+                                            "/files/gamma/gamma-1.0-py3-none-any.whl.metadata"]
+    assert dists(dest) == {"eta-1.0-py3-none-any.whl", "gamma-1.0-py3-none-any.whl"}
+    assert res.json["downloaded"] == 2
+    assert res.json["removed"] == 4  # zeta's wheel (it has no .metadata) and its 3 pages
+    root = (dest / "simple/index.html").read_text()
+    assert 'href="gamma/"' in root and "zeta" not in root
+
+
 @pytest.mark.parametrize("damage", ["replaced", "torn"])
 def test_damaged_project_cache_costs_requests_not_the_run(
         pypi: FakePyPI, tmp_path: Path, damage: str) -> None:
     dest = tmp_path / "m"
     args = ("--package", "alpha", "--with-deps", *LINUX_311)
     assert mirror(pypi, dest, *args).code == 0
-    db = dest / ".mirrorkit/work/pypi/state.sqlite3"
+    db = saved_state(dest, "projects.sqlite3")
     data = db.read_bytes()
+    db.chmod(0o644)
     if damage == "replaced":  # not a database at all
         db.write_bytes(b"not a database" * 100)
     else:  # the header intact, the pages after it overwritten (a crash tore it)
