@@ -253,3 +253,31 @@ def test_an_input_answered_304_is_the_body_it_was_before(
     upstream.add("/probe.json", b'{"serial": 2}')
     third = run(dest, upstream, probe="probe.json")
     assert third.notes["probe"] == "new" and not third.kept_plan
+
+
+def test_a_kept_plan_reads_the_head_only_when_it_belongs_to_the_manifest(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """The head (``manifest.head.json``) is written before the manifest; a run killed between
+    the two leaves a head of another generation, which the next run must not trust."""
+    files = {f"f{i}": bytes([i]) * 100 for i in range(5)}
+    serve(upstream, files)
+    dest = tmp_path / "mirror"
+    assert run(dest, upstream).status == "ok"
+    head = dest / ".mirrorkit/manifest.head.json"
+    kept = run(dest, upstream)
+    assert kept.kept_plan and kept.files == len(files) + 1
+
+    # a head from a later save whose manifest never landed: other generation, other counts
+    data = json.loads(head.read_bytes())
+    data.update(generation="0" * 16, count=1, indexes={})
+    head.write_text(json.dumps(data))
+    again = run(dest, upstream)
+    assert again.status == "ok" and again.kept_plan
+    assert again.files == len(files) + 1  # from the manifest, not the stray head
+    assert json.loads(head.read_bytes())["generation"] != "0" * 16  # rewritten with it
+
+    # a damaged head only costs loading the manifest
+    head.write_bytes(b"{not json")
+    damaged = run(dest, upstream)
+    assert damaged.status == "ok" and damaged.kept_plan and damaged.files == len(files) + 1
+    assert tree_bytes(dest).keys() == {"list.txt"} | {f"files/{n}" for n in files}
