@@ -6,6 +6,10 @@ every pack, ``info/refs`` last. A client therefore never reads a ref whose objec
 yet published, and stale packs disappear only after the new refs are in place (the
 engine's prune step). Reused by other plugins (Homebrew mirrors brew and its taps).
 
+A work repository that is missing or empty (every run into a bucket, a mirror imported
+elsewhere) is first seeded from the files the mirror publishes (:mod:`.seed`), so the fetch
+stays incremental and the published packs keep their names.
+
 What this planner remembers between runs is in the plugin state (``ctx.state``): since when
 a work repository is no longer mirrored, and the LFS pointers found per repository.
 """
@@ -23,6 +27,7 @@ from mirrorkit.api import Artifact, Digest, Kind, PlanContext, PlanError
 from .gitcmd import GitError, git, redact
 from .lfs import PointerScans, lfs_endpoint, plan_lfs
 from .options import RepoSpec
+from .seed import Seeded, seed_work_repo
 from .workrepo import ORDER_HEAD, ORDER_INFO_REFS, ORDER_PACKS_INFO, ORDER_REFS, WorkRepo
 from .workrepo import published_files as work_files
 
@@ -66,14 +71,14 @@ async def plan_repos(
                 continue
             if lfs:
                 lfs_endpoint(repo.url)  # a remote without one is a config error: say so first
-            work = await _update(ctx, repo, max_packs=max_packs, full=full_repack)
+            work, seeded = await _update(ctx, repo, max_packs=max_packs, full=full_repack)
         except GitError as exc:
             raise PlanError(f"git repository {repo.path or '<root>'}: {exc}") from None
         if scans is not None:
             async for art in plan_lfs(repo.url, work.git_dir, scans, repo.path, ctx,
                                       history=lfs_history):
                 yield art
-        for art in _artifacts(work.git_dir, repo.path, ctx):
+        for art in _artifacts(work.git_dir, repo.path, ctx, seeded):
             yield art
     if scans is not None:
         scans.save(ctx)
@@ -81,18 +86,34 @@ async def plan_repos(
         PointerScans.drop(ctx)
 
 
-async def _update(ctx: PlanContext, repo: RepoSpec, *, max_packs: int, full: bool) -> WorkRepo:
+async def _update(ctx: PlanContext, repo: RepoSpec, *, max_packs: int,
+                  full: bool) -> tuple[WorkRepo, Seeded]:
     """Bring the repository's work repository up to date with upstream."""
     work = WorkRepo(work_dir_for(ctx, repo.path))
     await work.ensure()
+    seeded = Seeded()
+    if work.is_empty():
+        seeded = await seed_work_repo(ctx, work.git_dir, repo.path)
     head = await work.remote_head(repo.url)
-    stats = await work.fetch(repo.url)
+    try:
+        stats = await work.fetch(repo.url)
+    except GitError as exc:
+        if not seeded.files:
+            raise
+        # what the mirror published does not make a repository git can fetch into (a file
+        # of it lost): start from nothing, as a first run would
+        ctx.log.warning("git %s: fetching into the repository seeded from the mirror failed "
+                        "(%s); fetching it whole", repo.path or "<root>", exc)
+        shutil.rmtree(work.git_dir)
+        await work.ensure()
+        seeded = Seeded()
+        stats = await work.fetch(repo.url)
     await work.set_head(head)
     await work.tidy(max_packs=max_packs, full=full)
     ctx.log.info("git %s: %d refs, fetched %d new pack(s), %d bytes, from %s",
                  repo.path or "<root>", stats.refs, stats.new_packs, stats.new_bytes,
                  redact(repo.url))
-    return work
+    return work, seeded
 
 
 async def _clean_orphans(ctx: PlanContext, paths: set[str]) -> None:
@@ -135,17 +156,23 @@ async def _clean_orphans(ctx: PlanContext, paths: set[str]) -> None:
         ctx.state.delete(_ORPHANS)
 
 
-def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext) -> list[Artifact]:
+def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext, seeded: Seeded) -> list[Artifact]:
     out = []
+    kept: list[tuple[str, Path]] = []
     for f in work_files(git_dir):
         src = git_dir / f.relpath
         path = _join(prefix, f.relpath)
         if f.kind is Kind.BLOB:
-            out.append(Artifact.local(path, src))
+            if seeded.unchanged(git_dir, f.relpath):
+                kept.append((path, src))  # the published bytes, copied back: nothing to do
+            else:
+                out.append(Artifact.local(path, src))
         else:
             sha = _sha256(src)
             out.append(Artifact.local(path, src, kind=Kind.INDEX, digest=Digest.sha256(sha),
                                       order=f.order))
+    if kept and not ctx.keep_previous([path for path, _ in kept]):
+        out += [Artifact.local(path, src) for path, src in kept]
     return out
 
 
