@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import pstats
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -191,15 +193,73 @@ def peer_listing(dest: Path, work: Path, up: Upstream) -> Path | None:
     return listing
 
 
+def _best(fn: Callable[[], object], times: int = 5) -> float:
+    """The shortest of ``times`` timings of ``fn`` (seconds): the cost without the noise."""
+    best = float("inf")
+    for _ in range(times):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _child_seconds(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one child process (best wall of 5)."""
+    best = (float("inf"), 0.0)
+    for _ in range(5):
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        if wall < best[0]:
+            best = (wall, usage.ru_utime + usage.ru_stime)
+    return best
+
+
+def core_costs(dest: Path) -> None:
+    """What a kept plan's fixed parts cost, each timed alone in this process (no profiler):
+    the interpreter and mirrorkit's imports, and reading the previous manifest."""
+    from mirrorkit.core.plan.paths import all_normal
+    from mirrorkit.core.store.manifest import FileEntry, Manifest, load_manifest
+
+    raw = (dest / ".mirrorkit" / "manifest.json").read_bytes()
+    data = json.loads(raw)
+    files = data["files"]
+    python = mirrorkit_cmd()[0]
+    rows = [
+        ("python -c pass (the interpreter)", *_child_seconds([python, "-c", "pass"])),
+        ("mirrorkit --version (start-up, plugins loaded)",
+         *_child_seconds([*mirrorkit_cmd(), "--version"])),
+        ("import the run's modules (engine, transport, apt planner)", *_child_seconds(
+            [python, "-c", "import mirrorkit.cli, mirrorkit.core.run.engine, "
+             "mirrorkit.core.fetch.downloader, mirrorkit.plugins.apt.planner"])),
+    ]
+    print(f"\ncore costs of a kept plan, timed alone ({len(files)} manifest entries, "
+          f"{len(raw) / 1e6:.1f} MB of manifest.json):")
+    for what, wall, cpu in rows:
+        print(f"  {what}: {wall:.3f} s wall, {cpu:.3f} s CPU")
+    for what, fn in (
+            ("read manifest.json", lambda: (dest / ".mirrorkit" / "manifest.json").read_bytes()),
+            ("json.loads of it", lambda: json.loads(raw)),
+            ("all_normal (every path checked at once)", lambda: all_normal(files)),
+            ("FileEntry.from_json per entry", lambda: [FileEntry.from_json(v)
+                                                       for v in files.values()]),
+            ("Manifest.from_json (the two above and the dict)",
+             lambda: Manifest.from_json(data, where="bench")),
+            ("load_manifest (all of it)", lambda: load_manifest(dest))):
+        print(f"  {what}: {_best(fn):.3f} s")
+
+
 def profile_noop(dest: Path, listing: Path, work: Path) -> None:
     """One more no-op under cProfile: where its time goes, by function."""
+    core_costs(dest)
     out = work / "noop.prof"
     wall, cpu, _, _ = run(dest, listing, profile=out)
     print(f"\nprofiled no-op run: {wall:.2f} s (CPU {cpu:.2f} s; cProfile slows Python "
-          "code down), top 25 by cumulative time:")
+          "code down); mirrorkit's functions by cumulative time:")
     stats = pstats.Stats(str(out))
-    stats.sort_stats("cumulative").print_stats(25)
-    print("top 15 by own time:")
+    stats.sort_stats("cumulative").print_stats(r"mirrorkit/(core|plugins)/", 30)
+    print("every function by own time:")
     stats.sort_stats("tottime").print_stats(15)
 
 
