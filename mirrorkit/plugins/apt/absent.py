@@ -2,33 +2,30 @@
 
 Debian's archive lists uncompressed ``Packages`` files it does not serve. Learning that
 costs one HEAD request per file; remembering the answer (keyed by the SHA256 the Release
-gives, so a new Release asks again) keeps a no-op re-run down to the three conditional
-requests for the Release files of each suite.
+gives, so a new Release asks again) keeps a re-run that plans down to the requests for
+what changed. The list lives in the plugin state (``ctx.state``), saved with the snapshot,
+so it follows the mirror into a bucket and is never ahead of or behind it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+from mirrorkit.api import PlanContext
 
 __all__ = ["load_absent", "save_absent"]
 
 _NAME = "apt-absent.json"
+_VERSION = 1
 
 
-def load_absent(work_dir: Path) -> dict[str, str]:
-    try:
-        data = json.loads((work_dir / _NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+async def load_absent(ctx: PlanContext) -> dict[str, str]:
+    """``{mirror path: SHA256 the Release gave}`` of the last committed run."""
+    data = await ctx.state.read_json(_NAME, version=_VERSION)
     if not isinstance(data, dict):
         return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def save_absent(work_dir: Path, absent: dict[str, str]) -> None:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = work_dir / f".{_NAME}.tmp"
-    tmp.write_text(json.dumps(absent, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, work_dir / _NAME)
+def save_absent(ctx: PlanContext, absent: dict[str, str], before: dict[str, str]) -> None:
+    """Save this run's list (``before``: the saved one, which goes on when it is the same)."""
+    if absent != before:
+        ctx.state.write_json(_NAME, dict(sorted(absent.items())), version=_VERSION)

@@ -141,9 +141,10 @@ def parse_mirror_list(text: str, name: str = "mirror.list") -> MirrorList:
         else:
             raise PlanError(f"{where}: unknown line {word!r} (expected set, deb, deb-src, "
                             "clean or a # comment)")
-    default = out.settings.get("defaultarch") or host_architecture()
-    for spec in out.specs:
-        if spec.binary and not spec.arches:
+    lacking = [spec for spec in out.specs if spec.binary and not spec.arches]
+    if lacking:  # dpkg is asked only when a line needs it
+        default = out.settings.get("defaultarch") or host_architecture()
+        for spec in lacking:
             spec.arches = [default]
     return out
 

@@ -6,6 +6,10 @@ then ``Release``, ``Release.gpg`` and ``InRelease`` last, so a client never read
 naming a file the mirror does not have yet. Index files listed in ``Release`` carry their
 SHA256 and are ``immutable`` (the Release names their content): an unchanged one costs no
 request at all on a re-run; only the three Release files are asked for, conditionally.
+
+The Release files of every suite are fetched together (``ctx.fetch_all``) and checked before
+anything else is planned; then the indexes to read, also together, each parsed as soon as it
+and those before it are in.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import lzma
 import posixpath
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -33,7 +37,7 @@ from .release import IndexFile, Release, Selection, parse_release, strip_clearsi
 from .signature import verify_clearsigned, verify_detached
 from .sources import Suite
 
-__all__ = ["AptState", "SuitePlanner"]
+__all__ = ["AptState", "SuitePlanner", "fetch_releases", "plan_suites"]
 
 #: Release files are committed after every other index, InRelease last of all.
 RELEASE_ORDER = {"Release": 10, "Release.gpg": 11, "InRelease": 12}
@@ -75,22 +79,31 @@ class SuitePlanner:
     state: AptState
     release: Release | None = None
     release_files: list[Artifact] = field(default_factory=list)
+    #: per directory, the one Packages or Sources file to parse (set by :meth:`plan_indexes`)
+    to_read: list[IndexFile] = field(default_factory=list)
 
     # -------------------------------------------------------------- Release files
-    async def fetch_release(self) -> None:
-        """Fetch and (with a keyring) verify the Release files; nothing else is planned yet."""
-        suite, ctx = self.suite, self.state.ctx
+    async def release_artifacts(self) -> list[Artifact]:
+        """The suite's InRelease, Release and Release.gpg that upstream has."""
+        suite = self.suite
         if suite.name.endswith("/") or not (suite.binary_components
                                             or suite.source_components):
             raise PlanError(f"{suite.repo.display} {suite.name}: flat repositories (a suite "
                             "ending in '/', no components) are not supported")
-        got: dict[str, Fetched] = {}
+        self.release_files = []
         for name in ("InRelease", "Release", "Release.gpg"):
             art = Artifact(suite.local + name, url=suite.remote + name, kind=Kind.INDEX,
                            auth=suite.repo.auth(), order=RELEASE_ORDER[name])
+            # one at a time: what a plan asked, in a stable order, is what decides whether
+            # the next run may keep it (ctx.keep_previous_plan)
             if await self._exists(art):
-                got[name] = await ctx.fetch(art)
                 self.release_files.append(art)
+        return self.release_files
+
+    def read_release(self, fetched: dict[str, Fetched]) -> None:
+        """Verify (with a keyring) and parse the fetched Release files of this suite."""
+        suite = self.suite
+        got = {art.path.rsplit("/", 1)[1]: fetched[art.path] for art in self.release_files}
         where = f"{suite.remote}"
         if "InRelease" not in got and "Release" not in got:
             raise PlanError(f"{where}: neither InRelease nor Release upstream")
@@ -103,7 +116,7 @@ class SuitePlanner:
             raise PlanError(f"{where}Release: no component {', '.join(dict.fromkeys(missing))} "
                             f"(it has {' '.join(self.release.components)})")
         for art in self.release_files:
-            self.state.claim(art.path, got[art.path.rsplit("/", 1)[1]].size)
+            self.state.claim(art.path, fetched[art.path].size)
 
     def _verified_text(self, got: dict[str, Fetched], where: str) -> str:
         keyring = self.suite.keyring
@@ -137,13 +150,15 @@ class SuitePlanner:
         try:
             await self.state.ctx.get(art.url, method="HEAD", auth=art.auth)
         except FetchError as exc:
-            if exc.reason.startswith(("HTTP 404", "HTTP 410")):
+            if exc.status in (404, 410):
                 return False
             raise
         return True
 
     # -------------------------------------------------------------- index and pool files
-    async def plan(self) -> AsyncIterator[Artifact]:
+    async def plan_indexes(self) -> AsyncIterator[Artifact]:
+        """The index files the selection wants and upstream has (with their by-hash copies);
+        the ones to parse are left in :attr:`to_read`, fetched by :func:`plan_suites`."""
         assert self.release is not None
         suite, state = self.suite, self.state
         selection = Selection(suite.binary_components, suite.source_components, suite.arches,
@@ -152,24 +167,21 @@ class SuitePlanner:
         wanted = [f for f in self.release.files if selection.wants(f.name)]
         present: list[IndexFile] = []
         for index in wanted:
-            art = self._index_artifact(index)
+            art = self.index_artifact(index)
             if index.compressed or await self._exists_listed(art, index):
                 present.append(index)
             # else: Release lists it, the server does not have it (as on Debian's archive)
-        to_read = _to_read(present)
+        self.to_read = _to_read(present)
         for index in present:
-            art = self._index_artifact(index)
-            # the ones read below are fetched there (ctx.fetch), not yielded twice
-            if state.claim(art.path, index.size) and index not in to_read:
+            art = self.index_artifact(index)
+            # the ones read are fetched by plan_suites (ctx.fetch_all), not yielded twice
+            if state.claim(art.path, index.size) and index not in self.to_read:
                 yield art
             if self.release.by_hash:
                 hashed = self._by_hash_artifact(index)
                 if state.claim(hashed.path, index.size):
                     yield hashed
-        for index in to_read:
-            async for art in self._pool(index):
-                yield art
-        # the Release files are in the plan already (fetched by ctx.fetch, committed last)
+        # the Release files are in the plan already (fetched, committed last)
 
     async def _exists_listed(self, art: Artifact, index: IndexFile) -> bool:
         prev = self.state.ctx.previous
@@ -181,7 +193,7 @@ class SuitePlanner:
             return False
         return True
 
-    def _index_artifact(self, index: IndexFile) -> Artifact:
+    def index_artifact(self, index: IndexFile) -> Artifact:
         return Artifact(self.suite.local + index.name, url=self.suite.remote + index.name,
                         kind=Kind.INDEX, digest=Digest.sha256(index.sha256), size=index.size,
                         auth=self.suite.repo.auth(), immutable=True)
@@ -192,9 +204,9 @@ class SuitePlanner:
                         digest=Digest.sha256(index.sha256), size=index.size,
                         auth=self.suite.repo.auth(), immutable=True)
 
-    async def _pool(self, index: IndexFile) -> AsyncIterator[Artifact]:
+    def pool(self, index: IndexFile, path: Fetched) -> Iterator[Artifact]:
+        """The pool files one fetched Packages or Sources file names."""
         state, repo = self.state, self.suite.repo
-        path = await state.ctx.fetch(self._index_artifact(index))
         where = f"{self.suite.remote}{index.name}"
         source = index.directory.endswith("/source")
         auth = repo.auth()
@@ -233,6 +245,46 @@ class SuitePlanner:
                                  auth=auth)
         except ValueError:
             raise PlanError(f"{where}: unsafe file name {pf.path!r}") from None
+
+
+async def fetch_releases(planners: Sequence[SuitePlanner], ctx: PlanContext) -> None:
+    """Every suite's Release files, fetched together, then each suite verified and parsed."""
+    arts = [art for planner in planners for art in await planner.release_artifacts()]
+    fetched: dict[str, Fetched] = {}
+    failed: FetchError | None = None
+    async for art, got in ctx.fetch_all(arts):
+        if isinstance(got, FetchError):
+            failed = failed or got
+        else:
+            fetched[art.path] = got
+    if failed is not None:
+        raise failed
+    for planner in planners:  # every signature checked before any pool file is planned
+        planner.read_release(fetched)
+
+
+async def plan_suites(planners: Sequence[SuitePlanner]) -> AsyncIterator[Artifact]:
+    """Each suite's index files, then the pool files of every index read.
+
+    The indexes to read are fetched together (``ctx.fetch_all``); each is parsed as soon as
+    it and those before it are in, while the others still download.
+    """
+    for planner in planners:
+        async for art in planner.plan_indexes():
+            yield art
+    reads = [(planner, index) for planner in planners for index in planner.to_read]
+    if not reads:
+        return
+    ctx = planners[0].state.ctx
+    fetching = ctx.fetch_all([planner.index_artifact(index) for planner, index in reads])
+    at = 0
+    async for _art, got in fetching:
+        if isinstance(got, FetchError):
+            raise got
+        planner, index = reads[at]
+        at += 1
+        for art in planner.pool(index, got):
+            yield art
 
 
 def _to_read(present: list[IndexFile]) -> list[IndexFile]:

@@ -46,7 +46,8 @@ class Apt:
         from .absent import load_absent, save_absent
         from .estimate import readable_size
         from .keep import keep_unlisted
-        from .planner import AptState, SuitePlanner
+        from .keptplan import load_estimate, same_selection, save_estimate
+        from .planner import AptState, SuitePlanner, fetch_releases, plan_suites
         from .resolve import resolve
 
         resolved = resolve(options)
@@ -54,21 +55,24 @@ class Apt:
             ctx.log.warning("mirror list: ignored set %s", ", ".join(resolved.ignored))
         state = AptState(ctx, udeb=options.udeb, contents=resolved.contents,
                          translations=options.translations,
-                         absent_before=load_absent(ctx.work_dir))
+                         absent_before=await load_absent(ctx))
         planners = [SuitePlanner(suite, state) for suite in resolved.suites]
-        for planner in planners:  # every signature checked before any pool file is fetched
-            await planner.fetch_release()
+        await fetch_releases(planners, ctx)  # every signature checked before anything else
         if state.unverified:
             ctx.log.warning("signatures not checked (no signed-by= or --keyring): %s",
                             "; ".join(state.unverified))
-        for planner in planners:
-            async for art in planner.plan():
-                yield art
-        if not ctx.dry_run:
-            save_absent(ctx.work_dir, state.absent)
+        repos = [spec.describe() for spec in resolved.specs]
+        # every Release file as the last run read it, the same selection: the same plan
+        if await same_selection(ctx, resolved) and ctx.keep_previous_plan():
+            for key, value in {**await load_estimate(ctx), "included_repos": repos}.items():
+                ctx.note(key, value)
+            return
+        async for art in plan_suites(planners):
+            yield art
+        save_absent(ctx, state.absent, state.absent_before)
         estimate = {"bytes": state.bytes, "readable": readable_size(state.bytes),
-                    "packages": state.packages,
-                    "included_repos": [spec.describe() for spec in resolved.specs]}
-        for key, value in estimate.items():
+                    "packages": state.packages}
+        await save_estimate(ctx, estimate)
+        for key, value in {**estimate, "included_repos": repos}.items():
             ctx.note(key, value)
         keep_unlisted(ctx, state.seen, resolved.clean_prefixes)

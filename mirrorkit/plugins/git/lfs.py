@@ -9,13 +9,17 @@ no LFS server inside the air gap.
 Objects are content-addressed blobs of the plan: verified against their oid (sha256) and
 size by the core, committed before the refs that name them, never rewritten in place
 (git-lfs hard-links them into clients). An object the mirror already has costs no request:
-the batch API is asked only for the objects the mirror lacks.
+the batch API is asked only for the objects the mirror lacks, so an object upstream can no
+longer give stays mirrored as long as a ref names it, wherever the mirror lives.
+
+Finding the pointers walks the repository; the answer is kept in the plugin state
+(``ctx.state``) per repository, keyed by the ref tips, so a re-run whose refs did not move
+does not walk again, into a bucket as well.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterable
@@ -30,8 +34,8 @@ from mirrorkit.api import Artifact, BasicAuth, Digest, FetchError, PlanContext, 
 
 from .gitcmd import GitError, git_env, redact
 
-__all__ = ["LfsPointer", "lfs_endpoint", "object_path", "parse_pointer", "plan_lfs",
-           "scan_pointers"]
+__all__ = ["LfsPointer", "PointerScans", "lfs_endpoint", "object_path", "parse_pointer",
+           "plan_lfs", "scan_pointers"]
 
 #: git-lfs reads blobs smaller than this as possible pointers (its ``blobSizeCutoff``).
 POINTER_MAX = 1024
@@ -41,7 +45,6 @@ _SPEC = (b"version https://git-lfs.github.com/spec/v1", b"version https://hawser
 _OID = re.compile(rb"oid sha256:([0-9a-f]{64})")
 _SIZE = re.compile(rb"size ([0-9]{1,19})")
 _LFS_JSON = "application/vnd.git-lfs+json"
-_SCAN_CACHE = "lfs-pointers.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,24 +160,60 @@ def _scan(git_dir: Path, tips: list[str], history: bool) -> dict[str, int]:
     return found
 
 
-def scan_pointers(git_dir: Path, cache: Path, *, history: bool) -> dict[str, int]:
-    """LFS objects (oid -> size) the mirrored refs need; remembered while the refs stay.
+def scan_pointers(git_dir: Path, saved: Any, *, history: bool
+                  ) -> tuple[dict[str, Any], dict[str, int]]:
+    """LFS objects (oid -> size) the mirrored refs need, and the scan to remember.
 
-    An unchanged re-run reads one small JSON file instead of walking the repository.
+    ``saved`` is what the last run remembered for this repository: its answer holds while
+    the refs stay where they were, so an unchanged re-run does not walk the repository.
     """
     tips = _tips(git_dir)
     key = {"history": history, "tips": tips}
-    try:
-        saved = json.loads(cache.read_text())
-        if saved.get("key") == key:
-            return {str(k): int(v) for k, v in saved["pointers"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
+    if isinstance(saved, dict) and saved.get("key") == key:
+        try:
+            pointers = {str(k): int(v) for k, v in saved["pointers"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # written by something else than this module: walk again
+        else:
+            return saved, pointers
     pointers = _scan(git_dir, tips, history)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "pointers": pointers}))
-    os.replace(tmp, cache)
-    return pointers
+    return {"key": key, "pointers": pointers}, pointers
+
+
+class PointerScans:
+    """The pointer scans of every repository of the mirror, kept in the plugin state.
+
+    One document for the mirror (repository path -> scan); a repository no longer
+    mirrored, or no longer with LFS, drops out at the next run that saves it.
+    """
+
+    NAME = "git-lfs-pointers.json"
+    VERSION = 1
+
+    def __init__(self, saved: dict[str, Any]) -> None:
+        self._saved = saved
+        self._now: dict[str, Any] = {}
+
+    @classmethod
+    async def load(cls, ctx: PlanContext) -> PointerScans:
+        saved = await ctx.state.read_json(cls.NAME, version=cls.VERSION)
+        return cls(saved if isinstance(saved, dict) else {})
+
+    async def scan(self, git_dir: Path, path: str, *, history: bool) -> dict[str, int]:
+        saved = self._saved.get(path)
+        scan, pointers = await anyio.to_thread.run_sync(
+            lambda: scan_pointers(git_dir, saved, history=history))
+        self._now[path] = scan
+        return pointers
+
+    def save(self, ctx: PlanContext) -> None:
+        if self._now != self._saved:  # else the saved version goes on as it is
+            ctx.state.write_json(self.NAME, self._now, version=self.VERSION)
+
+    @classmethod
+    def drop(cls, ctx: PlanContext) -> None:
+        """No repository of the mirror uses LFS (any more): nothing to remember."""
+        ctx.state.delete(cls.NAME)
 
 
 # --------------------------------------------------------------------------- the batch API
@@ -220,18 +259,18 @@ def _chunks(items: dict[str, int]) -> Iterable[dict[str, int]]:
         yield {k: items[k] for k in keys[i:i + BATCH_SIZE]}
 
 
-async def plan_lfs(url: str, git_dir: Path, cache: Path, prefix: str, ctx: PlanContext, *,
-                   history: bool) -> AsyncIterator[Artifact]:
+async def plan_lfs(url: str, git_dir: Path, scans: PointerScans, prefix: str,
+                   ctx: PlanContext, *, history: bool) -> AsyncIterator[Artifact]:
     """Every LFS object the mirrored refs need, as a blob of the plan.
 
-    Objects the mirror has are yielded as they are (no request); the others are asked of
-    the batch API in chunks, and each is downloaded from the ``href`` (with the ``header``)
-    the answer gives. An object upstream cannot give fails the run, so the refs that need
-    it are not published and the previous ones stay served.
+    Objects the mirror has are kept as they are (no request, ``ctx.keep_previous``); the
+    others are asked of the batch API in chunks, and each is downloaded from the ``href``
+    (with the ``header``) the answer gives. An object upstream cannot give fails the run
+    (unless the mirror has it), so the refs that need it are not published and the
+    previous ones stay served.
     """
     try:
-        pointers = await anyio.to_thread.run_sync(
-            lambda: scan_pointers(git_dir, cache, history=history))
+        pointers = await scans.scan(git_dir, prefix, history=history)
     except (GitError, OSError) as exc:
         raise PlanError(f"LFS: {exc}") from None
     where = prefix or "<root>"
@@ -246,10 +285,11 @@ async def plan_lfs(url: str, git_dir: Path, cache: Path, prefix: str, ctx: PlanC
             have[oid] = size
         else:
             lacking[oid] = size
-    # kept as they are (no request), unless one is gone from the tree: then all are asked
-    # for again and the core keeps those still in place by their digest
+    # kept as they are (no request); when one cannot be (gone from a local tree), each is
+    # kept on its own and only those that cannot be are asked for again
     if have and not ctx.keep_previous([mirror_path(oid) for oid in have]):
-        lacking.update(have)
+        lacking.update({oid: size for oid, size in have.items()
+                        if not ctx.keep_previous([mirror_path(oid)])})
     ctx.log.info("git %s: %d LFS objects referenced, %d to fetch", where, len(pointers),
                  len(lacking))
     if not lacking:

@@ -5,6 +5,13 @@ copied); the packs list, refs, ``HEAD`` and ``info/refs`` are index files commit
 every pack, ``info/refs`` last. A client therefore never reads a ref whose objects are not
 yet published, and stale packs disappear only after the new refs are in place (the
 engine's prune step). Reused by other plugins (Homebrew mirrors brew and its taps).
+
+A work repository that is missing or empty (every run into a bucket, a mirror imported
+elsewhere) is first seeded from the files the mirror publishes (:mod:`.seed`), so the fetch
+stays incremental and the published packs keep their names.
+
+What this planner remembers between runs is in the plugin state (``ctx.state``): since when
+a work repository is no longer mirrored, and the LFS pointers found per repository.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from pathlib import Path
 from mirrorkit.api import Artifact, Digest, Kind, PlanContext, PlanError
 
 from .gitcmd import GitError, git, redact
-from .lfs import lfs_endpoint, plan_lfs
+from .lfs import PointerScans, lfs_endpoint, plan_lfs
 from .options import RepoSpec
+from .seed import Seeded, seed_work_repo
 from .workrepo import ORDER_HEAD, ORDER_INFO_REFS, ORDER_PACKS_INFO, ORDER_REFS, WorkRepo
 from .workrepo import published_files as work_files
 
@@ -27,7 +35,9 @@ __all__ = ["plan_repos", "work_dir_for"]
 
 WORK_SUBDIR = "git"
 _ROOT_NAME = ".root"
-_ORPHANED = "orphaned-since"
+#: plugin state: mirror path of a work repository no longer mirrored -> since when (epoch)
+_ORPHANS = "git-orphans.json"
+_ORPHANS_VERSION = 1
 
 
 def work_dir_for(ctx: PlanContext, path: str) -> Path:
@@ -51,7 +61,8 @@ async def plan_repos(
     """
     repos = list(repos)
     if not ctx.dry_run:
-        _clean_orphans(ctx, {r.path for r in repos})
+        await _clean_orphans(ctx, {r.path for r in repos})
+    scans = await PointerScans.load(ctx) if lfs else None
     for repo in repos:
         try:
             if ctx.dry_run:
@@ -60,74 +71,108 @@ async def plan_repos(
                 continue
             if lfs:
                 lfs_endpoint(repo.url)  # a remote without one is a config error: say so first
-            work = WorkRepo(work_dir_for(ctx, repo.path))
-            await work.ensure()
-            head = await work.remote_head(repo.url)
-            stats = await work.fetch(repo.url)
-            await work.set_head(head)
-            await work.tidy(max_packs=max_packs, full=full_repack)
+            work, seeded = await _update(ctx, repo, max_packs=max_packs, full=full_repack)
         except GitError as exc:
             raise PlanError(f"git repository {repo.path or '<root>'}: {exc}") from None
-        ctx.log.info("git %s: %d refs, fetched %d new pack(s), %d bytes, from %s",
-                     repo.path or "<root>", stats.refs, stats.new_packs, stats.new_bytes,
-                     redact(repo.url))
-        if lfs:
-            async for art in plan_lfs(repo.url, work.git_dir, work.git_dir.parent /
-                                      "lfs-pointers.json", repo.path, ctx,
+        if scans is not None:
+            async for art in plan_lfs(repo.url, work.git_dir, scans, repo.path, ctx,
                                       history=lfs_history):
                 yield art
-        for art in _artifacts(work.git_dir, repo.path, ctx):
+        for art in _artifacts(work.git_dir, repo.path, ctx, seeded):
             yield art
+    if scans is not None:
+        scans.save(ctx)
+    else:
+        PointerScans.drop(ctx)
 
 
-def _clean_orphans(ctx: PlanContext, paths: set[str]) -> None:
+async def _update(ctx: PlanContext, repo: RepoSpec, *, max_packs: int,
+                  full: bool) -> tuple[WorkRepo, Seeded]:
+    """Bring the repository's work repository up to date with upstream."""
+    work = WorkRepo(work_dir_for(ctx, repo.path))
+    await work.ensure()
+    seeded = Seeded()
+    if work.is_empty():
+        seeded = await seed_work_repo(ctx, work.git_dir, repo.path)
+    head = await work.remote_head(repo.url)
+    try:
+        stats = await work.fetch(repo.url)
+    except GitError as exc:
+        if not seeded.files:
+            raise
+        # what the mirror published does not make a repository git can fetch into (a file
+        # of it lost): start from nothing, as a first run would
+        ctx.log.warning("git %s: fetching into the repository seeded from the mirror failed "
+                        "(%s); fetching it whole", repo.path or "<root>", exc)
+        shutil.rmtree(work.git_dir)
+        await work.ensure()
+        seeded = Seeded()
+        stats = await work.fetch(repo.url)
+    await work.set_head(head)
+    await work.tidy(max_packs=max_packs, full=full)
+    ctx.log.info("git %s: %d refs, fetched %d new pack(s), %d bytes, from %s",
+                 repo.path or "<root>", stats.refs, stats.new_packs, stats.new_bytes,
+                 redact(repo.url))
+    return work, seeded
+
+
+async def _clean_orphans(ctx: PlanContext, paths: set[str]) -> None:
     """Remove work repositories of repositories no longer in the mirror.
 
     The first run without a repository marks its work repository; a run at least
     ``prune_grace`` seconds later (the same run when there is no grace) removes it, so a
     repository put back within the grace period is not fetched again from scratch.
     """
+    saved = await ctx.state.read_json(_ORPHANS, version=_ORPHANS_VERSION)
+    marked: dict[str, float] = {}
+    if isinstance(saved, dict):
+        marked = {k: float(v) for k, v in saved.items() if isinstance(v, (int, float))}
+    pending: dict[str, float] = {}
     base = ctx.work_dir / WORK_SUBDIR
-    if not base.is_dir():
-        return
     now = time.time()
-    for work in sorted(base.glob("**/work.git")):
+    for work in sorted(base.glob("**/work.git")) if base.is_dir() else []:
         holder = work.parent
         rel = holder.relative_to(base).as_posix()
         path = "" if rel == _ROOT_NAME else rel
-        marker = holder / _ORPHANED
         if path in paths:
-            marker.unlink(missing_ok=True)
             continue
-        try:
-            since = float(marker.read_text())
-        except (OSError, ValueError):
-            since = now
-            marker.write_text(f"{now}\n")
-        if now - since >= ctx.prune_grace:
-            ctx.log.info("git %s: no longer mirrored; removing its work repository",
-                         path or "<root>")
-            shutil.rmtree(holder, ignore_errors=True)
-            for parent in holder.parents:  # directories of nested paths, now empty
-                if parent == base or not parent.is_relative_to(base):
-                    break
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
+        since = marked.get(path, now)
+        if now - since < ctx.prune_grace:
+            pending[path] = since
+            continue
+        ctx.log.info("git %s: no longer mirrored; removing its work repository",
+                     path or "<root>")
+        shutil.rmtree(holder, ignore_errors=True)
+        for parent in holder.parents:  # directories of nested paths, now empty
+            if parent == base or not parent.is_relative_to(base):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    if pending:
+        ctx.state.write_json(_ORPHANS, pending, version=_ORPHANS_VERSION)
+    else:
+        ctx.state.delete(_ORPHANS)
 
 
-def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext) -> list[Artifact]:
+def _artifacts(git_dir: Path, prefix: str, ctx: PlanContext, seeded: Seeded) -> list[Artifact]:
     out = []
+    kept: list[tuple[str, Path]] = []
     for f in work_files(git_dir):
         src = git_dir / f.relpath
         path = _join(prefix, f.relpath)
         if f.kind is Kind.BLOB:
-            out.append(Artifact.local(path, src))
+            if seeded.unchanged(git_dir, f.relpath):
+                kept.append((path, src))  # the published bytes, copied back: nothing to do
+            else:
+                out.append(Artifact.local(path, src))
         else:
             sha = _sha256(src)
             out.append(Artifact.local(path, src, kind=Kind.INDEX, digest=Digest.sha256(sha),
                                       order=f.order))
+    if kept and not ctx.keep_previous([path for path, _ in kept]):
+        out += [Artifact.local(path, src) for path, src in kept]
     return out
 
 

@@ -96,6 +96,20 @@ class WorkRepo:
                 if name.endswith(".lock") or name.startswith(("tmp_", ".tmp-")):
                     os.unlink(os.path.join(dirpath, name))
 
+    def is_empty(self) -> bool:
+        """No object and no ref yet: a new repository, or one a killed first run left."""
+        if self.packs() or (self.git_dir / "packed-refs").is_file():
+            return False
+        objects = self.git_dir / "objects"
+        if objects.is_dir() and any(sub.is_dir() and _LOOSE_DIR.fullmatch(sub.name)
+                                    and any(sub.iterdir()) for sub in objects.iterdir()):
+            return False
+        refs = self.git_dir / "refs"
+        for _dirpath, _dirs, files in os.walk(refs):
+            if any(not name.startswith(".") for name in files):
+                return False
+        return True
+
     def packs(self) -> dict[str, int]:
         pack_dir = self.git_dir / "objects" / "pack"
         if not pack_dir.is_dir():

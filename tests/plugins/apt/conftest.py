@@ -18,6 +18,7 @@ from tests.plugins.apt.debrepo import (
     missing_tools,
     reprepro_repo,
 )
+from tests.plugins.git.s3bucket import LoggedBucket, LoggedMoto, logged_moto
 from tests.support.upstream import Handler, Upstream
 
 TOKEN = "esmT0kenZq81xv"
@@ -31,6 +32,8 @@ class World:
     other_key: Key
     v1: RepoFiles  # reprepro: stable, main+contrib, amd64+arm64+source
     v2: RepoFiles  # the same a release later: hello 1.1
+    v3: RepoFiles  # v2 without the package common (dropped upstream)
+    v1_new: RepoFiles  # v1 and one package more (newpkg, amd64)
     esm: RepoFiles  # apt-ftparchive with Acquire-By-Hash, served behind Basic auth
     bad_inrelease: bytes  # v2's Release clearsigned with the other key
     bad_release_gpg: bytes
@@ -46,17 +49,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     build = root / "build"
     build.mkdir()
 
+    # built once: the same bytes in every release that has them, as in a real archive
+    unchanged = [build_deb(build, "common", "1.0", "all", b"common data\n" * 50),
+                 build_deb(build, "extra-contrib", "1.0", "amd64", b"contrib\n"),
+                 build_deb(build, "inst", "1.0", "amd64", b"installer\n", udeb=True)]
+
     def debs(version: str) -> list[Path]:
         return [build_deb(build, "hello", version, "amd64", f"hello {version} amd64\n".encode()),
                 build_deb(build, "hello", version, "arm64", f"hello {version} arm64\n".encode()),
-                build_deb(build, "common", "1.0", "all", b"common data\n" * 50),
-                build_deb(build, "extra-contrib", "1.0", "amd64", b"contrib\n"),
-                build_deb(build, "inst", "1.0", "amd64", b"installer\n", udeb=True)]
+                *unchanged]
 
     v1_debs, v1_dsc = debs("1.0"), build_source(build, "hello", "1.0")
     v1 = reprepro_repo(root / "v1", key, debs=v1_debs, dscs=[v1_dsc])
-    v2 = reprepro_repo(root / "v2", key, debs=debs("1.1"), dscs=[build_source(build, "hello",
-                                                                               "1.1")])
+    v2_debs, v2_dsc = debs("1.1"), build_source(build, "hello", "1.1")
+    v2 = reprepro_repo(root / "v2", key, debs=v2_debs, dscs=[v2_dsc])
+    v3 = reprepro_repo(root / "v3", key, debs=[d for d in v2_debs if "common" not in d.name],
+                       dscs=[v2_dsc])
+    newpkg = build_deb(build, "newpkg", "1.0", "amd64", b"a new package\n")
+    v1_new = reprepro_repo(root / "v1-new", key, debs=[*v1_debs, newpkg], dscs=[v1_dsc])
     esm = ftparchive_repo(root / "esm", key, debs=[v1_debs[0]])
     release = v2.root / "dists/stable/Release"
     env = other.env()
@@ -64,7 +74,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
                              str(release)], env=env, capture_output=True, check=True).stdout
     bad_sig = subprocess.run(["gpg", "--batch", "-u", other.fingerprint, "-abs", "-o", "-",
                               str(release)], env=env, capture_output=True, check=True).stdout
-    return World(key, other, v1, v2, esm, bad_in, bad_sig)
+    return World(key, other, v1, v2, v3, v1_new, esm, bad_in, bad_sig)
 
 
 class AptUpstream:
@@ -109,3 +119,14 @@ def apt_up(world: World) -> Iterator[AptUpstream]:
         yield up
     finally:
         up.server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_logged() -> Iterator[LoggedMoto]:
+    yield from logged_moto()
+
+
+@pytest.fixture
+def bucket(moto_logged: LoggedMoto) -> LoggedBucket:
+    """A new bucket; the mirror goes to ``s3://<bucket>/mirror``."""
+    return moto_logged.bucket()

@@ -201,3 +201,18 @@ def test_lfs_needs_an_http_remote(upstream_git: Upstream, mirror_dir: Path) -> N
     assert res.code == 1
     assert "not an http(s) URL" in res.stderr
     assert not (mirror_dir / "info").exists()
+
+
+def test_an_object_upstream_lost_is_kept_while_a_damaged_one_is_fetched_again(
+    lfs_repo: LfsRepo, mirror_dir: Path
+) -> None:
+    assert _run(lfs_repo, mirror_dir).code == 0
+    lost, damaged = sorted(lfs_repo.contents)
+    lfs_repo.store.missing.add(lost)  # upstream cannot give it any more
+    (mirror_dir / lfs_path(damaged)).unlink()  # gone from the tree: fetched again
+    lfs_repo.store.clear_log()
+    res = _run(lfs_repo, mirror_dir)
+    assert res.code == 0, res.stderr
+    assert lfs_repo.store.batches == [[damaged]]  # the lost one is not even asked for
+    assert _lfs_files(mirror_dir) == lfs_repo.contents
+    assert run_cli("verify", mirror_dir).code == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -287,3 +288,36 @@ def test_work_repository_of_a_removed_repository_goes_after_the_grace_period(
     assert "b/c.git: no longer mirrored; removing its work repository" in res.stderr
     assert not (work / "b").exists() and (work / "a.git" / "work.git").is_dir()
     assert not (mirror_dir / "b").exists()
+
+
+def test_a_lost_work_repository_is_seeded_from_the_mirror(
+    upstream_git: Upstream, mirror_dir: Path, static: StaticServer, tmp_path: Path
+) -> None:
+    _run(upstream_git, mirror_dir)
+    packs = {p for p in _files(mirror_dir) if p.endswith((".pack", ".idx"))}
+    work = mirror_dir / ".mirrorkit" / "work"
+
+    # the work directory is gone (a mirror imported on another machine): the next run
+    # starts from what the mirror publishes, so only the new commit travels
+    shutil.rmtree(work)
+    commit(upstream_git.work, "NEWS", b"news\n", "news")
+    upstream_git.push("trunk")
+    upstream_git.server.reset_count()
+    report = _run(upstream_git, mirror_dir)
+    assert upstream_git.server.bytes_sent < 5_000
+    after = {p for p in _files(mirror_dir) if p.endswith((".pack", ".idx"))}
+    assert packs < after and len(after - packs) == 2 and report["removed"] == 0
+    assert refs_of(static.url) == refs_of(upstream_git.url)
+
+    # a mirror that lost a pack cannot seed a repository git fetches into: fetched whole
+    shutil.rmtree(work)
+    for pack in packs:
+        (mirror_dir / pack).unlink()
+    upstream_git.server.reset_count()
+    res = run_cli("run", "git", "--url", upstream_git.url, "--dest", mirror_dir, "--json")
+    assert res.code == 0, res.stderr
+    assert "fetching it whole" in res.stderr
+    assert upstream_git.server.bytes_sent > 100_000  # the large file travelled again
+    git("clone", "-q", static.url, tmp_path / "clone")
+    assert (tmp_path / "clone" / "NEWS").read_bytes() == b"news\n"
+    assert run_cli("verify", mirror_dir).code == 0
