@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import types
 from collections.abc import AsyncIterator
@@ -122,6 +123,10 @@ def test_state_survives_between_runs_and_is_saved_with_the_snapshot(
     for snap in (dest / ".mirrorkit/snapshots").glob("*.json"):
         named |= {r["sha256"] for r in json.loads(snap.read_bytes()).get("state", {}).values()}
     assert {p.name for p in (dest / ".mirrorkit/state").iterdir()} == named
+    # each kept snapshot's head (what unused state is judged by) goes with its snapshot
+    snaps = dest / ".mirrorkit/snapshots"
+    assert ({p.name for p in (snaps / "heads").iterdir()}
+            == {p.name for p in snaps.glob("*.json")})
 
 
 def test_a_dry_run_reads_state_and_saves_none(upstream: Upstream, tmp_path: Path) -> None:
@@ -281,3 +286,18 @@ def test_a_kept_plan_reads_the_head_only_when_it_belongs_to_the_manifest(
     damaged = run(dest, upstream)
     assert damaged.status == "ok" and damaged.kept_plan and damaged.files == len(files) + 1
     assert tree_bytes(dest).keys() == {"list.txt"} | {f"files/{n}" for n in files}
+
+
+def test_state_a_kept_snapshot_names_stays_when_its_head_is_missing(
+        upstream: Upstream, tmp_path: Path) -> None:
+    """Unused state is judged by each kept snapshot's head; a snapshot without one (written
+    by an older version, or its head lost) is read whole rather than guessed about."""
+    serve(upstream, {"a": b"A"})
+    dest = tmp_path / "mirror"
+    run(dest, upstream, plan_once=False)
+    first = json.loads((dest / ".mirrorkit/manifest.json").read_bytes())["state"]
+    shutil.rmtree(dest / ".mirrorkit/snapshots/heads")
+    serve(upstream, {"a": b"A", "b": b"B"})
+    assert run(dest, upstream, plan_once=False).status == "ok"
+    stored = {p.name for p in (dest / ".mirrorkit/state").iterdir()}
+    assert first["plugin/runs.json"]["sha256"] in stored  # the first snapshot still names it

@@ -23,7 +23,8 @@ def clean_stale_staging(dest: Path) -> int:
     """Remove every staging directory and half-written state file (hold the mirror lock)."""
     count = 0
     state = state_dir(dest)
-    for sub in (state, state / "snapshots"):  # half-written manifests (atomic_write_bytes)
+    # half-written manifests and heads (atomic_write_bytes)
+    for sub in (state, state / "snapshots", state / "snapshots" / "heads"):
         for stale in sub.glob(".*.tmp") if sub.is_dir() else ():
             stale.unlink(missing_ok=True)
             count += 1

@@ -41,6 +41,8 @@ MANIFEST_NAME = "manifest.json"
 #: the manifest without its blob entries, for a run that may keep its plan (load_head)
 HEAD_NAME = "manifest.head.json"
 SNAPSHOTS_DIR = "snapshots"
+#: each kept snapshot's head, for what needs only its state refs (drop_unused_state_files)
+SNAPSHOT_HEADS_DIR = "heads"
 #: plugin and core state files, by sha256, under the state directory (``.mirrorkit/state``)
 STATE_FILES_DIR = "state"
 #: state names: the registry plugin's files (``ctx.state``) and the core's (the plan record)
@@ -211,15 +213,31 @@ class Manifest:
         payload = self.dumps(generation)
         # the head first: a reader pairs it with the manifest by generation, so a head
         # without its manifest (a kill between the two) is never used
-        atomic_write_bytes(sdir / HEAD_NAME, self.head(generation))
+        head = self.head(generation)
+        atomic_write_bytes(sdir / HEAD_NAME, head)
         atomic_write_bytes(sdir / MANIFEST_NAME, payload)
         if self.snapshot and keep_snapshots > 0:
             snaps = sdir / SNAPSHOTS_DIR
-            snaps.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(snaps / f"{self.snapshot}.json", payload)
-            old = sorted(snaps.glob("*.json"))[:-keep_snapshots]
-            for path in old:
+            heads = snaps / SNAPSHOT_HEADS_DIR
+            heads.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(heads / f"{self.snapshot}.json", head)
+            _link_or_write(sdir / MANIFEST_NAME, snaps / f"{self.snapshot}.json", payload)
+            for path in sorted(snaps.glob("*.json"))[:-keep_snapshots]:
                 path.unlink(missing_ok=True)
+                (heads / path.name).unlink(missing_ok=True)
+
+
+def _link_or_write(current: Path, copy: Path, payload: bytes) -> None:
+    """The snapshot's copy is the manifest just written, hard-linked: manifests are only
+    ever replaced, never changed in place, so the link keeps this version's bytes, and a
+    commit of a 400,000-file mirror does not write its 57 MB twice."""
+    tmp = copy.with_name(f".{copy.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.link(current, tmp)
+    except OSError:  # a file system without hard links
+        atomic_write_bytes(copy, payload)
+        return
+    os.replace(tmp, copy)
 
 
 _HEX64 = frozenset("0123456789abcdef")
@@ -285,14 +303,19 @@ class ManifestHead:
 _GENERATION = re.compile(rb'^\{"format":1,"generation":"([0-9a-f]{16})"')
 
 
-def load_head(dest: Path) -> ManifestHead | None:
-    """The head of the current manifest, when it is the one written with it (same
-    generation); None otherwise (no head, an older manifest, a kill between the two writes),
-    and the caller loads the whole manifest."""
+def load_head(dest: Path, *, snapshot: str | None = None) -> ManifestHead | None:
+    """The head of the current manifest (or of one kept snapshot's), when it is the one
+    written with it (same generation); None otherwise (no head, an older manifest, a kill
+    between the two writes), and the caller loads the whole manifest."""
     sdir = state_dir(dest)
+    if snapshot:
+        head_path = sdir / SNAPSHOTS_DIR / SNAPSHOT_HEADS_DIR / f"{snapshot}.json"
+        manifest_path = sdir / SNAPSHOTS_DIR / f"{snapshot}.json"
+    else:
+        head_path, manifest_path = sdir / HEAD_NAME, sdir / MANIFEST_NAME
     try:
-        raw = (sdir / HEAD_NAME).read_bytes()
-        with open(sdir / MANIFEST_NAME, "rb") as fh:
+        raw = head_path.read_bytes()
+        with open(manifest_path, "rb") as fh:
             start = fh.read(64)
     except OSError:
         return None
@@ -309,7 +332,7 @@ def load_head(dest: Path) -> ManifestHead | None:
             return None
         return ManifestHead(mirror=str(data.get("mirror") or ""), registry=data.get("registry"),
                             snapshot=data.get("snapshot"), created=data.get("created"),
-                            state=_state_refs(data.get("state"), str(sdir / HEAD_NAME)),
+                            state=_state_refs(data.get("state"), str(head_path)),
                             count=count, stale_since_min=stale, indexes=indexes)
     except (ValueError, KeyError, TypeError, AttributeError, UnsafePathError, ManifestError):
         return None  # a damaged head only costs the whole manifest's load

@@ -320,13 +320,16 @@ def drop_unused_state_files(dest: Path, current: Manifest | None) -> int:
     if not where.is_dir():
         return 0
     try:
-        manifests = [current if current is not None else load_manifest(dest)]
+        current = current if current is not None else load_manifest(dest)
+        used = {ref.sha256 for ref in current.state.values()} if current is not None else set()
         snaps = state_dir(dest) / SNAPSHOTS_DIR
         for path in sorted(snaps.glob("*.json")) if snaps.is_dir() else ():
-            manifests.append(load_manifest(dest, snapshot=path.stem))
+            # a snapshot's head names its state; its whole manifest only when the head
+            # is missing or not its own (400,000 entries per snapshot otherwise)
+            kept = load_head(dest, snapshot=path.stem) or load_manifest(dest, snapshot=path.stem)
+            used |= {ref.sha256 for ref in kept.state.values()} if kept is not None else set()
     except ManifestError:
         return 0  # never delete on a guess
-    used = {ref.sha256 for m in manifests if m is not None for ref in m.state.values()}
     dropped = 0
     for path in where.iterdir():
         if path.name not in used:
