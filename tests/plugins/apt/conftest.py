@@ -18,7 +18,6 @@ from tests.plugins.apt.debrepo import (
     missing_tools,
     reprepro_repo,
 )
-from tests.plugins.git.s3bucket import LoggedBucket, LoggedMoto, logged_moto
 from tests.support.upstream import Handler, Upstream
 
 TOKEN = "esmT0kenZq81xv"
@@ -119,14 +118,3 @@ def apt_up(world: World) -> Iterator[AptUpstream]:
         yield up
     finally:
         up.server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_logged() -> Iterator[LoggedMoto]:
-    yield from logged_moto()
-
-
-@pytest.fixture
-def bucket(moto_logged: LoggedMoto) -> LoggedBucket:
-    """A new bucket; the mirror goes to ``s3://<bucket>/mirror``."""
-    return moto_logged.bucket()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tests.plugins.apt.conftest import TOKEN, AptUpstream, World
 from tests.plugins.apt.test_apt_e2e import files_under, write_list
-from tests.plugins.git.s3bucket import LoggedBucket
 from tests.support.cli import Result, run_cli
+from tests.support.logged_bucket import LoggedBucket
 
 LOCK = "mirror/.mirrorkit/lock"
 RELEASE_FILES = ("InRelease", "Release", "Release.gpg")

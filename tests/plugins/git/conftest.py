@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.plugins.git.gitutil import commit, git, isolated_git_env
-from tests.plugins.git.s3bucket import LoggedBucket, LoggedMoto, logged_moto
 from tests.plugins.git.servers import GitHttpServer, StaticServer
 
 
@@ -78,14 +77,3 @@ def static(mirror_dir: Path) -> Iterator[StaticServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_logged() -> Iterator[LoggedMoto]:
-    yield from logged_moto()
-
-
-@pytest.fixture
-def bucket(moto_logged: LoggedMoto) -> LoggedBucket:
-    """A new bucket; the mirror goes to ``s3://<bucket>/mirror``."""
-    return moto_logged.bucket()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tests.plugins.git.conftest import Upstream
 from tests.plugins.git.gitutil import commit, git
-from tests.plugins.git.s3bucket import LoggedBucket
 from tests.plugins.git.test_git_lfs import LfsRepo, lfs_path, lfs_repo  # noqa: F401
 from tests.support.cli import Result, run_cli
+from tests.support.logged_bucket import LoggedBucket
 
 LOCK = "mirror/.mirrorkit/lock"
 
