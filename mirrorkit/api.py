@@ -32,6 +32,7 @@ from .core.plugin.sink import SinkContext, SinkError, SinkPlugin
 from .core.redact import storable_url, usable_url
 from .core.run.report import ArtifactError, PlannedChange, RunReport
 from .core.store.manifest import FileEntry, Manifest, ManifestError, load_manifest
+from .core.store.previous import PreviousSnapshot
 from .core.store.s3.publish_options import S3PublishOptions
 from .core.store.verify import VerifyResult
 from .core.transport import Auth, BasicAuth, OCIBearerAuth, Response, Validators
@@ -73,7 +74,9 @@ _ON_FIRST_USE = {
 #: ``open_bundles``, ``plan_import``, ``import_bundle``), S3 (``publish_mirror``,
 #: ``verify_published``, ``S3PublishOptions``), ``load_manifest``, ``parse_size``, the flags
 #: of an options model (``options_for_model``, ``collect_values``), ``NotifyContext.post``.
-API_REVISION = 3
+#: 4: ``ctx.previous`` is a ``PreviousSnapshot`` (``snapshot``, ``created``, ``files`` as a
+#: read-only mapping loaded when first needed) instead of a ``Manifest``.
+API_REVISION = 4
 
 
 def _load_on_first_use(name: str) -> object:
@@ -114,6 +117,7 @@ __all__ = [
     "PlanError",
     "PlannedChange",
     "PluginState",
+    "PreviousSnapshot",
     "PublishError",
     "RegistryCollection",
     "RegistryPlugin",

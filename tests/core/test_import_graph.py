@@ -96,4 +96,4 @@ def test_type_only_and_deferred_imports_count() -> None:
     # the run loop imports the downloader inside a function, the context's services only
     # for type checking: both are edges
     assert "mirrorkit.core.fetch.downloader" in graph["mirrorkit.core.run.engine"]
-    assert "mirrorkit.core.store.manifest" in graph["mirrorkit.core.plan.context"]
+    assert "mirrorkit.core.store.previous" in graph["mirrorkit.core.plan.context"]

@@ -41,6 +41,7 @@ PUBLIC_API = [
     "PlanError",
     "PluginState",
     "PlannedChange",
+    "PreviousSnapshot",
     "PublishError",
     "RegistryCollection",
     "RegistryPlugin",
@@ -153,5 +154,5 @@ def test_an_environment_variable_disables_named_plugins(tmp_path: Path) -> None:
 
 def test_plugins_can_check_the_api_revision() -> None:
     assert isinstance(mirrorkit.api.API_REVISION, int)
-    assert mirrorkit.api.API_REVISION >= 3
+    assert mirrorkit.api.API_REVISION >= 4
     assert "API_REVISION" in DOCS.read_text()

@@ -27,13 +27,13 @@ PLUGIN = textwrap.dedent('''
     from pydantic import BaseModel, ConfigDict, Field
 
     from mirrorkit.api import (
-        API_REVISION, Artifact, BasicAuth, Digest, Fetched, FileEntry, Kind, Manifest,
+        API_REVISION, Artifact, BasicAuth, Digest, Fetched, FileEntry, Kind,
         NotifierCollection, NotifyContext, NotifyError, PlanContext, PlanError,
-        RegistryCollection, RunReport, SinkCollection, SinkContext, SinkError, Validators,
-        VerifyResult, hookimpl,
+        PreviousSnapshot, RegistryCollection, RunReport, SinkCollection, SinkContext,
+        SinkError, Validators, VerifyResult, hookimpl,
     )
 
-    assert API_REVISION >= 3
+    assert API_REVISION >= 4
 
 
     class TypedOptions(BaseModel):
@@ -47,7 +47,7 @@ PLUGIN = textwrap.dedent('''
         Options = TypedOptions
 
         async def plan(self, options: TypedOptions, ctx: PlanContext) -> AsyncIterator[Artifact]:
-            prev: Manifest | None = ctx.previous
+            prev: PreviousSnapshot | None = ctx.previous
             entry: FileEntry | None = prev.files.get("a") if prev else None
             if entry is not None and entry.kind is Kind.INDEX:
                 raise PlanError("a is an index")

@@ -15,7 +15,7 @@ from .artifact import Artifact
 from .registry import Fetched, FetchError, PlanContext
 
 if TYPE_CHECKING:
-    from ..store.manifest import Manifest
+    from ..store.previous import PreviousSnapshot
     from ..transport import Auth, Response, Validators
     from .state import PluginState
 
@@ -44,7 +44,8 @@ class EngineContext(PlanContext):
     """The PlanContext a run hands its registry plugin."""
 
     def __init__(self, services: PlanServices, *, mirror: str, registry: str,
-                 work_dir: Path, dry_run: bool, previous: Callable[[], Manifest | None],
+                 work_dir: Path, dry_run: bool,
+                 previous: Callable[[], PreviousSnapshot | None],
                  state: PluginState, prune_grace: float) -> None:
         self._services = services
         self.mirror = mirror
@@ -56,8 +57,9 @@ class EngineContext(PlanContext):
         self.prune_grace = prune_grace
 
     @property
-    def previous(self) -> Manifest | None:
-        """The last committed manifest (read in full the first time a plugin asks)."""
+    def previous(self) -> PreviousSnapshot | None:
+        """The last committed snapshot (its files read in full the first time a plugin
+        asks for one that is not an index file, or for all of them)."""
         return self._previous()
 
     async def fetch(self, artifact: Artifact) -> Fetched:

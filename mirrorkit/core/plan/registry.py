@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from ..store.manifest import Manifest
+from ..store.previous import PreviousSnapshot
 from .artifact import Artifact
 from .state import PluginState
 
@@ -112,8 +112,10 @@ class PlanContext(abc.ABC):
     prune_grace: float = 0.0
 
     @property
-    def previous(self) -> Manifest | None:
-        """The last committed manifest, or None on the first run."""
+    def previous(self) -> PreviousSnapshot | None:
+        """The last committed snapshot, or None on the first run: ``snapshot``,
+        ``created`` and ``files`` (path to :class:`FileEntry`, loaded in full only when
+        a plan asks for more than index files)."""
         return None
 
     @abc.abstractmethod

@@ -38,7 +38,7 @@ from ..plugin.host import PluginHost
 from ..redact import redact
 from ..store.changeset import PathConflict
 from ..store.manifest import CORE_STATE_PREFIX, FileEntry, Manifest, StateRef, new_snapshot_id
-from ..store.previous import Previous
+from ..store.previous import PreviousSnapshot
 from ..store.target import CommitFailed, DryTarget, LocalTarget, Target, TargetFailed
 from ..store.tree_sizes import TreeSizes
 from ..transport import TransportSettings
@@ -114,7 +114,7 @@ class MirrorRun:
                                 dest=self._target.where, dry_run=dry_run)
         self._ledger = RunLedger(self.report, self._observer.done)
         self._claims = Claims(self._target.where, self._observer.planned)
-        self._previous: Previous | None = None
+        self._previous: PreviousSnapshot | None = None
         self._prev_files: Mapping[str, FileEntry] = {}
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         # set once the run has them (see _run_held)
@@ -183,7 +183,7 @@ class MirrorRun:
             self._exits.close()
             staging.remove()
 
-    async def _plan_record(self, previous: Previous | None) -> PlanRecord:
+    async def _plan_record(self, previous: PreviousSnapshot | None) -> PlanRecord:
         assert self._state is not None
         reg = self._host.registries.get(self._mirror.registry)
         options = self._mirror.options
@@ -320,7 +320,7 @@ class MirrorRun:
                 assert self._state is not None
                 await self._plan(plugin, options, EngineContext(
                     self, mirror=self._mirror.name, registry=self._mirror.registry,
-                    work_dir=work_dir, dry_run=self._dry, previous=self._previous_manifest,
+                    work_dir=work_dir, dry_run=self._dry, previous=lambda: self._previous,
                     state=self._state, prune_grace=settings.prune_grace))
                 if shards is not None and self._ledger.commits and not self._ledger.failed:
                     await self._finish_share(shards)

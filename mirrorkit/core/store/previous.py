@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from .manifest import FileEntry, Manifest, ManifestHead, StateRef
 
-__all__ = ["Previous", "PreviousFiles"]
+__all__ = ["PreviousFiles", "PreviousSnapshot"]
 
 
 class PreviousFiles(Mapping[str, FileEntry]):
@@ -60,8 +60,14 @@ class PreviousFiles(Mapping[str, FileEntry]):
         return self._count if self._all is None else len(self._all)
 
 
-class Previous:
-    """The previous snapshot: its head's fields now, its manifest when first needed."""
+class PreviousSnapshot:
+    """The previous snapshot: its head's fields now, its manifest when first needed.
+
+    This is ``ctx.previous`` for a plugin: ``snapshot``, ``created`` and ``files`` (a
+    mapping of path to :class:`FileEntry`) as a manifest has them. Asking ``files`` for an
+    index file answers from the head; anything else (another path, iterating) loads the
+    manifest once, so a plan that keeps the previous plan pays for neither.
+    """
 
     def __init__(self, head: ManifestHead | Manifest, load: Callable[[], Manifest]) -> None:
         self.mirror = head.mirror
@@ -86,5 +92,5 @@ class Previous:
         return self._manifest
 
     @classmethod
-    def of(cls, manifest: Manifest | None) -> Previous | None:
+    def of(cls, manifest: Manifest | None) -> PreviousSnapshot | None:
         return None if manifest is None else cls(manifest, lambda: manifest)

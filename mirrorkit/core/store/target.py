@@ -37,7 +37,7 @@ from .manifest import (
     load_manifest,
     state_dir,
 )
-from .previous import Previous
+from .previous import PreviousSnapshot
 from .safefs import UnsafeDestination
 
 __all__ = ["CommitFailed", "DryTarget", "LocalTarget", "Target", "TargetFailed"]
@@ -75,7 +75,7 @@ class Target(abc.ABC):
         """The target's lock for one run, with a killed run's leftovers cleaned up."""
 
     @abc.abstractmethod
-    async def load_previous(self, mirror: str) -> Previous | None:
+    async def load_previous(self, mirror: str) -> PreviousSnapshot | None:
         """The snapshot this run starts from, or None for a new mirror."""
 
     @abc.abstractmethod
@@ -156,11 +156,11 @@ class LocalTarget(Target):
                     "removed %d temporary files left by an interrupted run", cleaned)
             yield
 
-    async def load_previous(self, mirror: str) -> Previous | None:
+    async def load_previous(self, mirror: str) -> PreviousSnapshot | None:
         head = load_head(self.dest)
         if head is None:  # an older mirror, or a damaged head: the whole manifest now
-            return Previous.of(load_manifest(self.dest))
-        return Previous(head, self._whole_manifest)
+            return PreviousSnapshot.of(load_manifest(self.dest))
+        return PreviousSnapshot(head, self._whole_manifest)
 
     def _whole_manifest(self) -> Manifest:
         manifest = load_manifest(self.dest)
@@ -266,7 +266,7 @@ class DryTarget(Target):
     def hold(self, command: str, wait: float) -> AbstractContextManager[None]:
         return nullcontext()
 
-    async def load_previous(self, mirror: str) -> Previous | None:
+    async def load_previous(self, mirror: str) -> PreviousSnapshot | None:
         if isinstance(self.inner, LocalTarget) and not self.inner.dest.exists():
             return None
         return await self.inner.load_previous(mirror)

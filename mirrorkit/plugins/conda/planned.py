@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mirrorkit.api import Manifest, PlanContext
+from mirrorkit.api import PlanContext, PreviousSnapshot
 
 from .repodata import SECTIONS
 
@@ -54,7 +54,8 @@ def forget_counts(ctx: PlanContext) -> None:
     ctx.state.delete(_STATE)
 
 
-def previous_packages(previous: Manifest | None, subdirs: Iterable[str]) -> dict[str, list[str]]:
+def previous_packages(previous: PreviousSnapshot | None,
+                      subdirs: Iterable[str]) -> dict[str, list[str]]:
     """The package files of each subdir in the previous snapshot, outside their prune
     grace (a file only kept for its grace is not planned any more)."""
     out: dict[str, list[str]] = {s: [] for s in subdirs}

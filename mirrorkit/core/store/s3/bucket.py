@@ -26,7 +26,7 @@ from ..apply import apply_changeset
 from ..changeset import Changeset
 from ..lock import MirrorLocked
 from ..manifest import STATE_DIR, STATE_FILES_DIR, FileEntry, Manifest, ManifestError, StateRef
-from ..previous import Previous
+from ..previous import PreviousSnapshot
 from ..target import CommitFailed, Target, TargetFailed
 from .client import S3Error, describe, is_not_found, make_client
 from .shard_store import ShardStore
@@ -94,8 +94,8 @@ class BucketTarget(Target):
         assert self.shards is not None
         return await anyio.to_thread.run_sync(self.shards.stored, path)
 
-    async def load_previous(self, mirror: str) -> Previous | None:
-        return Previous.of(await anyio.to_thread.run_sync(self._load_state, mirror))
+    async def load_previous(self, mirror: str) -> PreviousSnapshot | None:
+        return PreviousSnapshot.of(await anyio.to_thread.run_sync(self._load_state, mirror))
 
     def _load_state(self, mirror: str) -> Manifest | None:
         try:
