@@ -255,7 +255,11 @@ class Fetcher:
         """A new file's batch is done (:mod:`.early_commit`): it is in place, or it failed."""
         ledger = self._ledger
         if error is None:
-            ledger.readable[item.path] = self._target.early_readable(item, self._staging)
+            where = self._target.early_readable(item, self._staging)
+            if where is None:
+                ledger.readable.pop(item.path, None)
+            else:
+                ledger.readable[item.path] = where
             ledger.committed_new[item.path] = item.entry
             return
         ledger.entries.pop(item.path, None)

@@ -91,8 +91,9 @@ class Target(abc.ABC):
         error that stopped it or None. Only for a target whose ``early_store`` is set."""
         raise NotImplementedError
 
-    def early_readable(self, item: Pending, staging: Staging) -> Path:
-        """Where a blob put in place early is read from afterwards."""
+    def early_readable(self, item: Pending, staging: Staging) -> Path | None:
+        """Where a blob put in place early is read from afterwards; None: from the target,
+        when asked (:meth:`read_kept`)."""
         return item.tmp
 
     @abc.abstractmethod

@@ -89,6 +89,11 @@ class BucketTarget(Target):
         assert self.shards is not None
         return self.shards.upload(batch, staging.dest)
 
+    def early_readable(self, item: Pending, staging: Staging) -> Path | None:
+        """A stored file's local copy is gone (a worker keeps only the files in flight on
+        its disk): it is read back from the bucket if a plugin asks for it."""
+        return None
+
     async def stored(self, path: str) -> FileEntry | None:
         """What the bucket holds at ``path`` (a resumed worker's files), by its metadata."""
         assert self.shards is not None

@@ -112,6 +112,7 @@ class ShardStore:
                     str(item.tmp), self.bucket.bucket, self.bucket.key(item.path),
                     ExtraArgs={"ContentType": content_type(item.path, {}),
                                "Metadata": {"sha256": item.entry.sha256}})
+                item.tmp.unlink(missing_ok=True)  # stored: only files in flight stay local
                 return None
             except OSError as exc:
                 return exc
