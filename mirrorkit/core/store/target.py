@@ -323,6 +323,8 @@ def drop_unused_state_files(dest: Path, current: Manifest | None) -> int:
         manifests = [current if current is not None else load_manifest(dest)]
         snaps = state_dir(dest) / SNAPSHOTS_DIR
         for path in sorted(snaps.glob("*.json")) if snaps.is_dir() else ():
+            if current is not None and current.snapshot == path.stem:
+                continue  # the copy Manifest.save just wrote of ``current``: not parsed again
             manifests.append(load_manifest(dest, snapshot=path.stem))
     except ManifestError:
         return 0  # never delete on a guess
