@@ -325,6 +325,8 @@ def drop_unused_state_files(dest: Path, current: Manifest | None) -> int:
         used = {ref.sha256 for ref in current.state.values()} if current is not None else set()
         snaps = state_dir(dest) / SNAPSHOTS_DIR
         for path in sorted(snaps.glob("*.json")) if snaps.is_dir() else ():
+            if current is not None and current.snapshot == path.stem:
+                continue  # the copy Manifest.save just wrote of ``current``: not read again
             # a snapshot's head names its state; its whole manifest only when the head
             # is missing or not its own (400,000 entries per snapshot otherwise)
             kept = load_head(dest, snapshot=path.stem) or load_manifest(dest, snapshot=path.stem)
