@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
 
+from _harness import stop_process
+
 __all__ = ["S3Server"]
 
 WRITES = frozenset({"PUT", "POST", "DELETE"})
@@ -91,13 +93,7 @@ class S3Server:
                 time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def writes(self) -> list[tuple[float, str, str]]:
         out = []

@@ -61,6 +61,7 @@ from _harness import (  # noqa: E402
     mirrorkit_cmd,
     set_aside,
     start_nginx,
+    stop_process,
 )
 from homebrew_noop import KEY_ARGS, Synthetic, jws  # noqa: E402
 
@@ -260,9 +261,7 @@ class Upstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def _start_python(root: Path, run: Path, registry: int, cdn: int, delay_ms: float

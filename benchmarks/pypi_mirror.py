@@ -52,6 +52,7 @@ from _harness import (
     mirrorkit_cmd,
     set_aside,
     start_nginx,
+    stop_process,
 )
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -176,9 +177,7 @@ class Upstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 # ------------------------------------------------------------------- bandersnatch
