@@ -28,6 +28,7 @@ from mirrorkit.api import (
 )
 from mirrorkit.testing import run_mirror_for_test
 from tests.support.cli import run_cli
+from tests.support.s3 import new_bucket
 from tests.support.static_list import publish, run_args
 from tests.support.upstream import Upstream
 
@@ -211,11 +212,7 @@ def test_conditional_get_and_fetch_error_status(upstream: Upstream, tmp_path: Pa
 
 @pytest.fixture
 def bucket(s3_env: dict[str, str]) -> str:
-    import boto3
-
-    name = f"state-{hashlib.sha256(str(id(s3_env)).encode()).hexdigest()[:8]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return f"s3://{name}/mirror"
+    return f"s3://{new_bucket('state')}/mirror"
 
 
 def test_state_and_the_plan_record_live_in_the_bucket(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -31,3 +33,27 @@ def moto_server() -> Iterator[MotoServer]:
         yield MotoServer(endpoint=f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+def new_bucket(prefix: str) -> str:
+    """A new bucket of its own for one test, in the moto the S3 variables point at."""
+    import boto3
+
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def bucket_objects(bucket: str, *, written_at: bool = False) -> dict[str, tuple[Any, ...]]:
+    """Every object of the bucket: key -> (ETag, bytes), or (ETag, LastModified, bytes)
+    with ``written_at`` (an object rewritten with the same bytes then compares unequal)."""
+    import boto3
+
+    client = boto3.client("s3")
+    out: dict[str, tuple[Any, ...]] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            out[obj["Key"]] = ((obj["ETag"], obj["LastModified"], body) if written_at
+                               else (obj["ETag"], body))
+    return out

@@ -6,13 +6,13 @@ keeps between runs must come from the snapshot's plugin state and plan record.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
 from tests.plugins.conda.channel import Channel, Pkg
 from tests.plugins.conda.helpers import mirror
+from tests.support.s3 import bucket_objects, new_bucket
 from tests.support.upstream import Request
 
 INDEX = {"repodata.json", "repodata.json.zst", "repodata.json.bz2", "current_repodata.json",
@@ -20,31 +20,14 @@ INDEX = {"repodata.json", "repodata.json.zst", "repodata.json.bz2", "current_rep
 SELECTION = ("--package", "app", "--with-deps")
 
 
-@pytest.fixture
-def bucket(s3_env: dict[str, str]) -> str:
-    import boto3
-
-    name = f"conda-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def objects(bucket: str) -> dict[str, tuple[str, bytes]]:
-    """Every object of the bucket: its ETag and its bytes."""
-    import boto3
-
-    s3 = boto3.client("s3")
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            out[obj["Key"]] = (obj["ETag"], body)
-    return out
-
-
-def published(objs: dict[str, tuple[str, bytes]]) -> dict[str, tuple[str, bytes]]:
+def published(objs: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
     """The objects clients read: everything but mirrorkit's own ``.mirrorkit/``."""
     return {k: v for k, v in objs.items() if not k.startswith("conda-forge/.mirrorkit/")}
+
+
+@pytest.fixture
+def bucket(s3_env: dict[str, str]) -> str:
+    return new_bucket("conda")
 
 
 def packages_fetched(log: list[Request]) -> list[str]:
@@ -64,7 +47,7 @@ def test_whole_noop_into_a_bucket_downloads_nothing_and_changes_no_object(
         channel: Channel, bucket: str) -> None:
     first = run(channel, bucket)
     assert first["notes"]["conda"]["parsed_subdirs"] == ["linux-64", "noarch"]
-    before = objects(bucket)
+    before = bucket_objects(bucket)
     assert "conda-forge/linux-64/repodata.json" in before
     channel.upstream.clear_log()
     again = run(channel, bucket)
@@ -77,13 +60,13 @@ def test_whole_noop_into_a_bucket_downloads_nothing_and_changes_no_object(
     assert gets and {r.path.rsplit("/", 1)[-1] for r in gets} == INDEX
     assert all("If-None-Match" in r.headers for r in gets), [r.path for r in gets]
     assert packages_fetched(log) == []
-    assert objects(bucket) == before
+    assert bucket_objects(bucket) == before
 
 
 def test_selective_state_lives_in_the_bucket(channel: Channel, bucket: str) -> None:
     first = run(channel, bucket, *SELECTION)
     assert first["notes"]["conda"]["selected"] == {"linux-64": 4, "noarch": 1}
-    before = objects(bucket)
+    before = bucket_objects(bucket)
     channel.upstream.clear_log()
     # a new work directory, yet every upstream input is asked for with the validators the
     # first run kept in plugin state: nothing comes back but 304s, and the selection is
@@ -95,7 +78,7 @@ def test_selective_state_lives_in_the_bucket(channel: Channel, bucket: str) -> N
     assert all("If-None-Match" in r.headers for r in gets), [r.path for r in gets]
     assert second["downloaded"] == 0 and second["removed"] == 0
     assert second["snapshot"] == first["snapshot"]
-    after = objects(bucket)
+    after = bucket_objects(bucket)
     assert published(after) == published(before)
     # the core records a 304 otherwise than the 200 the first run got: the second run
     # saves its own plan record in place of the first one (one state object, and the
@@ -108,7 +91,7 @@ def test_selective_state_lives_in_the_bucket(channel: Channel, bucket: str) -> N
     third = run(channel, bucket, *SELECTION)
     assert third["notes"]["conda"] == {"kept_plan": True}
     assert packages_fetched(channel.upstream.log) == []
-    assert objects(bucket) == after
+    assert bucket_objects(bucket) == after
 
 
 def test_one_changed_subdir_is_parsed_and_the_other_kept(
@@ -124,7 +107,7 @@ def test_one_changed_subdir_is_parsed_and_the_other_kept(
     assert packages_fetched(channel.upstream.log) == [fresh.path]
     noarch = {f"noarch/{name}" for name in INDEX - {"channeldata.json"}}
     assert {c["path"] for c in changed["changes"]} == {fresh.path, "channeldata.json", *noarch}
-    after = objects(bucket)
+    after = bucket_objects(bucket)
     assert after[f"conda-forge/{fresh.path}"][1] == channel.upstream.files[
         f"/chan/{fresh.path}"].body
     # every package linux-64 lists is still in the bucket

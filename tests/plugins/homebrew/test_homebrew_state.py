@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.plugins.homebrew.fake_brew import FakeHomebrew, Formula
 from tests.plugins.homebrew.test_homebrew_e2e import API_FILES, mirror
 from tests.support.cli import Result
 from tests.support.jws_signer import public_key_file
+from tests.support.s3 import bucket_objects, new_bucket
 from tests.support.trees import files, tree
 
 #: what the core logs (at -v) when a run keeps the previous snapshot as its plan
@@ -35,24 +35,7 @@ KEPT = "every input of the plan is as the last run read it"
 
 @pytest.fixture
 def bucket(s3_env: dict[str, str]) -> str:
-    import boto3
-
-    name = f"brew-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def bucket_objects(name: str) -> dict[str, tuple[str, bytes]]:
-    """Every object of the bucket: key -> (ETag, bytes)."""
-    import boto3
-
-    s3 = boto3.client("s3")
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=name, Key=obj["Key"])["Body"].read()
-            out[obj["Key"]] = (obj["ETag"], body)
-    return out
+    return new_bucket("brew")
 
 
 def manifests_asked(brew: FakeHomebrew) -> set[str]:

@@ -8,15 +8,12 @@ project costs its own page, asked for with the validators the last run saved.
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
-import boto3
 import pytest
 
 from tests.plugins.pypi.conftest import populate
 from tests.plugins.pypi.fake_pypi import JSON_TYPE, FakePyPI, build_wheel
 from tests.support.cli import Result, run_cli
+from tests.support.s3 import bucket_objects, new_bucket
 
 LINUX_311 = ("--python-version", "3.11", "--platform", "manylinux_2_28_x86_64")
 ARGS = ("--package", "alpha", "--with-deps", *LINUX_311)
@@ -24,9 +21,7 @@ ARGS = ("--package", "alpha", "--with-deps", *LINUX_311)
 
 @pytest.fixture
 def bucket(s3_env: dict[str, str]) -> str:
-    name = f"pypi-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
+    return new_bucket("pypi")
 
 
 def mirror(pypi: FakePyPI, dest: str, *args: str) -> Result:
@@ -34,15 +29,6 @@ def mirror(pypi: FakePyPI, dest: str, *args: str) -> Result:
                    "--retries", "1", "--backoff-initial", "0", "--backoff-max", "0", *args)
 
 
-def objects(bucket: str) -> dict[str, tuple[str, Any, bytes]]:
-    """Every object of the bucket: its ETag, when it was last written, its bytes."""
-    client = boto3.client("s3")
-    out = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            out[obj["Key"]] = (obj["ETag"], obj["LastModified"], body)
-    return out
 
 
 def page_etag(pypi: FakePyPI, name: str) -> str:
@@ -62,21 +48,21 @@ def test_unchanged_rerun_asks_for_the_root_only_and_leaves_the_bucket_as_it_was(
     assert first.code == 0, first.stderr
     # alpha 1.0 and 2.0, wheel and sdist; beta 1.5 and eta: each with .metadata; zeta's wheel
     assert first.json["downloaded"] == 13
-    before = objects(bucket)
+    before = bucket_objects(bucket, written_at=True)
     assert "pypi/simple/zeta/index.html" in before
     pypi.up.clear_log()
     second = mirror(pypi, dest, *ARGS)
     assert second.code == 0, second.stderr
     assert second.json["downloaded"] == 0 and second.json["removed"] == 0
     assert [r.path for r in pypi.up.log] == ["/simple/"]
-    assert objects(bucket) == before
+    assert bucket_objects(bucket, written_at=True) == before
 
 
 def test_a_changed_project_costs_its_page_asked_with_the_validators_saved_in_the_bucket(
         pypi: FakePyPI, bucket: str) -> None:
     dest = f"s3://{bucket}/pypi"
     assert mirror(pypi, dest, *ARGS).code == 0
-    before = objects(bucket)
+    before = bucket_objects(bucket, written_at=True)
     saved_etag = page_etag(pypi, "eta")
     pypi.add("eta", build_wheel("eta", "1.1"))
     pypi.up.clear_log()
@@ -90,7 +76,7 @@ def test_a_changed_project_costs_its_page_asked_with_the_validators_saved_in_the
     assert sorted(pypi.file_requests()) == [
         "/files/eta/eta-1.1-py3-none-any.whl", "/files/eta/eta-1.1-py3-none-any.whl.metadata"]
     assert res.json["downloaded"] == 2
-    after = objects(bucket)
+    after = bucket_objects(bucket, written_at=True)
     assert res.json["removed"] == 2  # eta 1.0 and its .metadata: newest only
     assert not any("/eta-1.0-" in k for k in after)
     assert b"eta-1.1-py3-none-any.whl" in after["pypi/simple/eta/index.html"][2]
@@ -111,7 +97,7 @@ def test_without_serials_every_page_is_a_304_against_the_bucket_state(
         populate(pypi)
         dest = f"s3://{bucket}/pypi"
         assert mirror(pypi, dest, *ARGS).code == 0
-        before = objects(bucket)
+        before = bucket_objects(bucket, written_at=True)
         pypi.up.clear_log()
         res = mirror(pypi, dest, *ARGS)
         assert res.code == 0, res.stderr
@@ -122,6 +108,6 @@ def test_without_serials_every_page_is_a_304_against_the_bucket_state(
         # each with the ETag of the page unchanged upstream: each answered 304
         assert all(r.headers.get("If-None-Match") == page_etag(pypi, r.path.split("/")[2])
                    for r in pages)
-        assert objects(bucket) == before
+        assert bucket_objects(bucket, written_at=True) == before
     finally:
         pypi.up.stop()
