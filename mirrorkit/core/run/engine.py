@@ -416,7 +416,7 @@ class MirrorRun:
         await fetcher.finish()
 
     async def _plan(self, plugin: Any, options: Any, ctx: EngineContext) -> None:
-        fetcher, claims, ledger = self._fetcher, self._claims, self._ledger
+        fetcher, ledger = self._fetcher, self._ledger
         assert fetcher is not None
         async with anyio.create_task_group() as tg:
             self._tg = tg
@@ -429,15 +429,7 @@ class MirrorRun:
                     if self._kept_plan:
                         raise PlanError(f"the plan yielded {art.path} after "
                                         "keep_previous_plan() kept the previous snapshot")
-                    if not claims.claim(art) or fetcher.kept_without_io(art):
-                        continue
-                    fetcher.claimed(art.path)
-                    try:
-                        await self._slots.acquire()
-                    except BaseException:
-                        fetcher.unclaim(art.path)
-                        raise
-                    tg.start_soon(self._process_slot, art)
+                    await self.start_fetch(art)
             except Exception as exc:
                 log.debug("planning failed", exc_info=True)
                 if isinstance(exc, PathConflict):
