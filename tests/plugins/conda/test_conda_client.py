@@ -1,15 +1,10 @@
 """A real conda client (py-rattler: the solver and installer of pixi and mamba 2) installs from
-the mirror served by ``python -m http.server``, with no other channel configured."""
+the mirror served by a plain static server (the standard library's, as ``python -m
+http.server``), with no other channel configured."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import rattler
@@ -18,35 +13,7 @@ from rattler.platform import Subdir
 
 from tests.plugins.conda.channel import Channel
 from tests.plugins.conda.helpers import mirror
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def static_server(root: Path, log: Path) -> Iterator[str]:
-    port = _free_port()
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from tests.support.static_server import StaticSite, serve_directory
 
 
 def install_app(channel_url: str, work: Path) -> Path:
@@ -70,11 +37,11 @@ def install_app(channel_url: str, work: Path) -> Path:
     return prefix
 
 
-def check_installed(prefix: Path, log: Path) -> None:
+def check_installed(prefix: Path, site: StaticSite) -> None:
     for name, version in [("app", "1.0"), ("libfoo", "1.2"), ("data", "2.0"), ("libz", "1.3")]:
         assert (prefix / "share" / name / "VERSION").read_text() == f"{name} {version}\n"
         assert list((prefix / "conda-meta").glob(f"{name}-{version}-*.json"))
-    served = log.read_text()
+    served = "\n".join(site.log)
     assert "GET /linux-64/repodata.json.zst" in served  # rattler's first choice
     assert "GET /linux-64/app-1.0-" in served
 
@@ -83,17 +50,15 @@ def test_rattler_installs_from_a_whole_mirror(channel: Channel, tmp_path: Path) 
     dest = tmp_path / "m"
     assert mirror(channel, dest).code == 0
     channel.upstream.stop()  # the mirror alone must do
-    log = tmp_path / "server.log"
-    with static_server(dest, log) as url:
-        prefix = install_app(url, tmp_path / "client")
-    check_installed(prefix, log)
+    with serve_directory(dest) as site:
+        prefix = install_app(site.url, tmp_path / "client")
+    check_installed(prefix, site)
 
 
 def test_rattler_installs_from_a_selective_mirror(channel: Channel, tmp_path: Path) -> None:
     dest = tmp_path / "m"
     assert mirror(channel, dest, "--package", "app", "--with-deps").code == 0
     channel.upstream.stop()  # the mirror alone must do
-    log = tmp_path / "server.log"
-    with static_server(dest, log) as url:
-        prefix = install_app(url, tmp_path / "client")
-    check_installed(prefix, log)
+    with serve_directory(dest) as site:
+        prefix = install_app(site.url, tmp_path / "client")
+    check_installed(prefix, site)

@@ -1,4 +1,5 @@
-"""opam 2.1, unmodified, uses the mirror served by ``python -m http.server``, with the original
+"""opam 2.1, unmodified, uses the mirror served by a plain static server (the standard
+library's, as ``python -m http.server``), with the original
 archive host (and upstream's repository host) down: ``opam init``, ``update``, ``show``,
 ``source`` and ``install --download-only`` see only the mirror."""
 
@@ -7,12 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,31 +19,7 @@ from tests.plugins.opam.conftest import ADDED, REMOVED, build, stop
 from tests.plugins.opam.fake_repo import EXTRA_PATCH, FIX_PATCH, OpamRepo
 from tests.plugins.opam.helpers import mirror
 from tests.plugins.opam.test_opam_selective import CLOSURE
-
-
-@contextmanager
-def static_server(root: Path, log: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                                 "127.0.0.1", "--directory", str(root)],
-                                stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from tests.support.static_server import StaticSite, serve_directory
 
 
 @dataclass
@@ -81,9 +54,9 @@ class Opam:
         self("install", "--download-only", package)
 
 
-def served(log: Path) -> list[str]:
+def served(site: StaticSite) -> list[str]:
     """The paths the static server answered 200."""
-    return re.findall(r'"GET (\S+) HTTP/1\.\d" 200', log.read_text())
+    return re.findall(r'"GET (\S+) HTTP/1\.\d" 200', "\n".join(site.log))
 
 
 @dataclass
@@ -126,11 +99,10 @@ def check_sources(opam: Opam, repo: OpamRepo, labels: set[str], work: Path) -> N
 
 
 def test_opam_uses_a_whole_mirror(mirrors: Mirrors, tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
     opam = Opam(tmp_path / "root")
     repo = mirrors.repo
-    with static_server(mirrors.whole, log) as url:
-        opam.init(url)
+    with serve_directory(mirrors.whole) as site:
+        opam.init(site.url)
         assert opam.field("app", "depends") == \
             '"base-lib" {>= "1.1"} "util" "patched" {with-test}'
         assert opam.field("base-lib", "all-versions").split() == ["1.0", "1.1"]
@@ -138,9 +110,9 @@ def test_opam_uses_a_whole_mirror(mirrors: Mirrors, tmp_path: Path) -> None:
                     if pkg.src is not None and pkg.checksums and not pkg.src.startswith("git")}
         check_sources(opam, repo, mirrored, tmp_path / "src")
         shutil.rmtree(opam.root / "download-cache", ignore_errors=True)
-        got = served(log)
+        got = served(site)
         opam.download("app")
-        downloaded = served(log)[len(got):]
+        downloaded = served(site)[len(got):]
     # every archive came from the mirror's cache, at its first-listed checksum's path
     for label in mirrored:
         first = repo.cache_files(repo.packages[label])[0]
@@ -151,28 +123,26 @@ def test_opam_uses_a_whole_mirror(mirrors: Mirrors, tmp_path: Path) -> None:
 
 
 def test_opam_uses_a_selective_mirror(mirrors: Mirrors, tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
     opam = Opam(tmp_path / "root")
-    with static_server(mirrors.selective, log) as url:
-        opam.init(url)
+    with serve_directory(mirrors.selective) as site:
+        opam.init(site.url)
         assert opam.field("app", "version") == "1.0"
         assert opam.field("base-lib", "all-versions").split() == ["1.1"]
         missing = opam("show", "other", check=False)
         assert missing.returncode != 0  # what the mirror cannot serve, the client never sees
         check_sources(opam, mirrors.repo, CLOSURE, tmp_path / "src")
         opam.download("app")
-    assert all(not p.startswith("/packages") for p in served(log))
+    assert all(not p.startswith("/packages") for p in served(site))
 
 
 def test_opam_update_sees_a_new_revision(tmp_path: Path) -> None:
     repo = build(tmp_path / "upstream" / "repo")
     dest = tmp_path / "m"
-    log = tmp_path / "server.log"
     opam = Opam(tmp_path / "root")
     try:
         assert mirror(repo, dest).code == 0
-        with static_server(dest, log) as url:
-            opam.init(url)
+        with serve_directory(dest) as site:
+            opam.init(site.url)
             assert opam.field("util", "all-versions").split() == ["2.0"]
             repo.remove(REMOVED)
             repo.add(ADDED)
@@ -187,4 +157,4 @@ def test_opam_update_sees_a_new_revision(tmp_path: Path) -> None:
             assert (tmp_path / "src" / "VERSION").read_text() == f"{ADDED.label}\n"
     finally:
         stop(repo)
-    assert f"/{repo.cache_files(ADDED)[0]}" in served(log)
+    assert f"/{repo.cache_files(ADDED)[0]}" in served(site)

@@ -1,42 +1,16 @@
-"""pip, unmodified, installs from the mirror served by ``python -m http.server``."""
+"""pip, unmodified, installs from the mirror served by a plain static server (the standard
+library's, as ``python -m http.server``)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.plugins.pypi.fake_pypi import FakePyPI
 from tests.plugins.pypi.test_pypi_e2e import mirror
-
-
-@contextmanager
-def static_server(root: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                             str(port), "--directory", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+from tests.support.static_server import serve_directory
 
 
 def pip_env() -> dict[str, str]:
@@ -56,10 +30,10 @@ def test_pip_installs_a_package_and_its_dependencies_from_the_mirror(
     assert res.code == 0, res.stderr
     pypi.up.stop()  # everything below comes from the mirror alone
     target = tmp_path / "site"
-    with static_server(dest) as url:
+    with serve_directory(dest) as site:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target",
-             str(target), "--index-url", f"{url}/simple/", "alpha"],
+             str(target), "--index-url", f"{site.url}/simple/", "alpha"],
             capture_output=True, text=True, env=pip_env(), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = subprocess.run(
