@@ -159,15 +159,19 @@ class Manifest:
     def dumps(self, generation: str | None = None) -> bytes:
         return json.dumps(self.to_json(generation), separators=(",", ":")).encode()
 
+    def stale_since_min(self) -> float | None:
+        """When the oldest file only kept for its prune grace left the plan (None: none is)."""
+        return min((e.stale_since for e in self.files.values() if e.stale_since is not None),
+                   default=None)
+
     def head(self, generation: str) -> bytes:
         """What a run needs of this manifest before it knows whether it plans at all:
         everything but the blob entries (see :func:`load_head`)."""
-        stale = [e.stale_since for e in self.files.values() if e.stale_since is not None]
         return json.dumps({
             "format": FORMAT_VERSION, "generation": generation, "mirror": self.mirror,
             "registry": self.registry, "snapshot": self.snapshot, "created": self.created,
             "state": self._state_json(), "count": len(self.files),
-            "stale_since_min": min(stale) if stale else None,
+            "stale_since_min": self.stale_since_min(),
             "indexes": {p: e.to_json() for p, e in sorted(self.files.items())
                         if e.kind is not Kind.BLOB},
         }, separators=(",", ":")).encode()

@@ -20,14 +20,12 @@ __all__ = ["PreviousFiles", "PreviousSnapshot"]
 class PreviousFiles(Mapping[str, FileEntry]):
     """The previous snapshot's files: the head's index entries at once, the rest when asked."""
 
-    def __init__(self, indexes: Mapping[str, FileEntry] | None, count: int,
+    def __init__(self, indexes: Mapping[str, FileEntry], count: int,
                  load: Callable[[], Manifest]) -> None:
         self._indexes = indexes
         self._count = count
         self._load = load
-        self._all: dict[str, FileEntry] | None = None if indexes is not None else {}
-        if indexes is None:
-            self._all = load().files
+        self._all: dict[str, FileEntry] | None = None
 
     def full(self) -> dict[str, FileEntry]:
         """Every entry (the whole manifest is loaded now if it was not)."""
@@ -36,10 +34,7 @@ class PreviousFiles(Mapping[str, FileEntry]):
         return self._all
 
     def get(self, path: str, default: FileEntry | None = None) -> FileEntry | None:  # type: ignore[override]
-        if self._all is not None:
-            return self._all.get(path, default)
-        assert self._indexes is not None
-        found = self._indexes.get(path)
+        found = self._indexes.get(path) if self._all is None else None
         return found if found is not None else self.full().get(path, default)
 
     def __getitem__(self, path: str) -> FileEntry:
@@ -49,9 +44,7 @@ class PreviousFiles(Mapping[str, FileEntry]):
         return found
 
     def __contains__(self, path: object) -> bool:
-        if self._all is None and self._indexes is not None and path in self._indexes:
-            return True
-        return path in self.full()
+        return (self._all is None and path in self._indexes) or path in self.full()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.full())
@@ -78,9 +71,8 @@ class PreviousSnapshot:
         self._manifest = head if isinstance(head, Manifest) else None
         self._load = load
         if isinstance(head, Manifest):
-            stale = [e.stale_since for e in head.files.values() if e.stale_since is not None]
-            self.stale_since_min = min(stale) if stale else None
-            self.files = PreviousFiles(None, len(head.files), lambda: head)
+            self.stale_since_min = head.stale_since_min()
+            self.files = PreviousFiles({}, len(head.files), lambda: head)
         else:
             self.stale_since_min = head.stale_since_min
             self.files = PreviousFiles(head.indexes, head.count, self.manifest)
