@@ -115,7 +115,6 @@ class MirrorRun:
         self._ledger = RunLedger(self.report, self._observer.done)
         self._claims = Claims(self._target.where, self._observer.planned)
         self._previous: PreviousSnapshot | None = None
-        self._prev_files: Mapping[str, FileEntry] = {}
         self._slots = anyio.Semaphore(max(2, (self._concurrency or 128) * 2), fast_acquire=True)
         # set once the run has them (see _run_held)
         self._fetcher: Fetcher | None = None
@@ -151,7 +150,6 @@ class MirrorRun:
     # ------------------------------------------------------------------ phases
     async def _run_held(self) -> None:
         previous = self._previous = await self._target.load_previous(self._mirror.name)
-        self._prev_files = previous.files if previous is not None else {}
         self.report.previous_snapshot = previous.snapshot if previous else None
         run_id = new_snapshot_id()
         staging = self._target.staging(run_id)
@@ -226,6 +224,11 @@ class MirrorRun:
         self._keep_previous_snapshot()
         self.report.skipped = len(self._prev_files)
         self.report.kept_plan = True
+
+    @property
+    def _prev_files(self) -> Mapping[str, FileEntry]:
+        """The previous snapshot's files (index entries at once, the rest when asked)."""
+        return self._previous.files if self._previous is not None else {}
 
     def _all_previous(self) -> dict[str, FileEntry]:
         """Every file of the previous snapshot, as a plain dict (for loops over many)."""
