@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import anyio
 
-from ..fileops import open_new, write_all
 from ..plan.artifact import Artifact, Kind
 from ..plan.digest import Digest, Hasher
 from ..plan.registry import FetchError
@@ -232,13 +231,13 @@ class _BodySink:
     def __init__(self, target: Path, hashers: list[Hasher]) -> None:
         self._target = target
         self._hashers = hashers
-        self._fd: int | None = None  # a descriptor: no buffering layer (fileops.write_all)
+        self._fh: BinaryIO | None = None
 
     def write(self, chunks: list[bytes]) -> None:
-        if self._fd is None:
-            self._fd = open_new(self._target)
+        if self._fh is None:
+            self._fh = open(self._target, "wb")  # noqa: SIM115 (closed by close())
         for data in chunks:  # no joining: that would be one more copy, holding the GIL
-            write_all(self._fd, data)
+            self._fh.write(data)
         self.hash(chunks)
 
     def hash(self, chunks: list[bytes]) -> None:
@@ -249,16 +248,15 @@ class _BodySink:
 
     @property
     def opened(self) -> bool:
-        return self._fd is not None
+        return self._fh is not None
 
     def finish(self, chunks: list[bytes]) -> None:
         self.write(chunks)
         self.close()
 
     def close(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _same_origin(url: str, other: str) -> bool:

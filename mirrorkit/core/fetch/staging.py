@@ -60,9 +60,8 @@ class Staging:
         ``body``: the verified bytes, still to be written to ``tmp`` first.
         """
         if body is not None:
-            write_chunks(tmp, body, mtime)
-        else:
-            set_mtime(tmp, mtime)
+            write_chunks(tmp, body)
+        set_mtime(tmp, mtime)
         self.tree.replace(tmp, relpath)
 
     def remove(self) -> None:

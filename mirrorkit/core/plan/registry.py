@@ -14,7 +14,6 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from ..fileops import read_whole
 from ..store.previous import PreviousSnapshot
 from .artifact import Artifact
 from .state import PluginState
@@ -80,7 +79,7 @@ class Fetched:
         return str(self.path)
 
     def read_bytes(self) -> bytes:
-        return read_whole(self.path, self.size)
+        return self.path.read_bytes()
 
     def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return self.path.read_text(encoding, errors)
